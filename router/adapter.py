@@ -1,0 +1,101 @@
+"""The one interface every destination implements, and what a delivery can come to.
+
+An adapter says which routing keys it wants and turns one envelope into one outcome; the
+consumer loop (``router.consumer``) owns everything else: acks, prefetch, broker-side retries,
+attempt counting and the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from schemas import Envelope
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    envelope: Envelope
+    attempt: int  # 1 for the first try
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    redelivered: bool = False  # the broker handed it out before without an ack
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    destination: str | None = None
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Try again later. ``delay`` (seconds) overrides the adapter's retry policy, e.g. from a
+    ``Retry-After`` header; the runtime still gives up after the policy's last attempt."""
+
+    error: str
+    delay: float | None = None
+    destination: str | None = None
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dead:
+    """Never retry; the event goes to the dead-letter queue with this reason."""
+
+    reason: str
+    destination: str | None = None
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Nothing to do for this event here (e.g. no subscription wants it any more)."""
+
+    reason: str
+    destination: str | None = None
+    status: None = None
+
+
+Outcome = Delivered | Retry | Dead | Skipped
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When to try again; the same shape as Evolution's ``WEBHOOK_RETRY_*`` settings."""
+
+    max_attempts: int = 10
+    initial_delay: float = 5.0
+    exponential: bool = True
+    max_delay: float = 300.0
+    jitter: float = 0.2
+
+    def delay_for(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed ``attempt`` (1-based) before the next one."""
+        base = self.initial_delay * (2 ** (attempt - 1) if self.exponential else 1)
+        base = min(base, self.max_delay)
+        spread = base * self.jitter
+        return max(0.0, base + (rng or random).uniform(-spread, spread))
+
+    def gives_up_after(self, attempt: int) -> bool:
+        return attempt >= self.max_attempts
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A destination. Construction must do no I/O: the ingest role builds adapters only to learn
+    which queues and bindings to declare."""
+
+    name: str
+    retry_policy: RetryPolicy
+
+    def routing_keys(self) -> frozenset[str]:
+        """Binding keys for this adapter's work queue (``*.messages.upsert``, ``inst.#``)."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def deliver(self, delivery: Delivery) -> Outcome: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,157 @@
+"""The HTTP application of every role: ingest routes when the ingest role runs, adapter
+consumers for the adapter roles, and ``/healthz``, ``/readyz``, ``/metrics`` everywhere."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping
+
+from aio_pika.abc import AbstractConnection
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from router import ingest, metrics, registry
+from router.adapter import Adapter
+from router.appkeys import BROKER, CONSUMERS, PUBLISHER, SETTINGS
+from router.broker import Broker
+from router.consumer import Consumer
+from router.logging import get_logger
+from router.publisher import Publisher
+from router.settings import Settings
+from router.topology import Topology, adapter_bindings, declare, downstream_queues
+
+ADAPTER_ROLES = ("webhook", "sqs", "pusher", "websocket")
+ADAPTERS = web.AppKey("adapters", dict[str, Adapter])
+log = get_logger("router.app")
+
+
+def enabled_adapters(settings: Settings) -> dict[str, Adapter]:
+    """Every adapter the settings switch on, built without I/O."""
+    found: dict[str, Adapter] = {}
+    installed = set(registry.available())
+    for role in ADAPTER_ROLES:
+        if role in installed:
+            adapter = registry.build(role, settings)
+            if adapter is not None:
+                found[role] = adapter
+    return found
+
+
+def topology_for(settings: Settings, adapters: Mapping[str, Adapter]) -> Topology:
+    """The whole topology the settings imply, whichever roles this process runs."""
+    rabbit = settings.rabbitmq
+    exchange = rabbit.exchange_name
+    downstream = (
+        downstream_queues(rabbit.prefix_key, sorted(rabbit.enabled_events()))
+        if rabbit.enabled and rabbit.global_enabled
+        else ()
+    )
+    return Topology(
+        exchange=exchange,
+        adapters=adapter_bindings(exchange, [(n, a.routing_keys()) for n, a in adapters.items()]),
+        downstream_queues=downstream,
+    )
+
+
+def resolve_roles(requested: Iterable[str] | None, adapters: Mapping[str, Adapter]) -> list[str]:
+    """``None`` means every role: ingest and each enabled adapter."""
+    if not requested:
+        return ["ingest", *adapters]
+    roles = list(dict.fromkeys(requested))
+    for role in roles:
+        if role != "ingest" and role not in ADAPTER_ROLES:
+            raise ValueError(f"unknown role {role!r}; roles: ingest, {', '.join(ADAPTER_ROLES)}")
+        if role in ADAPTER_ROLES and role not in adapters:
+            raise ValueError(f"role {role!r} is not enabled by the settings (or not installed)")
+    return roles
+
+
+def create_app(
+    settings: Settings,
+    roles: Iterable[str] | None = None,
+    *,
+    adapters: Mapping[str, Adapter] | None = None,
+) -> web.Application:
+    adapters = dict(enabled_adapters(settings) if adapters is None else adapters)
+    chosen = resolve_roles(roles, adapters)
+    limits = settings.router
+    app = web.Application(client_max_size=max(limits.max_event_bytes, limits.max_batch_bytes) + 1)
+    topology = topology_for(settings, adapters)
+    broker = Broker(
+        settings.rabbitmq.uri.get_secret_value(),
+        name=f"{settings.server.name}-router[{','.join(chosen)}]",
+    )
+    app[SETTINGS] = settings
+    app[BROKER] = broker
+
+    async def declare_topology(connection: AbstractConnection) -> None:
+        async with connection.channel() as channel:
+            await declare(channel, topology)
+
+    broker.add_setup(declare_topology)
+    app[PUBLISHER] = Publisher(
+        broker,
+        Topology(exchange=topology.exchange),
+        timeout=limits.publish_timeout_seconds,
+        server_url=settings.server.url or None,
+    )
+    running = {name: a for name, a in adapters.items() if name in chosen}
+    app[ADAPTERS] = running
+    app[CONSUMERS] = [
+        Consumer(broker, adapter, topology.exchange, prefetch=limits.prefetch)
+        for adapter in running.values()
+    ]
+    if "ingest" in chosen:
+        ingest.add_routes(app)
+        if not settings.authentication.api_key.get_secret_value():
+            log.warning(
+                "auth.disabled", detail="AUTHENTICATION_API_KEY is empty: ingest accepts any caller"
+            )
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", prometheus)
+    app.cleanup_ctx.append(lifetime)
+    log.info(
+        "app.created",
+        roles=chosen,
+        exchange=topology.exchange,
+        adapter_queues=[b.queues.work for b in topology.adapters],
+        downstream_queues=[q for q, _ in topology.downstream_queues],
+    )
+    return app
+
+
+async def lifetime(app: web.Application) -> AsyncIterator[None]:
+    adapters = app[ADAPTERS]
+    for adapter in adapters.values():
+        await adapter.start()
+    broker = app[BROKER]
+    await broker.start()
+    yield
+    for consumer in app[CONSUMERS]:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+    await broker.close()
+    for adapter in adapters.values():
+        with contextlib.suppress(Exception):
+            await adapter.close()
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready = request.app[BROKER].ready
+    metrics.BROKER_UP.set(1 if ready else 0)
+    return web.json_response(
+        {"status": "ready" if ready else "unavailable", "broker": ready},
+        status=200 if ready else 503,
+    )
+
+
+async def prometheus(request: web.Request) -> web.Response:
+    metrics.BROKER_UP.set(1 if request.app[BROKER].ready else 0)
+    return web.Response(
+        body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )

@@ -1,0 +1,262 @@
+"""The ``router`` command: run roles, publish, tail, show settings, manage dead letters."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from router import dlq as dlq_ops
+from router.constants import ROLES
+from router.envcheck import SettingsError
+from router.logging import configure, mask_url
+from router.settings import Settings
+
+DEFAULT_ENV_FILE = ".env"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="router", description=__doc__)
+    p.add_argument(
+        "--env-file",
+        default=DEFAULT_ENV_FILE,
+        help="dotenv file to read (default .env, if present)",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="serve the HTTP API and every enabled adapter")
+    run.add_argument(
+        "--only",
+        action="append",
+        choices=ROLES,
+        metavar="ROLE",
+        help=f"run only this role ({', '.join(ROLES)}); repeatable",
+    )
+
+    pub = sub.add_parser("publish", help="publish one event and wait for the broker's confirm")
+    pub.add_argument("instance")
+    pub.add_argument("event")
+    pub.add_argument("--data", default="{}", help="the event's data as JSON (default {})")
+    pub.add_argument("--id", help="event id (default: a new UUIDv7)")
+    pub.add_argument("--sender")
+
+    tail = sub.add_parser("tail", help="print live events whose routing key matches PATTERN")
+    tail.add_argument(
+        "patterns", nargs="+", metavar="PATTERN", help="e.g. 'my-instance.#' or '*.messages.upsert'"
+    )
+    tail.add_argument("--count", type=int, help="stop after this many events")
+    tail.add_argument("--timeout", type=float, help="stop after this many seconds")
+    fmt = tail.add_mutually_exclusive_group()
+    fmt.add_argument(
+        "--pretty", action="store_true", default=None, help="indented JSON (default in a terminal)"
+    )
+    fmt.add_argument(
+        "--json", dest="pretty", action="store_false", help="one JSON document per line"
+    )
+
+    cfg = sub.add_parser("config", help="print the effective settings, secrets masked")
+    cfg.add_argument("--json", action="store_true", help="as JSON")
+    cfg.add_argument(
+        "--example", action="store_true", help="print .env.example (every setting, defaults)"
+    )
+
+    dlq = sub.add_parser("dlq", help="dead-letter queues: list, replay, purge")
+    dsub = dlq.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("list", "show dead letters (left in place)"),
+        ("replay", "send dead letters back for delivery, same event ids"),
+        ("purge", "delete every dead letter"),
+    ):
+        a = dsub.add_parser(action, help=text)
+        a.add_argument(
+            "queue",
+            nargs="?" if action == "list" else None,
+            help="a role (webhook, sqs, pusher) or a queue name ending in .dlq",
+        )
+        if action != "purge":
+            a.add_argument("--limit", type=int, default=None)
+        else:
+            a.add_argument("--yes", action="store_true", help="really purge")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.command == "config" and args.example:
+        from router.envexample import render
+
+        sys.stdout.write(render())
+        return
+    try:
+        settings = Settings.load(args.env_file)
+    except (SettingsError, ValueError) as exc:
+        sys.exit(f"router: settings refused: {exc}")
+    configure(settings.log.level, settings.log.format)
+    handlers = {
+        "run": cmd_run,
+        "publish": cmd_publish,
+        "tail": cmd_tail,
+        "config": cmd_config,
+        "dlq": cmd_dlq,
+    }
+    try:
+        code = handlers[args.command](settings, args)
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:  # output piped into head and the like
+        code = 0
+    sys.exit(code)
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from router.app import create_app
+
+    try:
+        app = create_app(settings, args.only)
+    except ValueError as exc:
+        print(f"router: {exc}", file=sys.stderr)
+        return 2
+    web.run_app(
+        app, host=settings.server.host, port=settings.server.port, access_log=None, print=None
+    )
+    return 0
+
+
+def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
+    from router.app import enabled_adapters, topology_for
+    from router.broker import Broker, BrokerUnavailable
+    from router.publisher import Publisher
+
+    try:
+        data = orjson.loads(args.data)
+    except orjson.JSONDecodeError as exc:
+        print(f"router: --data is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+
+    async def go() -> int:
+        broker = Broker(settings.rabbitmq.uri.get_secret_value(), name="router-cli")
+        publisher = Publisher(
+            broker,
+            topology_for(settings, enabled_adapters(settings)),
+            timeout=settings.router.publish_timeout_seconds,
+            server_url=settings.server.url or None,
+        )
+        await broker.start()
+        try:
+            await broker.wait_ready(15)
+            envelope = await publisher.publish(
+                args.instance, args.event, data, id=args.id, sender=args.sender
+            )
+        except TimeoutError:
+            print(f"router: RabbitMQ at {mask_url(broker.url)} did not answer", file=sys.stderr)
+            return 3
+        except BrokerUnavailable as exc:
+            print(f"router: not published: {exc}", file=sys.stderr)
+            return 3
+        except ValueError as exc:
+            print(f"router: refused: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            await broker.close()
+        print(orjson.dumps({"id": envelope.id}).decode())
+        return 0
+
+    return asyncio.run(go())
+
+
+def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
+    from router.tail import tail
+
+    asyncio.run(
+        tail(
+            settings.rabbitmq.uri.get_secret_value(),
+            settings.rabbitmq.exchange_name,
+            args.patterns,
+            count=args.count,
+            timeout=args.timeout,
+            pretty=args.pretty,
+        )
+    )
+    return 0
+
+
+def masked_settings(settings: Settings) -> dict[str, dict[str, Any]]:
+    from pydantic import SecretStr
+
+    from router.envexample import env_value
+
+    out: dict[str, dict[str, Any]] = {}
+    for family, values in settings.items():
+        section: dict[str, Any] = {}
+        for env_name, name, _ in type(values).env_names():
+            value = getattr(values, name)
+            if isinstance(value, SecretStr):
+                secret = value.get_secret_value()
+                text = mask_url(secret) if "://" in secret else ("***" if secret else "")
+            else:
+                text = mask_url(env_value(value))
+            section[env_name] = text
+        out[family] = section
+    return out
+
+
+def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
+    shown = masked_settings(settings)
+    if args.json:
+        print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    for family, section in shown.items():
+        print(f"# {family}")
+        for name, value in section.items():
+            print(f"{name}={value}")
+    return 0
+
+
+def dlq_name(settings: Settings, queue: str) -> str:
+    return queue if queue.endswith(".dlq") else f"{settings.rabbitmq.exchange_name}.{queue}.dlq"
+
+
+def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
+    url = settings.rabbitmq.uri.get_secret_value()
+
+    async def go() -> int:
+        if args.action == "list":
+            if args.queue is None:
+                from router.app import enabled_adapters
+
+                names = [dlq_name(settings, role) for role in enabled_adapters(settings)]
+                async with dlq_ops.open_channel(url) as channel:
+                    for name in names:
+                        print(
+                            orjson.dumps(
+                                {"queue": name, "messages": await dlq_ops.count(channel, name)}
+                            ).decode()
+                        )
+                return 0
+            for item in await dlq_ops.list_messages(
+                url, dlq_name(settings, args.queue), args.limit or 100
+            ):
+                print(orjson.dumps(item.as_dict()).decode())
+            return 0
+        name = dlq_name(settings, args.queue)
+        if args.action == "replay":
+            done = await dlq_ops.replay(url, name, args.limit)
+            print(orjson.dumps({"queue": name, "replayed": done}).decode())
+            return 0
+        if not args.yes:
+            print("router: purge deletes every dead letter; add --yes", file=sys.stderr)
+            return 2
+        print(orjson.dumps({"queue": name, "purged": await dlq_ops.purge(url, name)}).decode())
+        return 0
+
+    try:
+        return asyncio.run(go())
+    except Exception as exc:  # broker errors: a clear line, not a traceback
+        print(f"router: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,39 @@
+"""Names and numbers shared across the router, kept in one place."""
+
+from typing import Final
+
+# Header names the router puts on AMQP messages. Producers never need to set them.
+HEADER_INSTANCE: Final = "instance"
+HEADER_EVENT: Final = "event"
+HEADER_ATTEMPT: Final = "x-router-attempt"
+HEADER_REASON: Final = "x-router-reason"
+HEADER_LAST_ERROR: Final = "x-router-last-error"
+HEADER_ATTEMPTS: Final = "x-router-attempts"
+HEADER_DEAD_AT: Final = "x-router-dead-at"
+HEADER_SOURCE_QUEUE: Final = "x-router-source-queue"
+HEADER_DESTINATION: Final = "x-router-destination"
+HEADER_LAST_STATUS: Final = "x-router-last-status"
+HEADER_TARGET: Final = "x-router-target"
+
+ROLES: Final = ("ingest", "webhook", "sqs", "pusher", "websocket")
+ADAPTER_ENTRY_POINT_GROUP: Final = "router.adapters"
+
+CONTENT_TYPE_JSON: Final = "application/json"
+CONTENT_TYPE_NDJSON: Final = "application/x-ndjson"
+
+# A message redelivered this often without an ack (consumer crashes, lost connections)
+# is dead-lettered by the broker itself, so one poison body cannot loop forever.
+WORK_QUEUE_DELIVERY_LIMIT: Final = 20
+
+# Retry delays are rounded to the Renard R10 series so the number of TTL queues stays
+# small (ten per decade) whatever delays adapters ask for.
+RETRY_DELAY_SERIES: Final = (1.0, 1.25, 1.6, 2.0, 2.5, 3.15, 4.0, 5.0, 6.3, 8.0)
+RETRY_MIN_DELAY_MS: Final = 100
+RETRY_MAX_DELAY_MS: Final = 24 * 3600 * 1000
+# An idle retry queue is removed by the broker after its TTL plus this margin; the
+# runtime re-declares a queue it publishes to well within that margin.
+RETRY_QUEUE_EXPIRY_MARGIN_MS: Final = 120_000
+RETRY_QUEUE_REDECLARE_SECONDS: Final = 30.0
+
+BROKER_BACKOFF_INITIAL_SECONDS: Final = 0.5
+BROKER_BACKOFF_MAX_SECONDS: Final = 30.0

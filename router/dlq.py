@@ -1,0 +1,168 @@
+"""Dead-letter queues: look at them, send their events again, or empty them.
+
+Replay publishes each message back to its work queue with the attempt count reset and the
+same body, so the event keeps its id; it is acked in the DLQ only after the confirm.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import aiormq
+import orjson
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+
+from router.constants import (
+    HEADER_ATTEMPT,
+    HEADER_ATTEMPTS,
+    HEADER_DEAD_AT,
+    HEADER_DESTINATION,
+    HEADER_LAST_ERROR,
+    HEADER_LAST_STATUS,
+    HEADER_REASON,
+    HEADER_SOURCE_QUEUE,
+)
+
+# Headers that describe a past failure; a replayed message starts clean.
+FAILURE_HEADERS = (
+    HEADER_ATTEMPT,
+    HEADER_ATTEMPTS,
+    HEADER_DEAD_AT,
+    HEADER_LAST_ERROR,
+    HEADER_LAST_STATUS,
+    HEADER_REASON,
+    "x-death",
+    "x-first-death-exchange",
+    "x-first-death-queue",
+    "x-first-death-reason",
+    "x-last-death-exchange",
+    "x-last-death-queue",
+    "x-last-death-reason",
+    "x-delivery-count",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: str | None
+    instance: str | None
+    event: str | None
+    reason: str | None
+    attempts: int | None
+    dead_at: str | None
+    destination: str | None
+    source_queue: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+def text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def describe(message: AbstractIncomingMessage) -> DeadLetter:
+    headers = message.headers or {}
+    try:
+        body = orjson.loads(message.body)
+    except orjson.JSONDecodeError:
+        body = None
+    body = body if isinstance(body, dict) else {}
+    reason = headers.get(HEADER_REASON)
+    broker_reason = headers.get("x-first-death-reason")
+    if reason is None and broker_reason:
+        # Dead-lettered by the broker itself (delivery limit), not by the consumer loop.
+        raw = broker_reason.decode() if isinstance(broker_reason, bytes) else str(broker_reason)
+        reason = f"broker: {raw}"
+    attempts = headers.get(HEADER_ATTEMPTS)
+    return DeadLetter(
+        id=text(body.get("id")) or message.message_id,
+        instance=text(body.get("instance")),
+        event=text(body.get("event")),
+        reason=text(reason),
+        attempts=attempts if isinstance(attempts, int) else None,
+        dead_at=text(headers.get(HEADER_DEAD_AT)),
+        destination=text(headers.get(HEADER_DESTINATION)),
+        source_queue=text(headers.get(HEADER_SOURCE_QUEUE)),
+    )
+
+
+def work_queue_of(dlq: str) -> str:
+    if not dlq.endswith(".dlq"):
+        raise ValueError(f"{dlq!r} is not a dead-letter queue (names end in .dlq)")
+    return dlq.removesuffix(".dlq")
+
+
+@contextlib.asynccontextmanager
+async def open_channel(url: str) -> AsyncIterator[AbstractChannel]:
+    connection = await aio_pika.connect(url, client_properties={"connection_name": "router-dlq"})
+    try:
+        yield await connection.channel(publisher_confirms=True)
+    finally:
+        await connection.close()
+
+
+async def count(channel: AbstractChannel, dlq: str) -> int:
+    queue = await channel.declare_queue(dlq, passive=True)
+    return queue.declaration_result.message_count or 0
+
+
+async def list_messages(url: str, dlq: str, limit: int = 100) -> list[DeadLetter]:
+    """Up to ``limit`` dead letters, left in the queue (they are returned when the channel
+    closes)."""
+    async with open_channel(url) as channel:
+        queue = await channel.declare_queue(dlq, passive=True)
+        found = []
+        for _ in range(limit):
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            found.append(describe(message))
+        return found
+
+
+async def replay(url: str, dlq: str, limit: int | None = None) -> int:
+    """Send dead letters back to their work queue; returns how many were replayed. Only the
+    messages present at the start are taken, so an event failing again is not looped over."""
+    work = work_queue_of(dlq)
+    replayed = 0
+    async with open_channel(url) as channel:
+        queue = await channel.declare_queue(dlq, passive=True)
+        await channel.declare_queue(work, passive=True)
+        todo = await count(channel, dlq)
+        if limit is not None:
+            todo = min(todo, limit)
+        for _ in range(todo):
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            headers = {k: v for k, v in (message.headers or {}).items() if k not in FAILURE_HEADERS}
+            copy = aio_pika.Message(
+                message.body,
+                headers=headers,
+                content_type=message.content_type,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=message.message_id,
+                timestamp=message.timestamp,
+                type=message.type,
+                app_id=message.app_id,
+            )
+            result = await channel.default_exchange.publish(copy, work, mandatory=True)
+            if isinstance(result, aiormq.abc.DeliveredMessage):
+                await message.nack(requeue=True)
+                raise RuntimeError(f"work queue {work!r} did not take the message")
+            await message.ack()
+            replayed += 1
+    return replayed
+
+
+async def purge(url: str, dlq: str) -> int:
+    work_queue_of(dlq)
+    async with open_channel(url) as channel:
+        queue = await channel.declare_queue(dlq, passive=True)
+        result = await queue.purge()
+        return int(result.message_count or 0)

@@ -1,0 +1,275 @@
+"""``POST /events/{instance}`` and its batch form: validate everything, publish with confirms,
+answer 202 only once RabbitMQ confirmed. Nothing refused is published."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import ValidationError
+
+from router import metrics
+from router.appkeys import PUBLISHER, SETTINGS
+from router.auth import key_matches, presented_key
+from router.broker import BrokerUnavailable
+from router.constants import CONTENT_TYPE_NDJSON
+from router.publisher import Published, PublishFailed
+from schemas import (
+    Envelope,
+    InvalidInstanceError,
+    UnknownEventError,
+    build_envelope,
+    resolve,
+    validate_instance,
+)
+
+ACCEPTED_FIELDS = frozenset(
+    {
+        "event",
+        "data",
+        "id",
+        "sender",
+        "date_time",
+        "apikey",
+        "instance",
+        "server_url",
+        "destination",
+    }
+)
+RETRY_AFTER_SECONDS = "5"
+
+
+class Refused(Exception):
+    """An answer other than 202, with the reason counted in metrics."""
+
+    def __init__(self, status: int, reason: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message, self.extra = status, reason, message, extra
+
+    def response(self) -> web.Response:
+        headers = {"Retry-After": RETRY_AFTER_SECONDS} if self.status == 503 else None
+        body = {"error": self.reason, "message": self.message, **self.extra}
+        return json_response(body, self.status, headers)
+
+
+def json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    max_event_bytes: int
+    max_batch_events: int
+    max_batch_bytes: int
+
+
+def check_auth(request: web.Request) -> None:
+    expected = request.app[SETTINGS].authentication.api_key.get_secret_value()
+    if not key_matches(expected, presented_key(request)):
+        raise Refused(
+            401, "unauthorized", "missing or wrong API key (apikey header or Bearer token)"
+        )
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise Refused(413, "too_large", f"request body is over {limit} bytes")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise Refused(413, "too_large", f"request body is over {limit} bytes")
+    return body
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Refused(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+
+
+def parse_ndjson(body: bytes) -> list[Any]:
+    items = []
+    for number, line in enumerate(body.splitlines(), start=1):
+        if line.strip():
+            try:
+                items.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                raise Refused(
+                    400, "malformed_json", f"line {number} is not valid JSON: {exc}"
+                ) from None
+    return items
+
+
+def path_instance(request: web.Request) -> str | None:
+    instance = request.match_info.get("instance")
+    if instance is None:
+        return None
+    try:
+        return validate_instance(instance)
+    except InvalidInstanceError as exc:
+        raise Refused(422, "bad_instance", str(exc)) from None
+
+
+def to_envelope(
+    item: Any, instance: str | None, server_url: str | None, max_bytes: int
+) -> Envelope:
+    """One event object of a request as a validated envelope, or a ``Refused``."""
+    if not isinstance(item, dict):
+        raise Refused(422, "invalid", f"an event must be a JSON object, not {type(item).__name__}")
+    unknown = sorted(set(item) - ACCEPTED_FIELDS)
+    if unknown:
+        raise Refused(422, "invalid", f"unknown fields: {', '.join(unknown)}")
+    event = item.get("event")
+    if not isinstance(event, str) or not event:
+        raise Refused(
+            422, "invalid", "'event' is required: a catalog event name, e.g. messages.upsert"
+        )
+    try:
+        wire = resolve(event).wire
+    except UnknownEventError as exc:
+        raise Refused(422, "unknown_event", str(exc), suggestions=exc.suggestions) from None
+    body_instance = item.get("instance")
+    if instance is None:
+        if not isinstance(body_instance, str):
+            raise Refused(422, "bad_instance", "'instance' is required in the body at POST /events")
+        instance = body_instance
+    elif body_instance is not None and body_instance != instance:
+        raise Refused(
+            422,
+            "bad_instance",
+            f"body instance {body_instance!r} differs from the path's {instance!r}",
+        )
+    try:
+        validate_instance(instance)
+    except InvalidInstanceError as exc:
+        raise Refused(422, "bad_instance", str(exc)) from None
+    for field in ("id", "sender", "date_time", "apikey", "server_url"):
+        if item.get(field) is not None and not isinstance(item[field], str):
+            raise Refused(422, "invalid", f"'{field}' must be a string")
+    try:
+        envelope = build_envelope(
+            instance,
+            wire,
+            item.get("data"),
+            id=item.get("id"),
+            date_time=item.get("date_time"),
+            sender=item.get("sender"),
+            server_url=server_url or item.get("server_url"),
+            apikey=item.get("apikey"),
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise Refused(422, "invalid", problems) from None
+    size = len(envelope.to_json())
+    if size > max_bytes:
+        raise Refused(
+            413, "too_large", f"event is {size} bytes, over ROUTER_MAX_EVENT_BYTES={max_bytes}"
+        )
+    return envelope
+
+
+async def publish(
+    request: web.Request, envelopes: Sequence[Envelope]
+) -> list[Published | PublishFailed]:
+    publisher = request.app[PUBLISHER]
+    started = time.perf_counter()
+    try:
+        results = await publisher.publish_envelopes(envelopes)
+    except BrokerUnavailable as exc:
+        raise Refused(
+            503, "broker_unavailable", f"RabbitMQ is unavailable: {exc}; retry later"
+        ) from None
+    metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
+    for result in results:
+        if isinstance(result, Published):
+            metrics.EVENTS_ACCEPTED.labels(event=result.envelope.event).inc()
+            if not result.routed:
+                metrics.EVENTS_UNROUTED.labels(event=result.envelope.event).inc()
+    return results
+
+
+async def post_event(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    try:
+        check_auth(request)
+        instance = path_instance(request)
+        limit = settings.router.max_event_bytes
+        item = parse_json(await read_body(request, limit))
+        envelope = to_envelope(item, instance, settings.server.url or None, limit)
+        (result,) = await publish(request, [envelope])
+        if isinstance(result, PublishFailed):
+            raise Refused(
+                503,
+                "broker_unavailable",
+                f"not confirmed: {result}; retry with the same id",
+                id=envelope.id,
+            )
+    except Refused as refused:
+        metrics.EVENTS_REFUSED.labels(reason=refused.reason).inc()
+        return refused.response()
+    return json_response({"id": envelope.id}, 202)
+
+
+async def post_batch(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    limits = settings.router
+    try:
+        check_auth(request)
+        instance = path_instance(request)
+        body = await read_body(request, limits.max_batch_bytes)
+        if request.content_type == CONTENT_TYPE_NDJSON:
+            items = parse_ndjson(body)
+        else:
+            items = parse_json(body)
+            if not isinstance(items, list):
+                raise Refused(422, "invalid", "a batch is a JSON array of events (or NDJSON)")
+        if not items:
+            raise Refused(422, "invalid", "the batch is empty")
+        if len(items) > limits.max_batch_events:
+            raise Refused(
+                413,
+                "too_large",
+                f"{len(items)} events, over ROUTER_MAX_BATCH_EVENTS={limits.max_batch_events}",
+            )
+        envelopes = []
+        for index, item in enumerate(items):
+            try:
+                envelopes.append(
+                    to_envelope(item, instance, settings.server.url or None, limits.max_event_bytes)
+                )
+            except Refused as refused:
+                refused.extra["index"] = index
+                refused.message = f"event {index}: {refused.message}"
+                raise
+        results = await publish(request, envelopes)
+    except Refused as refused:
+        metrics.EVENTS_REFUSED.labels(reason=refused.reason).inc()
+        return refused.response()
+    failed = [(i, r) for i, r in enumerate(results) if isinstance(r, PublishFailed)]
+    if failed:
+        metrics.EVENTS_REFUSED.labels(reason="broker_unavailable").inc(len(failed))
+        accepted = [r.envelope.id for r in results if isinstance(r, Published)]
+        return json_response(
+            {
+                "error": "broker_unavailable",
+                "message": f"{len(failed)} of {len(results)} events were not confirmed; "
+                "retry those with the same ids",
+                "ids": accepted,
+                "failed": [{"index": i, "id": envelopes[i].id, "error": str(r)} for i, r in failed],
+            },
+            503,
+            {"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    return json_response({"ids": [e.id for e in envelopes]}, 202)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/events", post_event)
+    app.router.add_post("/events/{instance}", post_event)
+    app.router.add_post("/events/{instance}/batch", post_batch)

@@ -1,0 +1,93 @@
+"""structlog set-up: JSON lines (orjson) in production, readable lines in a terminal.
+
+Every log line passes through :func:`mask_secrets`, so a secret that reaches an event dict by
+accident is still never written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import orjson
+import structlog
+
+SECRET_KEY_PATTERN = re.compile(
+    r"(api_?key|secret|password|passwd|token|authorization|jwt|credential|access_key)",
+    re.IGNORECASE,
+)
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+MASK = "***"
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "verbose": logging.DEBUG,
+    "info": logging.INFO,
+    "log": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of any ``scheme://user:password@`` in a string."""
+    return _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url)
+
+
+def mask_value(key: str, value: Any) -> Any:
+    if SECRET_KEY_PATTERN.search(key):
+        return MASK if value not in (None, "") else value
+    if isinstance(value, str):
+        return mask_url(value)
+    if isinstance(value, Mapping):
+        return {k: mask_value(str(k), v) for k, v in value.items()}
+    return value
+
+
+def mask_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in list(event_dict.items()):
+        if key != "event":
+            event_dict[key] = mask_value(key, value)
+    return event_dict
+
+
+def level_from(spec: str) -> int:
+    """Evolution's ``LOG_LEVEL`` is a list of enabled kinds (``ERROR,WARN,INFO``); the most
+    verbose kind listed sets the threshold. A plain level name works too."""
+    levels = [_LEVELS[p] for p in (s.strip().lower() for s in spec.split(",")) if p in _LEVELS]
+    return min(levels) if levels else logging.INFO
+
+
+def configure(level: str = "INFO", fmt: str = "auto") -> None:
+    """``fmt`` is ``json``, ``console`` or ``auto`` (console when stderr is a terminal)."""
+    use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer()
+        if use_console
+        else structlog.processors.JSONRenderer(serializer=orjson.dumps)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            mask_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level_from(level)),
+        logger_factory=(
+            structlog.PrintLoggerFactory(file=sys.stderr)
+            if use_console
+            else structlog.BytesLoggerFactory(file=sys.stderr.buffer)
+        ),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,173 @@
+"""Publishing envelopes to the exchange with publisher confirms.
+
+A publish returns only once RabbitMQ confirmed it. Many publishes share one channel and their
+confirms are awaited together, so a batch costs about one round trip, not one per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+
+from router.broker import Broker, BrokerUnavailable
+from router.constants import CONTENT_TYPE_JSON, HEADER_EVENT, HEADER_INSTANCE
+from router.topology import Topology, declare
+from schemas import Envelope, build_envelope
+
+APP_ID = "evrouter"
+
+
+class PublishFailed(BrokerUnavailable):
+    """RabbitMQ did not confirm the publish (nack, timeout or a lost channel). The event may
+    or may not have reached the exchange; publishing it again with the same id is safe."""
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    envelope: Envelope
+    routed: bool  # False when no queue was bound to the routing key
+
+
+def amqp_message(envelope: Envelope, headers: dict[str, Any] | None = None) -> aio_pika.Message:
+    return aio_pika.Message(
+        envelope.to_json(),
+        message_id=envelope.id,
+        content_type=CONTENT_TYPE_JSON,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        timestamp=datetime.now(UTC),
+        type=envelope.event,
+        app_id=APP_ID,
+        headers={
+            HEADER_INSTANCE: envelope.instance,
+            HEADER_EVENT: envelope.event,
+            **(headers or {}),
+        },
+    )
+
+
+class Publisher:
+    """Confirmed publishing of envelopes; embed it, or let the ingest app use it.
+
+    >>> async with Publisher.connect("amqp://guest:guest@localhost/") as publisher:
+    ...     envelope = await publisher.publish("my-instance", "messages.upsert", {"key": {}})
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        topology: Topology,
+        *,
+        timeout: float = 10.0,
+        server_url: str | None = None,
+    ) -> None:
+        self.broker = broker
+        self.topology = topology
+        self.timeout = timeout
+        self.server_url = server_url
+        self._channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        broker.add_setup(self._setup)
+
+    async def _setup(self, connection: AbstractConnection) -> None:
+        channel = await connection.channel(publisher_confirms=True)
+        channel.close_callbacks.add(
+            lambda *_: self.broker.connection_lost("publisher channel closed")
+        )
+        self._exchange = await declare(channel, self.topology)
+        self._channel = channel  # held strongly for the life of the connection
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connect(
+        cls,
+        url: str,
+        exchange: str = "evolution_exchange",
+        *,
+        timeout: float = 10.0,
+        server_url: str | None = None,
+        wait: float | None = 30.0,
+    ) -> AsyncIterator[Publisher]:
+        """A stand-alone publisher with its own connection, for applications that embed it."""
+        broker = Broker(url, name="router-publisher")
+        publisher = cls(broker, Topology(exchange=exchange), timeout=timeout, server_url=server_url)
+        await broker.start()
+        try:
+            if wait is not None:
+                await broker.wait_ready(wait)
+            yield publisher
+        finally:
+            await broker.close()
+
+    @property
+    def ready(self) -> bool:
+        return self.broker.ready and self._exchange is not None
+
+    async def publish(
+        self,
+        instance: str,
+        event: str,
+        data: Any = None,
+        *,
+        id: str | None = None,
+        sender: str | None = None,
+        apikey: str | None = None,
+    ) -> Envelope:
+        """Validate, publish and wait for the confirm; raises on refusal or broker trouble."""
+        envelope = build_envelope(
+            instance, event, data, id=id, sender=sender, server_url=self.server_url, apikey=apikey
+        )
+        await self.publish_envelope(envelope)
+        return envelope
+
+    async def publish_envelope(self, envelope: Envelope) -> Published:
+        (result,) = await self.publish_envelopes([envelope])
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    async def publish_envelopes(
+        self, envelopes: Sequence[Envelope]
+    ) -> list[Published | PublishFailed]:
+        """Publish all at once and await every confirm concurrently; the result keeps the order
+        of the input, each entry either confirmed or the reason it was not."""
+        exchange = self._exchange
+        if not self.broker.ready or exchange is None:
+            raise BrokerUnavailable("not connected to RabbitMQ")
+        outcomes = await asyncio.gather(
+            *(self._publish_one(exchange, e) for e in envelopes), return_exceptions=True
+        )
+        results: list[Published | PublishFailed] = []
+        for envelope, outcome in zip(envelopes, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
+                results.append(
+                    outcome
+                    if isinstance(outcome, PublishFailed)
+                    else PublishFailed(f"{type(outcome).__name__}: {outcome}")
+                )
+            else:
+                results.append(Published(envelope, routed=outcome))
+        return results
+
+    async def _publish_one(self, exchange: AbstractExchange, envelope: Envelope) -> bool:
+        try:
+            result = await exchange.publish(
+                amqp_message(envelope), envelope.routing_key, mandatory=True, timeout=self.timeout
+            )
+        except TimeoutError as exc:
+            raise PublishFailed(f"no confirm from RabbitMQ within {self.timeout:g}s") from exc
+        except aio_pika.exceptions.DeliveryError as exc:
+            raise PublishFailed("RabbitMQ refused the publish (nack)") from exc
+        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+            self.broker.connection_lost(exc)
+            raise PublishFailed(f"connection to RabbitMQ lost: {exc}") from exc
+        return not isinstance(result, aiormq.abc.DeliveredMessage)

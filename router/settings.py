@@ -1,0 +1,362 @@
+"""Settings, one family per prefix, spelled and defaulted as Evolution API spells them.
+
+Per-event switches (``WEBHOOK_EVENTS_MESSAGES_UPSERT``, ``SQS_GLOBAL_CALL`` ...) are generated
+from the event catalog, alias keys included, so the list of events is never typed twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import AliasChoices, Field, SecretStr, create_model, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas import CATALOG
+
+EVOLUTION_LOG_LEVEL = "ERROR,WARN,DEBUG,INFO,LOG,VERBOSE,DARK,WEBHOOKS,WEBSOCKET"
+
+
+class Family(BaseSettings):
+    """A group of variables sharing one prefix."""
+
+    model_config = SettingsConfigDict(
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+        env_ignore_empty=True,  # Evolution's .env leaves many values empty: empty = default
+        env_file_encoding="utf-8",
+    )
+    prefix: ClassVar[str] = ""
+    # The switch family that names per-event variables, e.g. "EVENTS_" or "GLOBAL_".
+    event_infix: ClassVar[str | None] = None
+    # Evolution variables accepted so an Evolution .env works unchanged, but not used here.
+    accepted_unused: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def env_names(cls) -> Iterator[tuple[str, str, FieldInfo]]:
+        """(primary env name, field name, field) for every field, aliases not included."""
+        for name, info in cls.model_fields.items():
+            yield env_name_of(cls, name, info), name, info
+
+    @classmethod
+    def known_names(cls) -> set[str]:
+        names = {f"{cls.prefix}{n}" for n in cls.accepted_unused}
+        for name, info in cls.model_fields.items():
+            alias = info.validation_alias
+            if isinstance(alias, AliasChoices):
+                names.update(str(c).upper() for c in alias.choices)
+            else:
+                names.add(f"{cls.prefix}{name.upper()}")
+        return names
+
+    def enabled_events(self) -> frozenset[str]:
+        """Wire names whose per-event switch is on."""
+        return frozenset(e.wire for e in CATALOG if getattr(self, event_field(e.key), False))
+
+
+def env_name_of(cls: type[Family], name: str, info: FieldInfo) -> str:
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0]).upper()
+    return f"{cls.prefix}{name.upper()}"
+
+
+def event_field(key: str) -> str:
+    return f"event_{key.lower()}"
+
+
+def with_event_switches(base: type[Family], doc: str) -> type[Family]:
+    """Add one boolean per catalog event, accepting each alias key as well."""
+    infix = base.event_infix or "EVENTS_"
+    fields: dict[str, Any] = {}
+    for event in CATALOG:
+        names = [f"{base.prefix}{infix}{k}" for k in (event.key, *event.alias_keys)]
+        fields[event_field(event.key)] = (
+            bool,
+            Field(
+                False,
+                validation_alias=AliasChoices(*names),
+                description=f"send {event.wire}",
+            ),
+        )
+    model: type[Family] = create_model(
+        base.__name__, __base__=base, __doc__=doc, __module__=base.__module__, **fields
+    )
+    return model
+
+
+class RabbitmqSettings(Family):
+    model_config = SettingsConfigDict(env_prefix="RABBITMQ_")
+    prefix: ClassVar[str] = "RABBITMQ_"
+    # Variables of RabbitMQ's own server image, often in the same env file under compose.
+    accepted_unused: ClassVar[tuple[str, ...]] = (
+        "DEFAULT_USER",
+        "DEFAULT_PASS",
+        "DEFAULT_VHOST",
+        "ERLANG_COOKIE",
+        "NODENAME",
+        "USE_LONGNAME",
+    )
+    enabled: bool = Field(
+        False, description="publish per-event queues for downstream consumers (with GLOBAL_ENABLED)"
+    )
+    uri: SecretStr = Field(
+        SecretStr("amqp://guest:guest@127.0.0.1:5672/"), description="AMQP URI of the broker"
+    )
+    exchange_name: str = Field(
+        "evolution_exchange", description="topic exchange every event is published to"
+    )
+    global_enabled: bool = Field(
+        False, description="declare a quorum queue per enabled event, bound *.<event>"
+    )
+    prefix_key: str = Field(
+        "", description="downstream queue names are <prefix>.<event>; empty: <event>"
+    )
+    frame_max: int = Field(
+        8192, description="AMQP frame size (Evolution's setting; accepted, RabbitMQ negotiates)"
+    )
+
+
+class WebhookSettings(Family):
+    model_config = SettingsConfigDict(env_prefix="WEBHOOK_")
+    prefix: ClassVar[str] = "WEBHOOK_"
+    global_enabled: bool = Field(False, description="deliver to WEBHOOK_GLOBAL_URL")
+    global_url: str = Field(
+        "", description="URL every enabled event of every instance is POSTed to"
+    )
+    global_webhook_by_events: bool = Field(
+        False, description="append /<event-suffix> to the URL, e.g. /messages-upsert"
+    )
+    events_errors: bool = Field(
+        False, description="report every dead-lettered event to EVENTS_ERRORS_WEBHOOK"
+    )
+    events_errors_webhook: str = Field("", description="URL that receives error reports")
+    request_timeout_ms: int = Field(30000, description="timeout of one webhook request")
+    retry_max_attempts: int = Field(
+        10, ge=1, description="attempts before an event goes to the DLQ"
+    )
+    retry_initial_delay_seconds: float = Field(5, ge=0, description="delay after the first failure")
+    retry_use_exponential_backoff: bool = Field(
+        True, description="double the delay after each failure"
+    )
+    retry_max_delay_seconds: float = Field(300, ge=0, description="upper bound of one delay")
+    retry_jitter_factor: float = Field(
+        0.2, ge=0, le=1, description="random spread of each delay, as a fraction"
+    )
+    retry_non_retryable_status_codes: str = Field(
+        "400,401,403,404,422", description="statuses that send an event to the DLQ at once"
+    )
+    secret: SecretStr = Field(
+        SecretStr(""),
+        description="whsec_ secret(s), space separated, signing requests per Standard Webhooks",
+    )
+
+    @property
+    def non_retryable_codes(self) -> frozenset[int]:
+        return frozenset(
+            int(c) for c in self.retry_non_retryable_status_codes.split(",") if c.strip()
+        )
+
+    @field_validator("retry_non_retryable_status_codes")
+    @classmethod
+    def _codes(cls, value: str) -> str:
+        for code in (c.strip() for c in value.split(",")):
+            if code and not (code.isdigit() and 100 <= int(code) <= 599):
+                raise ValueError(f"{code!r} is not an HTTP status code")
+        return value
+
+
+class SqsSettings(Family):
+    model_config = SettingsConfigDict(env_prefix="SQS_")
+    prefix: ClassVar[str] = "SQS_"
+    event_infix: ClassVar[str | None] = "GLOBAL_"
+    enabled: bool = Field(False, description="run the SQS adapter")
+    access_key_id: str = Field("", description="AWS access key id")
+    secret_access_key: SecretStr = Field(SecretStr(""), description="AWS secret access key")
+    account_id: str = Field("", description="AWS account id")
+    region: str = Field("", description="AWS region, e.g. us-east-1")
+    global_enabled: bool = Field(
+        False, description="send the events switched on below for every instance"
+    )
+    global_force_single_queue: bool = Field(False, description="one queue for all events")
+    global_prefix_name: str = Field("global", description="queue name prefix in single-queue mode")
+    max_payload_size: int = Field(
+        1048576, description="larger events go to the DLQ with the reason"
+    )
+    endpoint_url: str = Field(
+        "", description="SQS-compatible endpoint (ElasticMQ, LocalStack, moto)"
+    )
+    fifo: bool = Field(
+        False, description="FIFO queues (.fifo): group = instance, dedup id = event id"
+    )
+
+
+class PusherSettings(Family):
+    model_config = SettingsConfigDict(env_prefix="PUSHER_")
+    prefix: ClassVar[str] = "PUSHER_"
+    enabled: bool = Field(False, description="run the Pusher adapter")
+    global_enabled: bool = Field(
+        False, description="send the events switched on below for every instance"
+    )
+    global_app_id: str = Field("", description="Pusher app id")
+    global_key: str = Field("", description="Pusher key")
+    global_secret: SecretStr = Field(SecretStr(""), description="Pusher secret")
+    global_cluster: str = Field("", description="Pusher cluster, e.g. mt1")
+    global_use_tls: bool = Field(False, description="https to Pusher")
+    global_host: str = Field(
+        "", description="self-hosted Pusher-protocol server (Soketi); empty: Pusher's cloud"
+    )
+    global_port: int = Field(
+        0, ge=0, le=65535, description="port of GLOBAL_HOST; 0: 443 with TLS, else 80"
+    )
+
+
+class WebsocketSettings(Family):
+    """WEBSOCKET_*: live events for browsers and apps."""
+
+    model_config = SettingsConfigDict(env_prefix="WEBSOCKET_")
+    prefix: ClassVar[str] = "WEBSOCKET_"
+    enabled: bool = Field(False, description="serve /ws/{instance}")
+    global_events: bool = Field(
+        False, description="also serve /ws with the events of every instance"
+    )
+    allowed_hosts: str = Field(
+        "", description="Evolution's client allow-list (accepted; tokens are checked instead)"
+    )
+
+
+class AuthenticationSettings(Family):
+    """AUTHENTICATION_*: the API key of the HTTP API."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTHENTICATION_")
+    prefix: ClassVar[str] = "AUTHENTICATION_"
+    accepted_unused: ClassVar[tuple[str, ...]] = (
+        "EXPOSE_IN_FETCH_INSTANCES",
+        "TYPE",
+        "JWT_EXPIRIN_IN",
+        "JWT_SECRET",
+        "INSTANCE_EXPIRIN_IN",
+    )
+    api_key: SecretStr = Field(
+        SecretStr(""),
+        description="key for the apikey header or Bearer token; empty: no auth (warned)",
+    )
+
+
+class ServerSettings(Family):
+    """SERVER_*: the HTTP server of every role."""
+
+    model_config = SettingsConfigDict(env_prefix="SERVER_")
+    prefix: ClassVar[str] = "SERVER_"
+    accepted_unused: ClassVar[tuple[str, ...]] = ("TYPE", "DISABLE_DOCS", "DISABLE_MANAGER")
+    url: str = Field("", description="server_url of every envelope")
+    port: int = Field(8080, ge=1, le=65535, description="HTTP port of every role")
+    host: str = Field("0.0.0.0", description="address to listen on")
+    name: str = Field("evolution", description="name reported in logs and the AMQP connection")
+
+
+class LogSettings(Family):
+    """LOG_*: log level and format."""
+
+    model_config = SettingsConfigDict(env_prefix="LOG_")
+    prefix: ClassVar[str] = "LOG_"
+    accepted_unused: ClassVar[tuple[str, ...]] = ("COLOR", "BAILEYS")
+    level: str = Field(
+        "INFO",
+        description="a level, or Evolution's list (ERROR,WARN,INFO,...): the most verbose listed wins",
+    )
+    format: str = Field(
+        "auto",
+        pattern="^(auto|json|console)$",
+        description="json, console, or auto (console in a terminal)",
+    )
+
+
+class RouterSettings(Family):
+    """ROUTER_*: limits and tuning of the router itself."""
+
+    model_config = SettingsConfigDict(env_prefix="ROUTER_")
+    prefix: ClassVar[str] = "ROUTER_"
+    max_event_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="largest accepted event (JSON bytes)"
+    )
+    max_batch_events: int = Field(1000, ge=1, description="most events in one batch request")
+    max_batch_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="largest accepted batch request body"
+    )
+    publish_timeout_seconds: float = Field(
+        10, gt=0, description="wait for RabbitMQ's confirm this long, then 503"
+    )
+    prefetch: int = Field(64, ge=1, description="unacked deliveries per adapter consumer")
+    strict_env: bool = Field(
+        True, description="refuse to start on an unknown variable in a known family"
+    )
+
+
+RABBITMQ = with_event_switches(
+    RabbitmqSettings, "RABBITMQ_*: the broker, and queues for downstream consumers."
+)
+WEBHOOK = with_event_switches(
+    WebhookSettings, "WEBHOOK_*: the global webhook and delivery retries."
+)
+SQS = with_event_switches(SqsSettings, "SQS_*: Amazon SQS or a compatible server.")
+PUSHER = with_event_switches(
+    PusherSettings, "PUSHER_*: Pusher channels or a Pusher-protocol server."
+)
+
+FAMILIES: dict[str, type[Family]] = {
+    "rabbitmq": RABBITMQ,
+    "webhook": WEBHOOK,
+    "sqs": SQS,
+    "pusher": PUSHER,
+    "websocket": WebsocketSettings,
+    "authentication": AuthenticationSettings,
+    "server": ServerSettings,
+    "log": LogSettings,
+    "router": RouterSettings,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every family, read from the environment and an optional .env file."""
+
+    rabbitmq: RabbitmqSettings
+    webhook: WebhookSettings
+    sqs: SqsSettings
+    pusher: PusherSettings
+    websocket: WebsocketSettings
+    authentication: AuthenticationSettings
+    server: ServerSettings
+    log: LogSettings
+    router: RouterSettings
+
+    @classmethod
+    def load(cls, env_file: str | Path | None = None) -> Settings:
+        """Read every family; refuse unknown variables inside a family (see ``router.envcheck``)."""
+        from router.envcheck import check_environment
+
+        check_environment(env_file)
+        return cls(**{name: fam(_env_file=env_file) for name, fam in FAMILIES.items()})  # type: ignore[arg-type]
+
+    @classmethod
+    def build(cls, **overrides: Mapping[str, Any]) -> Settings:
+        """Defaults plus keyword overrides by field name, ignoring the environment (tests,
+        embedding): ``Settings.build(webhook={"global_enabled": True})``."""
+        unknown = set(overrides) - set(FAMILIES)
+        if unknown:
+            raise TypeError(f"unknown settings families: {sorted(unknown)}")
+        return cls(
+            **{
+                name: fam.model_validate(dict(overrides.get(name, {})))
+                for name, fam in FAMILIES.items()
+            }  # type: ignore[arg-type]
+        )
+
+    def items(self) -> Iterator[tuple[str, Family]]:
+        for name in FAMILIES:
+            yield name, getattr(self, name)

@@ -1,0 +1,168 @@
+"""The broker objects the router relies on, derived from names alone and declared idempotently.
+
+The exchange is a durable topic exchange; routing keys are ``<instance>.<event>``. Each adapter
+role owns a durable quorum work queue ``<exchange>.<role>`` bound only to the keys it wants, a
+dead-letter queue ``<work>.dlq`` and, on demand, TTL retry queues ``<work>.retry.<ms>ms`` that
+dead-letter back into the work queue. Downstream consumers get one quorum queue per enabled
+event, named ``<prefix>.<wire name>``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+
+from router.constants import (
+    RETRY_DELAY_SERIES,
+    RETRY_MAX_DELAY_MS,
+    RETRY_MIN_DELAY_MS,
+    RETRY_QUEUE_EXPIRY_MARGIN_MS,
+    WORK_QUEUE_DELIVERY_LIMIT,
+)
+
+QUORUM: dict[str, Any] = {"x-queue-type": "quorum"}
+# At-least-once dead-lettering keeps a message in its queue until the target confirmed it;
+# RabbitMQ requires reject-publish overflow for that strategy.
+SAFE_DEAD_LETTERING: dict[str, Any] = {
+    "x-overflow": "reject-publish",
+    "x-dead-letter-strategy": "at-least-once",
+}
+
+
+# RabbitMQ 4 gives quorum queues a default delivery limit of 20 and drops what passes it when
+# no dead-letter target is set; ``router dlq list`` returns messages it showed, so the DLQ's
+# limit is set far out of reach.
+DLQ_ARGUMENTS: dict[str, Any] = {**QUORUM, "x-delivery-limit": 1_000_000}
+
+
+def quantize_delay_ms(delay_seconds: float) -> int:
+    """Round a delay to the nearest Renard R10 value (1, 1.25, 1.6, 2, 2.5, 3.15, 4, 5, 6.3, 8
+    times a power of ten), clamped to [100 ms, 24 h]."""
+    ms = min(max(delay_seconds * 1000.0, RETRY_MIN_DELAY_MS), RETRY_MAX_DELAY_MS)
+    decade = 10 ** math.floor(math.log10(ms))
+    candidates = [step * decade for step in (*RETRY_DELAY_SERIES, 10.0)]
+    best = min(candidates, key=lambda c: abs(math.log(c / ms)))
+    return int(min(max(round(best), RETRY_MIN_DELAY_MS), RETRY_MAX_DELAY_MS))
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterQueues:
+    """The queues of one adapter role."""
+
+    work: str
+
+    @classmethod
+    def for_role(cls, exchange: str, role: str) -> AdapterQueues:
+        return cls(work=f"{exchange}.{role}")
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.work}.dlq"
+
+    def retry(self, delay_ms: int) -> str:
+        return f"{self.work}.retry.{delay_ms}ms"
+
+    def work_arguments(self) -> dict[str, Any]:
+        return {
+            **QUORUM,
+            **SAFE_DEAD_LETTERING,
+            "x-delivery-limit": WORK_QUEUE_DELIVERY_LIMIT,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.dlq,
+        }
+
+    def retry_arguments(self, delay_ms: int) -> dict[str, Any]:
+        return {
+            **QUORUM,
+            **SAFE_DEAD_LETTERING,
+            "x-message-ttl": delay_ms,
+            "x-expires": 2 * delay_ms + RETRY_QUEUE_EXPIRY_MARGIN_MS,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.work,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterBinding:
+    """An adapter role's queues and the routing keys its work queue is bound to."""
+
+    queues: AdapterQueues
+    routing_keys: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    exchange: str
+    adapters: tuple[AdapterBinding, ...] = ()
+    downstream_queues: tuple[tuple[str, str], ...] = ()  # (queue name, binding key)
+
+
+def downstream_queue_name(prefix: str, wire: str) -> str:
+    return f"{prefix}.{wire}" if prefix else wire
+
+
+def downstream_queues(prefix: str, wires: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    return tuple((downstream_queue_name(prefix, w), f"*.{w}") for w in wires)
+
+
+async def declare_exchange(channel: AbstractChannel, name: str) -> AbstractExchange:
+    return await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
+
+
+async def declare_adapter(
+    channel: AbstractChannel, exchange: AbstractExchange, binding: AdapterBinding
+) -> AbstractQueue:
+    """Declare the work queue and its DLQ, and make the bindings match ``routing_keys`` exactly.
+
+    Keys no longer wanted cannot be listed over AMQP, so stale bindings are removed only for
+    keys this process bound before; see :func:`rebind`.
+    """
+    queues = binding.queues
+    await channel.declare_queue(queues.dlq, durable=True, arguments=DLQ_ARGUMENTS)
+    work = await channel.declare_queue(queues.work, durable=True, arguments=queues.work_arguments())
+    for key in sorted(binding.routing_keys):
+        await work.bind(exchange, routing_key=key)
+    return work
+
+
+async def rebind(
+    queue: AbstractQueue, exchange: AbstractExchange, old: Iterable[str], new: Iterable[str]
+) -> None:
+    old_keys, new_keys = set(old), set(new)
+    for key in sorted(new_keys - old_keys):
+        await queue.bind(exchange, routing_key=key)
+    for key in sorted(old_keys - new_keys):
+        await queue.unbind(exchange, routing_key=key)
+
+
+async def declare_retry_queue(
+    channel: AbstractChannel, queues: AdapterQueues, delay_ms: int
+) -> str:
+    name = queues.retry(delay_ms)
+    await channel.declare_queue(name, durable=True, arguments=queues.retry_arguments(delay_ms))
+    return name
+
+
+async def declare(channel: AbstractChannel, topology: Topology) -> AbstractExchange:
+    """Declare everything ``topology`` describes; safe to call again at any time."""
+    exchange = await declare_exchange(channel, topology.exchange)
+    for binding in topology.adapters:
+        await declare_adapter(channel, exchange, binding)
+    for name, key in topology.downstream_queues:
+        queue = await channel.declare_queue(name, durable=True, arguments=QUORUM)
+        await queue.bind(exchange, routing_key=key)
+    return exchange
+
+
+def adapter_bindings(
+    exchange: str, wanted: Sequence[tuple[str, Iterable[str]]]
+) -> tuple[AdapterBinding, ...]:
+    return tuple(
+        AdapterBinding(AdapterQueues.for_role(exchange, role), frozenset(keys))
+        for role, keys in wanted
+    )

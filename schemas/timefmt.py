@@ -1,0 +1,44 @@
+"""The one timestamp format every envelope carries: UTC, milliseconds, ``Z``."""
+
+from datetime import UTC, date, datetime
+
+
+def _format(moment: datetime) -> str:
+    # Built by hand rather than with strftime, which does not zero-pad years below 1000
+    # on every platform. Sub-millisecond digits are dropped, never rounded, so a time
+    # never moves into the next second.
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+        f".{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def utc_now() -> str:
+    """The current time, e.g. ``2026-11-25T10:30:00.000Z``."""
+    return _format(datetime.now(UTC))
+
+
+def normalize_date_time(value: str) -> str:
+    """The same instant as ``value`` in the envelope format.
+
+    Accepts ISO-8601 date-times with ``Z`` or a UTC offset; a time without either is
+    taken as UTC. A bare date is refused: an event time without a time of day is a bug.
+    """
+    expected = "expected an ISO-8601 date and time such as '2026-11-25T10:30:00.000Z'"
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        pass
+    else:
+        raise ValueError(f"date_time {value!r} has no time of day; {expected}")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"date_time {value!r} is not valid; {expected}") from None
+    if moment.tzinfo is None:
+        return _format(moment)
+    try:
+        return _format(moment.astimezone(UTC))
+    except OverflowError:
+        raise ValueError(f"date_time {value!r} is outside the representable range") from None
