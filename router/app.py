@@ -59,10 +59,11 @@ def resolve_roles(requested: Iterable[str] | None, adapters: Mapping[str, Adapte
         return ["ingest", *adapters]
     roles = list(dict.fromkeys(requested))
     for role in roles:
-        if role != "ingest" and role not in ADAPTER_ROLES:
-            raise ValueError(f"unknown role {role!r}; roles: ingest, {', '.join(ADAPTER_ROLES)}")
-        if role in ADAPTER_ROLES and role not in adapters:
+        if role == "ingest" or role in adapters:
+            continue
+        if role in ADAPTER_ROLES:
             raise ValueError(f"role {role!r} is not enabled by the settings (or not installed)")
+        raise ValueError(f"unknown role {role!r}; roles: ingest, {', '.join(ADAPTER_ROLES)}")
     return roles
 
 

@@ -123,9 +123,23 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"router: {exc}", file=sys.stderr)
         return 2
     web.run_app(
-        app, host=settings.server.host, port=settings.server.port, access_log=None, print=None
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        access_log=None,
+        print=None,
+        loop=new_event_loop(),
     )
     return 0
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (the ``fast`` extra): the same code, fewer cycles per request."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:

@@ -185,7 +185,7 @@ class Consumer:
             "adapter": self.adapter.name,
             "event_id": envelope.id,
             "instance": envelope.instance,
-            "event": envelope.event,
+            "_event": envelope.event,
             "destination": outcome.destination or self.adapter.name,
             "attempt": attempt,
             "duration_ms": round(elapsed * 1000, 1),

@@ -13,9 +13,10 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+import structlog
 from dotenv import dotenv_values
 
-from router.logging import get_logger
+from router.logging import configure, get_logger
 
 _K8S_SERVICE_LINK = re.compile(
     r"_SERVICE_HOST$|_SERVICE_PORT(_[A-Z0-9_]+)?$|_PORT_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?$"
@@ -76,5 +77,9 @@ def check_environment(env_file: str | Path | None = None) -> None:
         raise SettingsError(
             "unknown variables (set ROUTER_STRICT_ENV=false to only warn):\n  " + "\n  ".join(lines)
         )
+    if not structlog.is_configured():
+        # Start-up has not set logging up yet; structlog's default would print to stdout, into
+        # the output of `router config --json`, in a format LOG_FORMAT did not ask for.
+        configure(environ.get("LOG_LEVEL") or "INFO", environ.get("LOG_FORMAT") or "auto")
     for line in lines:
         log.warning("settings.unknown_variable", detail=line)

@@ -16,7 +16,7 @@ import orjson
 import structlog
 
 SECRET_KEY_PATTERN = re.compile(
-    r"(api_?key|secret|password|passwd|token|authorization|jwt|credential|access_key)",
+    r"(api[_-]?key|secret|password|passwd|token|authorization|jwt|credential|access[_-]?key)",
     re.IGNORECASE,
 )
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
@@ -50,7 +50,11 @@ def mask_value(key: str, value: Any) -> Any:
 
 def mask_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event_dict.items()):
-        if key != "event":
+        if key in ("event", "message"):
+            # The message itself is never masked whole, but a URL password in it is.
+            if isinstance(value, str):
+                event_dict[key] = mask_url(value)
+        else:
             event_dict[key] = mask_value(key, value)
     return event_dict
 
@@ -66,7 +70,7 @@ def configure(level: str = "INFO", fmt: str = "auto") -> None:
     """``fmt`` is ``json``, ``console`` or ``auto`` (console when stderr is a terminal)."""
     use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer: Any = (
-        structlog.dev.ConsoleRenderer()
+        structlog.dev.ConsoleRenderer(event_key="message")
         if use_console
         else structlog.processors.JSONRenderer(serializer=orjson.dumps)
     )
@@ -75,8 +79,12 @@ def configure(level: str = "INFO", fmt: str = "auto") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            mask_secrets,
+            # Tracebacks are text before masking, so a URL in an exception message is masked too.
             structlog.processors.format_exc_info,
+            # structlog calls a line's message "event"; here "event" is the event's wire name
+            # (passed as "_event"), and the message goes under "message".
+            structlog.processors.EventRenamer("message", replace_by="_event"),
+            mask_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level_from(level)),

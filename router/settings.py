@@ -7,17 +7,21 @@ from the event catalog, alias keys included, so the list of events is never type
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import AliasChoices, Field, SecretStr, create_model, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, create_model, field_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from schemas import CATALOG
 
 EVOLUTION_LOG_LEVEL = "ERROR,WARN,DEBUG,INFO,LOG,VERBOSE,DARK,WEBHOOKS,WEBSOCKET"
+
+# False while Settings.build runs: values come from its arguments only, never the environment.
+_READ_ENVIRONMENT: ContextVar[bool] = ContextVar("_READ_ENVIRONMENT", default=True)
 
 
 class Family(BaseSettings):
@@ -35,6 +39,19 @@ class Family(BaseSettings):
     event_infix: ClassVar[str | None] = None
     # Evolution variables accepted so an Evolution .env works unchanged, but not used here.
     accepted_unused: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if not _READ_ENVIRONMENT.get():
+            return (init_settings,)
+        return (init_settings, env_settings, dotenv_settings, file_secret_settings)
 
     @classmethod
     def env_names(cls) -> Iterator[tuple[str, str, FieldInfo]]:
@@ -59,10 +76,40 @@ class Family(BaseSettings):
 
 
 def env_name_of(cls: type[Family], name: str, info: FieldInfo) -> str:
+    return env_names_of(cls, name, info)[0]
+
+
+def env_names_of(cls: type[Family], name: str, info: FieldInfo) -> list[str]:
+    """Every variable that sets a field, the primary name first."""
     alias = info.validation_alias
     if isinstance(alias, AliasChoices):
-        return str(alias.choices[0]).upper()
-    return f"{cls.prefix}{name.upper()}"
+        return [str(c).upper() for c in alias.choices]
+    return [f"{cls.prefix}{name.upper()}"]
+
+
+def invalid_values(
+    fam: type[Family], exc: ValidationError, environ: Mapping[str, str]
+) -> list[str]:
+    """One line per error, naming the variable that was set (an alias, if that was used)
+    rather than the field; secret values are not repeated."""
+    present = {k.upper() for k, v in environ.items() if v != ""}
+    by_spelling: dict[str, tuple[str, FieldInfo]] = {}
+    for name, info in fam.model_fields.items():
+        by_spelling[name] = (name, info)
+        for env in env_names_of(fam, name, info):
+            by_spelling[env] = (name, info)
+    lines = []
+    for error in exc.errors():
+        loc = str(error["loc"][0]) if error["loc"] else ""
+        if loc not in by_spelling:
+            lines.append(f"{fam.prefix}*: {error['msg']}")
+            continue
+        name, info = by_spelling[loc]
+        names = env_names_of(fam, name, info)
+        variable = next((n for n in names if n in present), names[0])
+        shown = "" if info.annotation is SecretStr else f"={error.get('input')!r}"
+        lines.append(f"{variable}{shown}: {error['msg']}")
+    return lines
 
 
 def event_field(key: str) -> str:
@@ -338,10 +385,19 @@ class Settings:
     @classmethod
     def load(cls, env_file: str | Path | None = None) -> Settings:
         """Read every family; refuse unknown variables inside a family (see ``router.envcheck``)."""
-        from router.envcheck import check_environment
+        from router.envcheck import SettingsError, check_environment, read_environment
 
         check_environment(env_file)
-        return cls(**{name: fam(_env_file=env_file) for name, fam in FAMILIES.items()})  # type: ignore[arg-type]
+        families: dict[str, Family] = {}
+        problems: list[str] = []
+        for name, fam in FAMILIES.items():
+            try:
+                families[name] = fam(_env_file=env_file)
+            except ValidationError as exc:
+                problems.extend(invalid_values(fam, exc, read_environment(env_file)))
+        if problems:
+            raise SettingsError("invalid values:\n  " + "\n  ".join(problems))
+        return cls(**families)  # type: ignore[arg-type]
 
     @classmethod
     def build(cls, **overrides: Mapping[str, Any]) -> Settings:
@@ -350,12 +406,16 @@ class Settings:
         unknown = set(overrides) - set(FAMILIES)
         if unknown:
             raise TypeError(f"unknown settings families: {sorted(unknown)}")
-        return cls(
-            **{
-                name: fam.model_validate(dict(overrides.get(name, {})))
-                for name, fam in FAMILIES.items()
-            }  # type: ignore[arg-type]
-        )
+        token = _READ_ENVIRONMENT.set(False)
+        try:
+            return cls(
+                **{
+                    name: fam.model_validate(dict(overrides.get(name, {})))
+                    for name, fam in FAMILIES.items()
+                }  # type: ignore[arg-type]
+            )
+        finally:
+            _READ_ENVIRONMENT.reset(token)
 
     def items(self) -> Iterator[tuple[str, Family]]:
         for name in FAMILIES:

@@ -1,0 +1,248 @@
+"""Ingest throughput: raw aio-pika confirmed publishing against the router's HTTP ingest, in
+one run, on loopback, against the same broker and the same kind of bound quorum queue.
+
+    python bench/ingest.py [--events 20000] [--concurrency 32] [--batch 100]
+
+Single: ``concurrency`` publishers each wait for their confirm (raw) or their 202 (router)
+before sending the next event. Batch: ``batch`` events per confirm wave (raw) or per
+``POST /events/{instance}/batch`` (router). Prints events/s, the ratios and the router's peak RSS.
+
+The router is driven twice: by an aiohttp client in this process, which shares the two cores
+with the router and the broker, and by ``wrk`` (when installed), whose C client costs little
+CPU and so stands closer to producers on other hosts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aio_pika
+import aiohttp
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from router.publisher import amqp_message  # noqa: E402
+from schemas import build_envelope  # noqa: E402
+
+AMQP_URL = os.environ.get("RABBITMQ_URI", "amqp://guest:guest@127.0.0.1:5672/")
+API_KEY = "bench-key"
+DATA = {
+    "key": {"remoteJid": "5511999999999@s.whatsapp.net", "fromMe": False, "id": "3EB0C767D71D"},
+    "pushName": "Bench",
+    "message": {"conversation": "hello from the benchmark " * 4},
+    "messageTimestamp": 1764066600,
+}
+
+
+async def run_in_waves(total: int, concurrency: int, one: Callable[[int], Awaitable[int]]) -> float:
+    """``concurrency`` workers call ``one`` until ``total`` events are sent; returns events/s."""
+    sent = 0
+
+    async def worker() -> None:
+        nonlocal sent
+        while sent < total:
+            done = await one(sent)  # read-modify-write after the await, or updates get lost
+            sent += done
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return sent / (time.perf_counter() - started)
+
+
+async def raw(
+    exchange: aio_pika.abc.AbstractExchange, total: int, concurrency: int, batch: int
+) -> float:
+    async def one(_: int) -> int:
+        envelopes = [build_envelope("bench", "messages.upsert", DATA) for _ in range(batch)]
+        await asyncio.gather(
+            *(exchange.publish(amqp_message(e), e.routing_key, mandatory=True) for e in envelopes)
+        )
+        return batch
+
+    return await run_in_waves(total, concurrency, one)
+
+
+async def http(base: str, total: int, concurrency: int, batch: int) -> float:
+    headers = {"apikey": API_KEY}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        item = {"event": "messages.upsert", "data": DATA}
+        if batch == 1:
+            body, url = orjson.dumps(item), f"{base}/events/bench"
+        else:
+            body, url = orjson.dumps([item] * batch), f"{base}/events/bench/batch"
+
+        async def one(_: int) -> int:
+            async with session.post(
+                url, data=body, headers={**headers, "Content-Type": "application/json"}
+            ) as r:
+                if r.status != 202:
+                    raise RuntimeError(f"router answered {r.status}: {await r.text()}")
+            return batch
+
+        return await run_in_waves(total, concurrency, one)
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = [==[%s]==]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["apikey"] = "%s"
+"""
+
+
+async def wrk(base: str, seconds: float, concurrency: int, batch: int) -> float:
+    """Events/s from wrk, failing on any answer other than 202."""
+    item = {"event": "messages.upsert", "data": DATA}
+    if batch == 1:
+        body, url = orjson.dumps(item), f"{base}/events/bench"
+    else:
+        body, url = orjson.dumps([item] * batch), f"{base}/events/bench/batch"
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(WRK_SCRIPT % (body.decode(), API_KEY))
+        script.flush()
+        proc = await asyncio.create_subprocess_exec(
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{seconds}s",
+            "-s",
+            script.name,
+            url,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out = (await proc.communicate())[0].decode()
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk saw failures:\n{out}")
+    match = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    if match is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    return float(match.group(1)) * batch
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def start_router(exchange: str) -> tuple[asyncio.subprocess.Process, str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()}
+    env.update(
+        RABBITMQ_URI=AMQP_URL,
+        RABBITMQ_EXCHANGE_NAME=exchange,
+        SERVER_PORT=str(port),
+        SERVER_HOST="127.0.0.1",
+        AUTHENTICATION_API_KEY=API_KEY,
+        LOG_LEVEL="WARN",
+        LOG_FORMAT="json",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "router",
+        "--env-file",
+        "/nonexistent/.env",
+        "run",
+        "--only",
+        "ingest",
+        env=env,
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(f"{base}/readyz") as r:
+                    if r.status == 200:
+                        return proc, base
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    proc.terminate()
+    raise RuntimeError("router did not become ready")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3, help="best of N rounds per measurement")
+    args = parser.parse_args()
+
+    exchange_name = f"bench-{uuid.uuid4().hex[:8]}"
+    connection = await aio_pika.connect(AMQP_URL)
+    channel = await connection.channel(publisher_confirms=True)
+    exchange = await channel.declare_exchange(
+        exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    queue = await channel.declare_queue(
+        f"{exchange_name}.sink", durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await queue.bind(exchange, "*.messages.upsert")
+    proc, base = await start_router(exchange_name)
+    few = max(1, args.concurrency // 8)
+    plan: list[tuple[str, Callable[[], Awaitable[float]]]] = [
+        ("raw single", lambda: raw(exchange, args.events, args.concurrency, 1)),
+        ("router single", lambda: http(base, args.events, args.concurrency, 1)),
+        ("raw batch", lambda: raw(exchange, args.events * 5, few, args.batch)),
+        ("router batch", lambda: http(base, args.events * 5, few, args.batch)),
+    ]
+    if shutil.which("wrk"):
+        plan += [
+            ("router single (wrk)", lambda: wrk(base, 5, args.concurrency, 1)),
+            ("router batch (wrk)", lambda: wrk(base, 5, few, args.batch)),
+        ]
+    results: dict[str, float] = {}
+    try:
+        for name, measure in plan:
+            best = 0.0
+            for _ in range(args.rounds):
+                best = max(best, await measure())
+                await queue.purge()
+            results[name] = best
+        rss = peak_rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        await proc.wait()
+        await queue.delete(if_unused=False, if_empty=False)
+        await exchange.delete()
+        await connection.close()
+
+    print(
+        f"events={args.events} concurrency={args.concurrency} batch={args.batch} rounds={args.rounds}"
+    )
+    for name, rate in results.items():
+        print(f"{name:20s} {rate:10.0f} events/s")
+    for kind in ("single", "batch"):
+        for client in ("", " (wrk)"):
+            if f"router {kind}{client}" in results:
+                ratio = results[f"router {kind}{client}"] / results[f"raw {kind}"]
+                print(f"{kind} ratio{client:6s} {ratio:.2f}x raw")
+    print(f"router peak RSS {rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,103 @@
+"""Shared fixtures: a real RabbitMQ on loopback, unique names per test, and clean-up of
+everything a test declared."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aio_pika
+import pytest
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
+from yarl import URL
+
+AMQP_URL = os.environ.get("TEST_RABBITMQ_URI", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+@pytest.fixture
+def amqp_url() -> str:
+    return AMQP_URL
+
+
+@pytest.fixture
+def amqp_port() -> int:
+    return URL(AMQP_URL).port or 5672
+
+
+@pytest.fixture
+def exchange_name() -> str:
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
+class Cleanup:
+    """Names to delete after the test; queues and exchanges are removed even if they hold
+    messages."""
+
+    def __init__(self) -> None:
+        self.queues: set[str] = set()
+        self.exchanges: set[str] = set()
+
+    def queue(self, name: str) -> str:
+        self.queues.add(name)
+        return name
+
+    def exchange(self, name: str) -> str:
+        self.exchanges.add(name)
+        return name
+
+
+@pytest.fixture
+async def amqp() -> AsyncIterator[AbstractConnection]:
+    connection = await aio_pika.connect(AMQP_URL)
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+async def channel(amqp: AbstractConnection) -> AsyncIterator[AbstractChannel]:
+    ch = await amqp.channel()
+    yield ch
+    if not ch.is_closed:
+        await ch.close()
+
+
+@pytest.fixture
+async def cleanup(exchange_name: str) -> AsyncIterator[Cleanup]:
+    names = Cleanup()
+    names.exchange(exchange_name)
+    yield names
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        for queue in sorted(names.queues):
+            ch = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
+                await ch.queue_delete(queue)
+        for exchange in sorted(names.exchanges):
+            ch = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
+                await ch.exchange_delete(exchange)
+    finally:
+        await connection.close()
+
+
+BindQueue = Callable[[str], Awaitable[AbstractQueue]]
+
+
+@pytest.fixture
+def bind_queue(channel: AbstractChannel, exchange_name: str, cleanup: Cleanup) -> BindQueue:
+    """A user's own queue bound to the exchange with a pattern, as any AMQP client would."""
+
+    async def bind(pattern: str) -> AbstractQueue:
+        exchange = await channel.declare_exchange(
+            exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        name = cleanup.queue(f"{exchange_name}.mine.{uuid.uuid4().hex[:6]}")
+        queue = await channel.declare_queue(
+            name, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await queue.bind(exchange, pattern)
+        return queue
+
+    return bind

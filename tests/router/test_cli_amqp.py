@@ -1,0 +1,194 @@
+"""The ``router`` command as a user runs it, as a real process against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+import orjson
+import pytest
+
+from router.topology import AdapterQueues
+from tests.conftest import BindQueue, Cleanup
+from tests.support.amqp import next_message
+
+FAMILY_PREFIXES = (
+    "RABBITMQ_",
+    "WEBHOOK_",
+    "SQS_",
+    "PUSHER_",
+    "WEBSOCKET_",
+    "AUTHENTICATION_",
+    "SERVER_",
+    "LOG_",
+    "ROUTER_",
+)
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(FAMILY_PREFIXES)}
+    env.update(values)
+    return env
+
+
+async def router(*args: str, env: Mapping[str, str], timeout: float = 30) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "router",
+        "--env-file",
+        "/nonexistent/.env",
+        *args,
+        env=dict(env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def env(amqp_url: str, exchange_name: str) -> dict[str, str]:
+    return clean_env(RABBITMQ_URI=amqp_url, RABBITMQ_EXCHANGE_NAME=exchange_name, LOG_FORMAT="json")
+
+
+async def test_publish_prints_the_id_and_the_event_arrives(
+    env: dict[str, str], bind_queue: BindQueue, cleanup: Cleanup
+) -> None:
+    queue = await bind_queue("*.messages.upsert")
+    code, out, err = await router(
+        "publish", "my-instance", "messages.upsert", "--data", '{"key": {"id": "A"}}', env=env
+    )
+    assert code == 0, err
+    sent_id = orjson.loads(out)["id"]
+    body = orjson.loads((await next_message(queue)).body)
+    assert body["id"] == sent_id
+    assert body["data"] == {"key": {"id": "A"}}
+
+
+async def test_publish_refuses_bad_input_with_a_message(
+    env: dict[str, str], cleanup: Cleanup
+) -> None:
+    code, _, err = await router("publish", "my-instance", "mesages.upsert", env=env)
+    assert code == 2
+    assert "did you mean: messages.upsert" in err
+    code, _, err = await router("publish", "inst", "call", "--data", "{oops", env=env)
+    assert code == 2
+    assert "--data is not valid JSON" in err
+
+
+async def test_tail_prints_live_events_as_json_lines(env: dict[str, str], cleanup: Cleanup) -> None:
+    tail = asyncio.create_task(
+        router("tail", "my-instance.#", "--count", "2", "--timeout", "20", "--json", env=env)
+    )
+    # tail binds its private queue at start; publish until it has seen two events
+    for attempt in range(40):
+        await router("publish", "my-instance", "call", "--data", f'{{"n": {attempt}}}', env=env)
+        if tail.done():
+            break
+        await asyncio.sleep(0.25)
+    code, out, err = await tail
+    assert code == 0, err
+    lines = [orjson.loads(line) for line in out.splitlines()]
+    assert len(lines) == 2
+    assert all(line["instance"] == "my-instance" and line["event"] == "call" for line in lines)
+
+
+async def test_misspelt_variable_stops_start_up(env: dict[str, str]) -> None:
+    code, _, err = await router("config", env={**env, "WEBHOOK_EVENTS_MESAGES_UPSERT": "true"})
+    assert code != 0
+    assert "WEBHOOK_EVENTS_MESAGES_UPSERT" in err
+    assert "WEBHOOK_EVENTS_MESSAGES_UPSERT" in err
+
+
+async def test_dlq_commands_on_an_empty_queue(
+    env: dict[str, str], exchange_name: str, cleanup: Cleanup
+) -> None:
+    queues = AdapterQueues.for_role(exchange_name, "webhook")
+    cleanup.queue(queues.dlq)
+    import aio_pika
+
+    connection = await aio_pika.connect(env["RABBITMQ_URI"])
+    async with connection:
+        ch = await connection.channel()
+        await ch.declare_queue(queues.dlq, durable=True, arguments={"x-queue-type": "quorum"})
+        await ch.declare_queue(
+            cleanup.queue(queues.work), durable=True, arguments={"x-queue-type": "quorum"}
+        )
+    code, out, err = await router("dlq", "list", "webhook", env=env)
+    assert (code, out) == (0, ""), err
+    code, out, _ = await router("dlq", "purge", "webhook", env=env)
+    assert code == 2
+    code, out, _ = await router("dlq", "purge", "webhook", "--yes", env=env)
+    assert orjson.loads(out) == {"queue": queues.dlq, "purged": 0}
+    code, out, _ = await router("dlq", "replay", "webhook", env=env)
+    assert orjson.loads(out) == {"queue": queues.dlq, "replayed": 0}
+    code, _, err = await router("dlq", "list", "nosuchrole", env=env)
+    assert code == 1
+    assert "NOT_FOUND" in err
+
+
+@pytest.fixture
+async def running_router(env: dict[str, str], cleanup: Cleanup) -> AsyncIterator[str]:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "router",
+        "--env-file",
+        "/nonexistent/.env",
+        "run",
+        env={
+            **env,
+            "SERVER_PORT": str(port),
+            "SERVER_HOST": "127.0.0.1",
+            "AUTHENTICATION_API_KEY": "k",
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                try:
+                    async with session.get(f"{base}/readyz") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("router did not become ready")
+        yield base
+    finally:
+        proc.terminate()
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+        assert proc.returncode == 0, err.decode()
+
+
+async def test_run_serves_ingest_and_shuts_down_cleanly(
+    running_router: str, bind_queue: BindQueue
+) -> None:
+    queue = await bind_queue("walk.#")
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{running_router}/events/walk",
+            json={"event": "call", "data": {}},
+            headers={"apikey": "k"},
+        ) as response:
+            assert response.status == 202
+            sent = await response.json()
+        async with session.get(f"{running_router}/healthz") as response:
+            assert response.status == 200
+    assert orjson.loads((await next_message(queue)).body)["id"] == sent["id"]

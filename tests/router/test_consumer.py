@@ -1,0 +1,317 @@
+"""The adapter runtime against the real broker: acks, broker-side retries through TTL queues,
+the attempt count, the DLQ with its reason, poison bodies, and replay."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import aio_pika
+import orjson
+import pytest
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
+
+from router import dlq
+from router.adapter import Dead, Delivered, Delivery, Outcome, Retry, RetryPolicy, Skipped
+from router.broker import Broker
+from router.constants import HEADER_ATTEMPTS, HEADER_LAST_ERROR, HEADER_REASON
+from router.consumer import Consumer
+from router.publisher import Publisher
+from router.topology import AdapterQueues, Topology, quantize_delay_ms
+from schemas import is_event_id
+from tests.conftest import Cleanup
+from tests.support.adapter import ScriptedAdapter
+from tests.support.amqp import depth, next_message
+
+
+class Harness:
+    """A broker connection running one consumer and a publisher, as an adapter role does."""
+
+    def __init__(self, url: str, exchange: str, adapter: ScriptedAdapter, cleanup: Cleanup) -> None:
+        self.adapter = adapter
+        self.queues = AdapterQueues.for_role(exchange, adapter.name)
+        for name in (self.queues.work, self.queues.dlq):
+            cleanup.queue(name)
+        for seconds in (0.1, 0.2, 0.5, 1.0, 1.2):
+            cleanup.queue(self.queues.retry(quantize_delay_ms(seconds)))
+        self.broker = Broker(url, name="test-consumer")
+        self.consumer = Consumer(self.broker, adapter, exchange, prefetch=8)
+        self.publisher = Publisher(self.broker, Topology(exchange=exchange))
+
+    async def __aenter__(self) -> Harness:
+        await self.broker.start()
+        await self.broker.wait_ready(15)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.consumer.stop(5)
+        await self.broker.close()
+
+
+@pytest.fixture
+def harness(
+    amqp_url: str, exchange_name: str, cleanup: Cleanup
+) -> Callable[[ScriptedAdapter], Harness]:
+    return lambda adapter: Harness(amqp_url, exchange_name, adapter, cleanup)
+
+
+async def dlq_queue(channel: AbstractChannel, queues: AdapterQueues) -> AbstractQueue:
+    return await channel.declare_queue(queues.dlq, passive=True)
+
+
+async def test_delivered_events_are_acked(
+    harness: Callable[[ScriptedAdapter], Harness], channel: AbstractChannel
+) -> None:
+    adapter = ScriptedAdapter()
+    async with harness(adapter) as h:
+        sent = await h.publisher.publish("inst", "messages.upsert", {"n": 1})
+        delivery = await adapter.next()
+        assert delivery.envelope == sent
+        assert delivery.attempt == 1
+        await asyncio.sleep(0.2)  # let the ack reach the broker before counting
+        work = await channel.declare_queue(h.queues.work, passive=True)
+        assert await depth(work) == 0
+
+
+async def test_queue_is_bound_only_to_the_adapters_keys(
+    harness: Callable[[ScriptedAdapter], Harness],
+) -> None:
+    adapter = ScriptedAdapter(keys=frozenset({"*.call", "vip.#"}))
+    async with harness(adapter) as h:
+        await h.publisher.publish("a", "messages.upsert", {})
+        await h.publisher.publish("a", "call", {})
+        await h.publisher.publish("vip", "chats.set", {})
+        got = {(await adapter.next()).envelope.routing_key for _ in range(2)}
+        assert got == {"a.call", "vip.chats.set"}
+        with pytest.raises(TimeoutError):
+            await adapter.next(timeout=0.5)
+
+
+async def test_retry_waits_in_a_ttl_queue_and_comes_back_with_the_attempt_raised(
+    harness: Callable[[ScriptedAdapter], Harness], amqp: AbstractConnection
+) -> None:
+    def decide(d: Delivery) -> Outcome:
+        return Retry("receiver said 503", delay=1.0, status=503) if d.attempt == 1 else Delivered()
+
+    adapter = ScriptedAdapter(decide=decide)
+    async with harness(adapter) as h:
+        sent = await h.publisher.publish("inst", "call", {"ring": True})
+        first = await adapter.next()
+        first_at = time.monotonic()
+        retry_name = h.queues.retry(quantize_delay_ms(1.0))
+        async with asyncio.timeout(1):
+            while True:  # the retry queue is declared on first use, then holds the copy
+                channel = await amqp.channel()
+                try:
+                    retry = await channel.declare_queue(retry_name, passive=True)
+                except aio_pika.exceptions.ChannelClosed:
+                    continue
+                if await depth(retry) == 1:
+                    break
+        second = await adapter.next(timeout=5)
+        waited = time.monotonic() - first_at
+    assert first.attempt == 1
+    assert second.attempt == 2
+    assert second.envelope.id == sent.id
+    assert second.headers[HEADER_LAST_ERROR] == "receiver said 503"
+    assert 0.8 <= waited < 4
+
+
+async def test_after_the_last_attempt_the_event_is_dead_lettered_with_its_error(
+    harness: Callable[[ScriptedAdapter], Harness], channel: AbstractChannel
+) -> None:
+    adapter = ScriptedAdapter(
+        decide=lambda d: Retry(f"timeout on try {d.attempt}", delay=0.1),
+        policy=RetryPolicy(max_attempts=3, initial_delay=0.1, jitter=0),
+    )
+    async with harness(adapter) as h:
+        sent = await h.publisher.publish("inst", "call", {})
+        attempts = [(await adapter.next()).attempt for _ in range(3)]
+        dead = await next_message(await dlq_queue(channel, h.queues))
+    assert attempts == [1, 2, 3]
+    assert dead.message_id == sent.id
+    assert orjson.loads(dead.body)["id"] == sent.id
+    headers = dead.headers or {}
+    assert headers[HEADER_ATTEMPTS] == 3
+    assert headers[HEADER_REASON] == "gave up after 3 attempts: timeout on try 3"
+
+
+async def test_dead_outcome_goes_to_the_dlq_at_once(
+    harness: Callable[[ScriptedAdapter], Harness], channel: AbstractChannel
+) -> None:
+    adapter = ScriptedAdapter(
+        decide=lambda _: Dead("HTTP 404 is not retried", destination="http://x/hook", status=404)
+    )
+    async with harness(adapter) as h:
+        await h.publisher.publish("inst", "call", {})
+        await adapter.next()
+        dead = await next_message(await dlq_queue(channel, h.queues))
+    headers = dead.headers or {}
+    assert headers[HEADER_REASON] == "HTTP 404 is not retried"
+    assert headers[HEADER_ATTEMPTS] == 1
+    assert headers["x-router-destination"] == "http://x/hook"
+    assert headers["x-router-last-status"] == 404
+    assert len(adapter.deliveries) == 1
+
+
+async def test_an_adapter_exception_is_retried_not_fatal(
+    harness: Callable[[ScriptedAdapter], Harness],
+) -> None:
+    def decide(d: Delivery) -> Outcome:
+        if d.attempt == 1:
+            raise ConnectionResetError("peer reset")
+        return Delivered()
+
+    adapter = ScriptedAdapter(decide=decide)
+    async with harness(adapter) as h:
+        await h.publisher.publish("inst", "call", {})
+        await adapter.next()
+        second = await adapter.next(timeout=5)
+    assert second.attempt == 2
+    assert "ConnectionResetError: peer reset" in second.headers[HEADER_LAST_ERROR]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"\x00not json", "invalid envelope: body is not JSON"),
+        (b"[1, 2]", "invalid envelope: body must be a JSON object"),
+        (b'{"event": "nope", "instance": "inst", "data": {}}', "unknown event 'nope'"),
+        (b'{"event": "call", "instance": "in st", "data": {}}', "character ' '"),
+    ],
+)
+async def test_poison_bodies_go_to_the_dlq_and_consuming_goes_on(
+    harness: Callable[[ScriptedAdapter], Harness],
+    channel: AbstractChannel,
+    exchange_name: str,
+    body: bytes,
+    reason: str,
+) -> None:
+    adapter = ScriptedAdapter()
+    async with harness(adapter) as h:
+        exchange = await channel.declare_exchange(
+            exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        await exchange.publish(aio_pika.Message(body, message_id="poison-1"), "inst.call")
+        good = await h.publisher.publish("inst", "call", {"after": "poison"})
+        assert (await adapter.next()).envelope.id == good.id
+        dead = await next_message(await dlq_queue(channel, h.queues))
+    assert dead.body == body
+    assert reason in str((dead.headers or {})[HEADER_REASON])
+    assert len(adapter.deliveries) == 1
+
+
+async def test_envelope_published_straight_to_the_exchange_is_accepted(
+    harness: Callable[[ScriptedAdapter], Harness], channel: AbstractChannel, exchange_name: str
+) -> None:
+    # Evolution's own RabbitMQ body: no id; the runtime derives one from the body, the same
+    # on every delivery, so receivers can still de-duplicate.
+    body = orjson.dumps(
+        {
+            "event": "messages.upsert",
+            "instance": "evo",
+            "data": {"k": 1},
+            "server_url": "http://evo",
+            "date_time": "2026-11-25T10:30:00.000Z",
+            "sender": None,
+            "apikey": None,
+        }
+    )
+    adapter = ScriptedAdapter()
+    async with harness(adapter) as h:
+        exchange = await channel.declare_exchange(
+            exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        for _ in range(2):
+            await exchange.publish(aio_pika.Message(body), "evo.messages.upsert")
+        first, second = await adapter.next(), await adapter.next()
+        assert h.queues.work
+    assert first.envelope.id == second.envelope.id
+    assert is_event_id(first.envelope.id)
+    assert first.envelope.data == {"k": 1}
+
+
+async def test_skipped_events_are_acked_without_retry(
+    harness: Callable[[ScriptedAdapter], Harness], channel: AbstractChannel
+) -> None:
+    adapter = ScriptedAdapter(decide=lambda _: Skipped("no subscription wants it"))
+    async with harness(adapter) as h:
+        await h.publisher.publish("inst", "call", {})
+        await adapter.next()
+        with pytest.raises(TimeoutError):
+            await adapter.next(timeout=0.5)
+        assert await depth(await dlq_queue(channel, h.queues)) == 0
+
+
+async def test_dlq_list_replay_and_purge(
+    harness: Callable[[ScriptedAdapter], Harness], channel: AbstractChannel, amqp_url: str
+) -> None:
+    healthy = asyncio.Event()
+
+    def decide(d: Delivery) -> Outcome:
+        return Delivered() if healthy.is_set() else Dead("receiver gone")
+
+    adapter = ScriptedAdapter(decide=decide)
+    async with harness(adapter) as h:
+        sent = [await h.publisher.publish("inst", "call", {"n": i}) for i in range(3)]
+        for _ in range(3):
+            await adapter.next()
+        dead_q = await dlq_queue(channel, h.queues)
+        async with asyncio.timeout(5):
+            while await depth(dead_q) < 3:
+                await asyncio.sleep(0.05)
+
+        listed = await dlq.list_messages(amqp_url, h.queues.dlq)
+        assert sorted(d.id or "" for d in listed) == sorted(e.id for e in sent)
+        assert {d.reason for d in listed} == {"receiver gone"}
+        assert await depth(dead_q) == 3  # listing leaves them in place
+
+        healthy.set()
+        assert await dlq.replay(amqp_url, h.queues.dlq, limit=2) == 2
+        replayed = [await adapter.next() for _ in range(2)]
+        assert {d.attempt for d in replayed} == {1}
+        assert {d.envelope.id for d in replayed} <= {e.id for e in sent}
+        assert HEADER_REASON not in replayed[0].headers
+
+        assert await dlq.purge(amqp_url, h.queues.dlq) == 1
+        assert await depth(dead_q) == 0
+
+
+async def test_replay_refuses_a_queue_that_is_not_a_dlq(amqp_url: str) -> None:
+    with pytest.raises(ValueError, match=r"\.dlq"):
+        await dlq.replay(amqp_url, "some.queue")
+
+
+async def test_each_outcome_is_one_json_log_line_with_the_delivery_fields(
+    harness: Callable[[ScriptedAdapter], Harness], capfd: pytest.CaptureFixture[str]
+) -> None:
+    import structlog
+
+    from router.logging import configure
+
+    configure(level="INFO", fmt="json")
+    try:
+        adapter = ScriptedAdapter(
+            decide=lambda d: Retry("503 from receiver", delay=0.1, destination="https://crm/hook")
+            if d.attempt == 1
+            else Delivered(destination="https://crm/hook", status=200)
+        )
+        async with harness(adapter) as h:
+            sent = await h.publisher.publish("inst", "messages.upsert", {})
+            await adapter.next()
+            await adapter.next(timeout=5)
+            await asyncio.sleep(0.2)  # the delivered line is written after the ack
+        lines = [orjson.loads(x) for x in capfd.readouterr().err.splitlines() if x.startswith("{")]
+    finally:
+        structlog.reset_defaults()
+    deliveries = [x for x in lines if x.get("message") == "delivery"]
+    assert [x["outcome"] for x in deliveries] == ["retry", "delivered"]
+    for attempt, line in enumerate(deliveries, start=1):
+        assert line["event_id"] == sent.id
+        assert line["instance"] == "inst"
+        assert line["event"] == "messages.upsert"
+        assert line["destination"] == "https://crm/hook"
+        assert line["attempt"] == attempt
+    assert deliveries[0]["error"] == "503 from receiver"
+    assert deliveries[1]["status"] == 200
