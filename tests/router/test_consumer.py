@@ -293,9 +293,11 @@ async def test_each_outcome_is_one_json_log_line_with_the_delivery_fields(
     configure(level="INFO", fmt="json")
     try:
         adapter = ScriptedAdapter(
-            decide=lambda d: Retry("503 from receiver", delay=0.1, destination="https://crm/hook")
-            if d.attempt == 1
-            else Delivered(destination="https://crm/hook", status=200)
+            decide=lambda d: (
+                Retry("503 from receiver", delay=0.1, destination="https://crm/hook")
+                if d.attempt == 1
+                else Delivered(destination="https://crm/hook", status=200)
+            )
         )
         async with harness(adapter) as h:
             sent = await h.publisher.publish("inst", "messages.upsert", {})
