@@ -118,8 +118,9 @@ def path_instance(request: web.Request) -> str | None:
 
 def to_envelope(
     item: Any, instance: str | None, server_url: str | None, max_bytes: int
-) -> Envelope:
-    """One event object of a request as a validated envelope, or a ``Refused``."""
+) -> tuple[Envelope, bytes]:
+    """One event object of a request as a validated envelope and its encoding, or a
+    ``Refused``."""
     if not isinstance(item, dict):
         raise Refused(422, "invalid", f"an event must be a JSON object, not {type(item).__name__}")
     unknown = sorted(set(item) - ACCEPTED_FIELDS)
@@ -166,21 +167,23 @@ def to_envelope(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise Refused(422, "invalid", problems) from None
-    size = len(envelope.to_json())
-    if size > max_bytes:
+    encoded = envelope.to_json()
+    if len(encoded) > max_bytes:
         raise Refused(
-            413, "too_large", f"event is {size} bytes, over ROUTER_MAX_EVENT_BYTES={max_bytes}"
+            413,
+            "too_large",
+            f"event is {len(encoded)} bytes, over ROUTER_MAX_EVENT_BYTES={max_bytes}",
         )
-    return envelope
+    return envelope, encoded
 
 
 async def publish(
-    request: web.Request, envelopes: Sequence[Envelope]
+    request: web.Request, envelopes: Sequence[Envelope], bodies: Sequence[bytes]
 ) -> list[Published | PublishFailed]:
     publisher = request.app[PUBLISHER]
     started = time.perf_counter()
     try:
-        results = await publisher.publish_envelopes(envelopes)
+        results = await publisher.publish_envelopes(envelopes, bodies)
     except BrokerUnavailable as exc:
         raise Refused(
             503, "broker_unavailable", f"RabbitMQ is unavailable: {exc}; retry later"
@@ -201,8 +204,8 @@ async def post_event(request: web.Request) -> web.Response:
         instance = path_instance(request)
         limit = settings.router.max_event_bytes
         item = parse_json(await read_body(request, limit))
-        envelope = to_envelope(item, instance, settings.server.url or None, limit)
-        (result,) = await publish(request, [envelope])
+        envelope, body = to_envelope(item, instance, settings.server.url or None, limit)
+        (result,) = await publish(request, [envelope], [body])
         if isinstance(result, PublishFailed):
             raise Refused(
                 503,
@@ -237,17 +240,20 @@ async def post_batch(request: web.Request) -> web.Response:
                 "too_large",
                 f"{len(items)} events, over ROUTER_MAX_BATCH_EVENTS={limits.max_batch_events}",
             )
-        envelopes = []
+        envelopes: list[Envelope] = []
+        bodies: list[bytes] = []
         for index, item in enumerate(items):
             try:
-                envelopes.append(
-                    to_envelope(item, instance, settings.server.url or None, limits.max_event_bytes)
+                envelope, encoded = to_envelope(
+                    item, instance, settings.server.url or None, limits.max_event_bytes
                 )
             except Refused as refused:
                 refused.extra["index"] = index
                 refused.message = f"event {index}: {refused.message}"
                 raise
-        results = await publish(request, envelopes)
+            envelopes.append(envelope)
+            bodies.append(encoded)
+        results = await publish(request, envelopes, bodies)
     except Refused as refused:
         metrics.EVENTS_REFUSED.labels(reason=refused.reason).inc()
         return refused.response()
