@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 
-from aio_pika.abc import AbstractConnection
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
@@ -18,7 +17,7 @@ from router.consumer import Consumer
 from router.logging import get_logger
 from router.publisher import Publisher
 from router.settings import Settings
-from router.topology import Topology, adapter_bindings, declare, downstream_queues
+from router.topology import Topology, adapter_bindings, downstream_queues
 
 ADAPTER_ROLES = ("webhook", "sqs", "pusher", "websocket")
 ADAPTERS = web.AppKey("adapters", dict[str, Adapter])
@@ -85,21 +84,23 @@ def create_app(
     app[SETTINGS] = settings
     app[BROKER] = broker
 
-    async def declare_topology(connection: AbstractConnection) -> None:
-        async with connection.channel() as channel:
-            await declare(channel, topology)
-
-    broker.add_setup(declare_topology)
+    # The publisher declares the whole topology on every connection, whatever the roles.
     app[PUBLISHER] = Publisher(
         broker,
-        Topology(exchange=topology.exchange),
+        topology,
         timeout=limits.publish_timeout_seconds,
         server_url=settings.server.url or None,
     )
     running = {name: a for name, a in adapters.items() if name in chosen}
     app[ADAPTERS] = running
     app[CONSUMERS] = [
-        Consumer(broker, adapter, topology.exchange, prefetch=limits.prefetch)
+        Consumer(
+            broker,
+            adapter,
+            topology.exchange,
+            prefetch=limits.prefetch,
+            deliver_timeout=limits.delivery_timeout_seconds,
+        )
         for adapter in running.values()
     ]
     if "ingest" in chosen:

@@ -43,12 +43,14 @@ class Broker:
         *,
         name: str = "router",
         connect_timeout: float = 10.0,
+        setup_timeout: float = 60.0,
         backoff_initial: float = BROKER_BACKOFF_INITIAL_SECONDS,
         backoff_max: float = BROKER_BACKOFF_MAX_SECONDS,
     ) -> None:
         self.url = url
         self.name = name
         self.connect_timeout = connect_timeout
+        self.setup_timeout = setup_timeout
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self._setup_steps: list[SetupStep] = []
@@ -114,7 +116,10 @@ class Broker:
         while not self._closing:
             self._lost.clear()
             try:
-                await self._connect_once()
+                # A set-up step that hangs (a broker under a memory alarm) must not stall the
+                # supervisor: give up on this connection and start over.
+                async with asyncio.timeout(self.setup_timeout):
+                    await self._connect_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -14,6 +14,13 @@ HEADER_SOURCE_QUEUE: Final = "x-router-source-queue"
 HEADER_DESTINATION: Final = "x-router-destination"
 HEADER_LAST_STATUS: Final = "x-router-last-status"
 HEADER_TARGET: Final = "x-router-target"
+# The event id on retry and dead-letter copies, whose AMQP message_id is made unique: aiormq
+# pairs a returned message with its publish by message_id.
+HEADER_EVENT_ID: Final = "x-router-event-id"
+
+# After an internal failure to settle a message, wait this long before handing it back to the
+# broker, so a persistent fault does not turn into a hot redelivery loop.
+SETTLE_FAILURE_PAUSE_SECONDS: Final = 1.0
 
 ROLES: Final = ("ingest", "webhook", "sqs", "pusher", "websocket")
 ADAPTER_ENTRY_POINT_GROUP: Final = "router.adapters"

@@ -21,6 +21,7 @@ from router.constants import (
     HEADER_ATTEMPTS,
     HEADER_DEAD_AT,
     HEADER_DESTINATION,
+    HEADER_EVENT_ID,
     HEADER_LAST_ERROR,
     HEADER_LAST_STATUS,
     HEADER_REASON,
@@ -80,7 +81,7 @@ def describe(message: AbstractIncomingMessage) -> DeadLetter:
         reason = f"broker: {raw}"
     attempts = headers.get(HEADER_ATTEMPTS)
     return DeadLetter(
-        id=text(body.get("id")) or message.message_id,
+        id=text(body.get("id")) or original_id(message),
         instance=text(body.get("instance")),
         event=text(body.get("event")),
         reason=text(reason),
@@ -89,6 +90,12 @@ def describe(message: AbstractIncomingMessage) -> DeadLetter:
         destination=text(headers.get(HEADER_DESTINATION)),
         source_queue=text(headers.get(HEADER_SOURCE_QUEUE)),
     )
+
+
+def original_id(message: AbstractIncomingMessage) -> str | None:
+    """The event id the message had before it became a retry or dead-letter copy."""
+    given = (message.headers or {}).get(HEADER_EVENT_ID)
+    return given if isinstance(given, str) else message.message_id
 
 
 def work_queue_of(dlq: str) -> str:
@@ -146,7 +153,7 @@ async def replay(url: str, dlq: str, limit: int | None = None) -> int:
                 headers=headers,
                 content_type=message.content_type,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                message_id=message.message_id,
+                message_id=original_id(message),
                 timestamp=message.timestamp,
                 type=message.type,
                 app_id=message.app_id,

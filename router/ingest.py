@@ -78,12 +78,15 @@ def check_auth(request: web.Request) -> None:
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it passes ``limit`` (chunked bodies too)."""
     if request.content_length is not None and request.content_length > limit:
         raise Refused(413, "too_large", f"request body is over {limit} bytes")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise Refused(413, "too_large", f"request body is over {limit} bytes")
-    return body
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if len(body) > limit:
+            raise Refused(413, "too_large", f"request body is over {limit} bytes")
+    return bytes(body)
 
 
 def parse_json(body: bytes) -> Any:

@@ -182,4 +182,11 @@ class Publisher:
         except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
             self.broker.connection_lost(exc)
             raise PublishFailed(f"connection to RabbitMQ lost: {exc}") from exc
-        return not isinstance(result, aiormq.abc.DeliveredMessage)
+        if not isinstance(result, aiormq.abc.DeliveredMessage):
+            return True
+        if self.topology.routes(envelope.routing_key):
+            # A queue this process declared is gone (deleted by hand, or lost with a node):
+            # the event is stored nowhere, so refuse it and declare everything again.
+            self.broker.connection_lost(f"no queue took {envelope.routing_key}")
+            raise PublishFailed(f"the queues for {envelope.routing_key} are missing; re-declaring")
+        return False

@@ -339,6 +339,9 @@ class RouterSettings(Family):
         10, gt=0, description="wait for RabbitMQ's confirm this long, then 503"
     )
     prefetch: int = Field(64, ge=1, description="unacked deliveries per adapter consumer")
+    delivery_timeout_seconds: float = Field(
+        120, gt=0, description="longest one delivery may take before it is retried"
+    )
     strict_env: bool = Field(
         True, description="refuse to start on an unknown variable in a known family"
     )

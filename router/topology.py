@@ -95,11 +95,33 @@ class AdapterBinding:
     routing_keys: frozenset[str]
 
 
+def topic_matches(pattern: str, key: str) -> bool:
+    """AMQP topic matching: ``*`` is exactly one word, ``#`` zero or more."""
+    return _match(pattern.split("."), key.split("."))
+
+
+def _match(pattern: list[str], words: list[str]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
+    if not words:
+        return False
+    return (head in ("*", words[0])) and _match(rest, words[1:])
+
+
 @dataclass(frozen=True, slots=True)
 class Topology:
     exchange: str
     adapters: tuple[AdapterBinding, ...] = ()
     downstream_queues: tuple[tuple[str, str], ...] = ()  # (queue name, binding key)
+
+    def routes(self, routing_key: str) -> bool:
+        """Whether a queue this topology declares is bound to ``routing_key``."""
+        patterns = [k for b in self.adapters for k in b.routing_keys]
+        patterns += [key for _, key in self.downstream_queues]
+        return any(topic_matches(p, routing_key) for p in patterns)
 
 
 def downstream_queue_name(prefix: str, wire: str) -> str:

@@ -130,7 +130,7 @@ async def test_after_the_last_attempt_the_event_is_dead_lettered_with_its_error(
         attempts = [(await adapter.next()).attempt for _ in range(3)]
         dead = await next_message(await dlq_queue(channel, h.queues))
     assert attempts == [1, 2, 3]
-    assert dead.message_id == sent.id
+    assert (dead.headers or {})["x-router-event-id"] == sent.id
     assert orjson.loads(dead.body)["id"] == sent.id
     headers = dead.headers or {}
     assert headers[HEADER_ATTEMPTS] == 3
@@ -317,3 +317,58 @@ async def test_each_outcome_is_one_json_log_line_with_the_delivery_fields(
         assert line["attempt"] == attempt
     assert deliveries[0]["error"] == "503 from receiver"
     assert deliveries[1]["status"] == 200
+
+
+async def test_a_nonsense_delay_falls_back_to_the_policy(
+    harness: Callable[[ScriptedAdapter], Harness],
+) -> None:
+    adapter = ScriptedAdapter(
+        decide=lambda d: (
+            Retry("bad Retry-After", delay=float("nan")) if d.attempt == 1 else Delivered()
+        )
+    )
+    async with harness(adapter) as h:
+        await h.publisher.publish("inst", "call", {})
+        await adapter.next()
+        assert (await adapter.next(timeout=5)).attempt == 2
+
+
+async def test_a_retry_queue_declared_differently_is_used_without_reconnecting(
+    harness: Callable[[ScriptedAdapter], Harness], channel: AbstractChannel
+) -> None:
+    adapter = ScriptedAdapter(
+        decide=lambda d: Retry("again", delay=0.2) if d.attempt == 1 else Delivered()
+    )
+    async with harness(adapter) as h:
+        # An older deployment left this queue with other arguments.
+        queues = h.queues
+        await channel.declare_queue(
+            queues.retry(200),
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-message-ttl": 200,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": queues.work,
+            },
+        )
+        await h.publisher.publish("inst", "call", {})
+        await adapter.next()
+        assert (await adapter.next(timeout=5)).attempt == 2
+        assert h.broker.connects == 1
+
+
+async def test_consuming_resumes_after_the_work_queue_is_deleted(
+    harness: Callable[[ScriptedAdapter], Harness], amqp: AbstractConnection
+) -> None:
+    adapter = ScriptedAdapter()
+    async with harness(adapter) as h:
+        await h.publisher.publish("inst", "call", {"n": 1})
+        await adapter.next()
+        ch = await amqp.channel()
+        await ch.queue_delete(h.queues.work)
+        async with asyncio.timeout(10):
+            while h.broker.connects < 2 or not h.broker.ready:
+                await asyncio.sleep(0.05)
+        await h.publisher.publish("inst", "call", {"n": 2})
+        assert (await adapter.next()).envelope.data == {"n": 2}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 import aio_pika
 import orjson
@@ -270,3 +271,59 @@ async def test_metrics_count_accepted_and_refused(
     assert 'router_events_refused_total{reason="unauthorized"}' in text
     assert "router_publish_seconds_bucket" in text
     assert "router_broker_connected 1.0" in text
+
+
+async def test_large_and_chunked_bodies_are_read_whole(
+    amqp_url: str, exchange_name: str, bind_queue: BindQueue, cleanup: Cleanup
+) -> None:
+    queue = await bind_queue("big.#")
+    media = "A" * 300_000  # a base64 image, as Evolution sends with webhook base64 on
+    payload = orjson.dumps({"event": "messages.upsert", "data": {"base64": media}})
+
+    async def chunks(size: int, body: bytes) -> AsyncIterator[bytes]:
+        for i in range(0, len(body), size):
+            yield body[i : i + size]
+            await asyncio.sleep(0)
+
+    settings = router_settings(amqp_url, exchange_name, router={"max_event_bytes": 400_000})
+    async with running_app(settings) as client:
+        whole = await client.post("/events/big", data=payload, headers=AUTH)
+        assert whole.status == 202
+        chunked = await client.post("/events/big", data=chunks(7000, payload), headers=AUTH)
+        assert chunked.status == 202
+        too_big = await client.post("/events/big", data=chunks(7000, payload * 2), headers=AUTH)
+        assert too_big.status == 413
+    for _ in range(2):
+        body = orjson.loads((await next_message(queue)).body)
+        assert body["data"]["base64"] == media
+    assert await depth(queue) == 0
+
+
+async def test_a_missing_adapter_queue_is_refused_then_declared_again(
+    amqp_url: str, exchange_name: str, channel: AbstractChannel, cleanup: Cleanup
+) -> None:
+    from router.topology import AdapterQueues
+    from tests.support.adapter import ScriptedAdapter
+
+    queues = AdapterQueues.for_role(exchange_name, "webhook")
+    cleanup.queue(queues.work)
+    cleanup.queue(queues.dlq)
+    offline = ScriptedAdapter(name="webhook", keys=frozenset({"*.call"}))
+    async with running_app(
+        router_settings(amqp_url, exchange_name), ["ingest"], {"webhook": offline}
+    ) as client:
+        await channel.queue_delete(queues.work)  # someone removed it by hand
+        refused = await client.post("/events/inst", json={"event": "call", "data": 1}, headers=AUTH)
+        assert refused.status == 503
+        await client.app[BROKER].wait_ready(15)
+        async with asyncio.timeout(10):
+            while True:
+                accepted = await client.post(
+                    "/events/inst", json={"event": "call", "data": 2}, headers=AUTH
+                )
+                if accepted.status == 202:
+                    break
+                await asyncio.sleep(0.1)
+    work = await channel.declare_queue(queues.work, passive=True)
+    assert await depth(work) == 1
+    assert orjson.loads((await next_message(work)).body)["data"] == 2
