@@ -21,6 +21,9 @@ class Delivery:
     attempt: int  # 1 for the first try
     headers: Mapping[str, Any] = field(default_factory=dict)
     redelivered: bool = False  # the broker handed it out before without an ack
+    # Set when this delivery is for one destination only: a retry of a failed one among
+    # several (see ``PerTarget``).
+    target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +35,16 @@ class Delivered:
 @dataclass(frozen=True, slots=True)
 class Retry:
     """Try again later. ``delay`` (seconds) overrides the adapter's retry policy, e.g. from a
-    ``Retry-After`` header; the runtime still gives up after the policy's last attempt."""
+    ``Retry-After`` header; the runtime still gives up after the policy's last attempt.
+
+    ``counts=False`` defers without spending an attempt, for when nothing was tried (the
+    destination is busy or known to be failing); deferrals have a limit of their own."""
 
     error: str
     delay: float | None = None
     destination: str | None = None
     status: int | None = None
+    counts: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +65,17 @@ class Skipped:
     status: None = None
 
 
-Outcome = Delivered | Retry | Dead | Skipped
+@dataclass(frozen=True, slots=True)
+class PerTarget:
+    """One outcome per destination, for an event that goes to several. Each failed one is
+    retried or dead-lettered on its own, so a failure at one never resends to the others."""
+
+    outcomes: Mapping[str, Delivered | Retry | Dead | Skipped]
+    destination: None = None
+    status: None = None
+
+
+Outcome = Delivered | Retry | Dead | Skipped | PerTarget
 
 
 @dataclass(frozen=True, slots=True)

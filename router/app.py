@@ -17,7 +17,7 @@ from router.consumer import Consumer
 from router.logging import get_logger
 from router.publisher import Publisher
 from router.settings import Settings
-from router.topology import Topology, adapter_bindings, downstream_queues
+from router.topology import AdapterBinding, AdapterQueues, Topology, downstream_queues
 
 ADAPTER_ROLES = ("webhook", "sqs", "pusher", "websocket")
 ADAPTERS = web.AppKey("adapters", dict[str, Adapter])
@@ -25,15 +25,19 @@ log = get_logger("router.app")
 
 
 def enabled_adapters(settings: Settings) -> dict[str, Adapter]:
-    """Every adapter the settings switch on, built without I/O."""
+    """Every adapter the settings switch on, by name, built without I/O. A role's factory may
+    give several (the webhook role also runs its errors reporter, ``webhook-errors``)."""
     found: dict[str, Adapter] = {}
     installed = set(registry.available())
     for role in ADAPTER_ROLES:
         if role in installed:
-            adapter = registry.build(role, settings)
-            if adapter is not None:
-                found[role] = adapter
+            for adapter in registry.build(role, settings):
+                found[adapter.name] = adapter
     return found
+
+
+def role_of(adapter_name: str) -> str:
+    return adapter_name.split("-", 1)[0]
 
 
 def topology_for(settings: Settings, adapters: Mapping[str, Adapter]) -> Topology:
@@ -47,18 +51,26 @@ def topology_for(settings: Settings, adapters: Mapping[str, Adapter]) -> Topolog
     )
     return Topology(
         exchange=exchange,
-        adapters=adapter_bindings(exchange, [(n, a.routing_keys()) for n, a in adapters.items()]),
+        adapters=tuple(
+            AdapterBinding(
+                AdapterQueues.for_role(exchange, name),
+                adapter.routing_keys(),
+                bool(getattr(adapter, "dead_letters", False)),
+            )
+            for name, adapter in adapters.items()
+        ),
         downstream_queues=downstream,
     )
 
 
 def resolve_roles(requested: Iterable[str] | None, adapters: Mapping[str, Adapter]) -> list[str]:
-    """``None`` means every role: ingest and each enabled adapter."""
+    """``None`` means every role: ingest and each enabled adapter's."""
+    present = list(dict.fromkeys(role_of(name) for name in adapters))
     if not requested:
-        return ["ingest", *adapters]
+        return ["ingest", *present]
     roles = list(dict.fromkeys(requested))
     for role in roles:
-        if role == "ingest" or role in adapters:
+        if role == "ingest" or role in present:
             continue
         if role in ADAPTER_ROLES:
             raise ValueError(f"role {role!r} is not enabled by the settings (or not installed)")
@@ -91,7 +103,7 @@ def create_app(
         timeout=limits.publish_timeout_seconds,
         server_url=settings.server.url or None,
     )
-    running = {name: a for name, a in adapters.items() if name in chosen}
+    running = {name: a for name, a in adapters.items() if role_of(name) in chosen}
     app[ADAPTERS] = running
     app[CONSUMERS] = [
         Consumer(

@@ -14,6 +14,7 @@ HEADER_SOURCE_QUEUE: Final = "x-router-source-queue"
 HEADER_DESTINATION: Final = "x-router-destination"
 HEADER_LAST_STATUS: Final = "x-router-last-status"
 HEADER_TARGET: Final = "x-router-target"
+HEADER_DEFERRALS: Final = "x-router-deferrals"
 # The event id on retry and dead-letter copies, whose AMQP message_id is made unique: aiormq
 # pairs a returned message with its publish by message_id.
 HEADER_EVENT_ID: Final = "x-router-event-id"
@@ -41,6 +42,10 @@ RETRY_MAX_DELAY_MS: Final = 24 * 3600 * 1000
 # runtime re-declares a queue it publishes to well within that margin.
 RETRY_QUEUE_EXPIRY_MARGIN_MS: Final = 120_000
 RETRY_QUEUE_REDECLARE_SECONDS: Final = 30.0
+
+# Deferrals (Retry with counts=False) spend no attempt; past this many the event is
+# dead-lettered all the same, so a destination that never recovers cannot hold it forever.
+DEFERRAL_LIMIT: Final = 2000
 
 BROKER_BACKOFF_INITIAL_SECONDS: Final = 0.5
 BROKER_BACKOFF_MAX_SECONDS: Final = 30.0

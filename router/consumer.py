@@ -14,21 +14,30 @@ import hashlib
 import math
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
 import aiormq
 import orjson
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+)
 
 from router import metrics
-from router.adapter import Adapter, Dead, Delivered, Delivery, Outcome, Retry, Skipped
+from router.adapter import Adapter, Dead, Delivered, Delivery, Outcome, PerTarget, Retry, Skipped
 from router.broker import Broker
 from router.constants import (
+    DEFERRAL_LIMIT,
     HEADER_ATTEMPT,
     HEADER_ATTEMPTS,
     HEADER_DEAD_AT,
+    HEADER_DEFERRALS,
     HEADER_DESTINATION,
     HEADER_EVENT,
     HEADER_EVENT_ID,
@@ -37,6 +46,7 @@ from router.constants import (
     HEADER_LAST_STATUS,
     HEADER_REASON,
     HEADER_SOURCE_QUEUE,
+    HEADER_TARGET,
     RETRY_QUEUE_REDECLARE_SECONDS,
     SETTLE_FAILURE_PAUSE_SECONDS,
 )
@@ -91,9 +101,32 @@ def parse_envelope(message: AbstractIncomingMessage) -> Envelope:
     return Envelope.model_validate(body)
 
 
+def count_header(message: AbstractIncomingMessage, name: str, default: int) -> int:
+    value = (message.headers or {}).get(name, default)
+    return value if isinstance(value, int) and value >= 0 else default
+
+
 def attempt_of(message: AbstractIncomingMessage) -> int:
-    value = (message.headers or {}).get(HEADER_ATTEMPT, 1)
-    return value if isinstance(value, int) and value >= 1 else 1
+    return max(1, count_header(message, HEADER_ATTEMPT, 1))
+
+
+def target_of(message: AbstractIncomingMessage) -> str | None:
+    value = (message.headers or {}).get(HEADER_TARGET)
+    if isinstance(value, bytes):
+        return value.decode()
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """The channel a message came on and the dead-letter exchange on that channel: copies and
+    the ack must use the same channel, or an ack can be lost across a reconnect."""
+
+    channel: AbstractChannel
+    dead: AbstractExchange
+
+
+Single = Delivered | Retry | Dead | Skipped
 
 
 class Consumer:
@@ -112,10 +145,11 @@ class Consumer:
         self.adapter = adapter
         self.exchange_name = exchange
         self.queues = AdapterQueues.for_role(exchange, adapter.name)
+        self.dead_letters = bool(getattr(adapter, "dead_letters", False))
         self.prefetch = prefetch
         self.deliver_timeout = deliver_timeout
         self._connection: AbstractConnection | None = None
-        self._channel: AbstractChannel | None = None
+        self._link: Link | None = None
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self._inflight: set[asyncio.Task[None]] = set()
@@ -136,12 +170,13 @@ class Consumer:
         )
         await channel.set_qos(prefetch_count=self.prefetch)
         exchange = await declare_exchange(channel, self.exchange_name)
+        dead = await declare_exchange(channel, self.queues.dead_exchange)
         self.bound_keys = self.adapter.routing_keys()
-        binding = AdapterBinding(self.queues, self.bound_keys)
+        binding = AdapterBinding(self.queues, self.bound_keys, self.dead_letters)
         queue = await declare_adapter(channel, exchange, binding)
         self._retry_declared.clear()
         # Strong references for the life of the connection.
-        self._connection, self._channel, self._queue = connection, channel, queue
+        self._connection, self._link, self._queue = connection, Link(channel, dead), queue
         self._tag = await queue.consume(self._on_message, no_ack=False)
         log.info(
             "consumer.started",
@@ -151,11 +186,27 @@ class Consumer:
             prefetch=self.prefetch,
         )
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        channel = self._channel
-        if channel is None:
+    async def rebind(self, keys: frozenset[str]) -> None:
+        """Make the work queue's bindings ``keys`` (subscriptions changed at run time)."""
+        link, queue = self._link, self._queue
+        if link is None or queue is None:
             return
-        task = asyncio.create_task(self._handle(message, channel))
+        source = (
+            link.dead
+            if self.dead_letters
+            else await declare_exchange(link.channel, self.exchange_name)
+        )
+        for key in sorted(keys - self.bound_keys):
+            await queue.bind(source, routing_key=key)
+        for key in sorted(self.bound_keys - keys):
+            await queue.unbind(source, routing_key=key)
+        self.bound_keys = keys
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        link = self._link
+        if link is None:
+            return
+        task = asyncio.create_task(self._handle(message, link))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
@@ -168,26 +219,26 @@ class Consumer:
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=timeout)
 
-    async def _handle(self, message: AbstractIncomingMessage, channel: AbstractChannel) -> None:
+    async def _handle(self, message: AbstractIncomingMessage, link: Link) -> None:
         try:
-            await self._process(message, channel)
+            await self._process(message, link)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception(
                 "consumer.settle_failed", adapter=self.adapter.name, message_id=message.message_id
             )
-            await asyncio.sleep(SETTLE_FAILURE_PAUSE_SECONDS)
-            with contextlib.suppress(Exception):
-                await message.nack(requeue=True)
+            await self._give_back(message)
 
-    async def _process(self, message: AbstractIncomingMessage, channel: AbstractChannel) -> None:
+    async def _process(self, message: AbstractIncomingMessage, link: Link) -> None:
         attempt = attempt_of(message)
+        target = target_of(message)
         try:
             envelope = parse_envelope(message)
         except ValueError as exc:
             reason = f"invalid envelope: {exc}"
-            if await self._dead_letter(channel, message, None, reason, attempt, Dead(reason)):
+            if await self._dead_letter(link, message, None, reason, attempt, Dead(reason), target):
+                await self._ack(message)
                 metrics.DELIVERIES.labels(adapter=self.adapter.name, outcome="invalid").inc()
                 log.error(
                     "delivery",
@@ -197,10 +248,12 @@ class Consumer:
                     attempt=attempt,
                     reason=reason,
                 )
+            else:
+                await self._give_back(message, link)
             return
         started = time.perf_counter()
         delivery = Delivery(
-            envelope, attempt, dict(message.headers or {}), bool(message.redelivered)
+            envelope, attempt, dict(message.headers or {}), bool(message.redelivered), target
         )
         try:
             async with asyncio.timeout(self.deliver_timeout):
@@ -211,30 +264,54 @@ class Consumer:
             log.exception("adapter.error", adapter=self.adapter.name, event_id=envelope.id)
             outcome = Retry(error=f"{type(exc).__name__}: {exc}")
         elapsed = time.perf_counter() - started
-        await self._settle(channel, message, envelope, attempt, outcome, elapsed)
+        parts: list[tuple[str | None, Single]] = (
+            list(outcome.outcomes.items())
+            if isinstance(outcome, PerTarget)
+            else [(target, outcome)]
+        )
+        settled = [
+            await self._settle(link, message, envelope, attempt, part, part_target, elapsed)
+            for part_target, part in parts
+        ]
+        if all(settled):
+            await self._ack(message)
+        else:
+            # A copy could not be stored: hand the whole message back. Targets already done
+            # may receive it again; their receivers de-duplicate by event id.
+            await self._give_back(message, link)
 
     async def _settle(
         self,
-        channel: AbstractChannel,
+        link: Link,
         message: AbstractIncomingMessage,
         envelope: Envelope,
         attempt: int,
-        outcome: Outcome,
+        outcome: Single,
+        target: str | None,
         elapsed: float,
-    ) -> None:
+    ) -> bool:
+        """Store what this outcome needs (a retry or dead-letter copy); True once it is safe."""
         policy = self.adapter.retry_policy
-        if isinstance(outcome, Retry) and policy.gives_up_after(attempt):
-            outcome = Dead(
-                f"gave up after {attempt} attempts: {outcome.error}",
-                destination=outcome.destination,
-                status=outcome.status,
-            )
+        deferrals = count_header(message, HEADER_DEFERRALS, 0)
+        if isinstance(outcome, Retry):
+            if outcome.counts and policy.gives_up_after(attempt):
+                outcome = Dead(
+                    f"gave up after {attempt} attempts: {outcome.error}",
+                    destination=outcome.destination,
+                    status=outcome.status,
+                )
+            elif not outcome.counts and deferrals + 1 >= DEFERRAL_LIMIT:
+                outcome = Dead(
+                    f"deferred {deferrals + 1} times: {outcome.error}",
+                    destination=outcome.destination,
+                    status=outcome.status,
+                )
         fields: dict[str, Any] = {
             "adapter": self.adapter.name,
             "event_id": envelope.id,
             "instance": envelope.instance,
             "_event": envelope.event,
-            "destination": outcome.destination or self.adapter.name,
+            "destination": outcome.destination or target or self.adapter.name,
             "attempt": attempt,
             "duration_ms": round(elapsed * 1000, 1),
         }
@@ -243,19 +320,38 @@ class Consumer:
         if isinstance(outcome, Delivered | Skipped):
             if isinstance(outcome, Skipped):
                 fields["reason"] = outcome.reason
-            await self._ack(message)
             self._record(outcome, fields)
-        elif isinstance(outcome, Retry):
+            return True
+        if isinstance(outcome, Retry):
             delay = outcome.delay
             if delay is None or not math.isfinite(delay) or delay < 0:
                 delay = policy.delay_for(attempt)
             delay_ms = quantize_delay_ms(delay)
-            if await self._to_retry(channel, message, envelope, attempt, outcome, delay_ms):
-                self._record(outcome, {**fields, "error": outcome.error, "retry_in_ms": delay_ms})
-        elif await self._dead_letter(channel, message, envelope, outcome.reason, attempt, outcome):
+            headers: dict[str, Any] = {HEADER_LAST_ERROR: outcome.error[:MAX_ERROR_CHARS]}
+            if outcome.counts:
+                headers[HEADER_ATTEMPT] = attempt + 1
+            else:
+                headers[HEADER_DEFERRALS] = deferrals + 1
+            if outcome.status is not None:
+                headers[HEADER_LAST_STATUS] = outcome.status
+            if target is not None:
+                headers[HEADER_TARGET] = target
+            copy = self._copy(message, envelope.id, f"retry{attempt + 1}", headers)
+            if await self._to_retry(link, copy, delay_ms):
+                fields.update(error=outcome.error, retry_in_ms=delay_ms)
+                if not outcome.counts:
+                    fields["deferred"] = True
+                self._record(outcome, fields)
+                return True
+            return False
+        if await self._dead_letter(
+            link, message, envelope, outcome.reason, attempt, outcome, target
+        ):
             self._record(outcome, {**fields, "reason": outcome.reason})
+            return True
+        return False
 
-    def _record(self, outcome: Outcome, fields: dict[str, Any]) -> None:
+    def _record(self, outcome: Single, fields: dict[str, Any]) -> None:
         name = type(outcome).__name__.lower()
         metrics.DELIVERIES.labels(adapter=self.adapter.name, outcome=name).inc()
         level = {"delivered": "info", "skipped": "info", "retry": "warning"}.get(name, "error")
@@ -266,8 +362,12 @@ class Consumer:
         with contextlib.suppress(Exception):
             await message.ack()
 
-    async def _give_back(self, message: AbstractIncomingMessage) -> None:
-        """The outcome could not be made safe: the broker hands the message out again."""
+    async def _give_back(self, message: AbstractIncomingMessage, link: Link | None = None) -> None:
+        """The outcome could not be made safe: the broker hands the message out again. On a
+        closed channel there is nothing to do; the broker has taken it back already."""
+        if link is not None and link.channel.is_closed:
+            return
+        # A pause first, so a persistent fault does not become a hot redelivery loop.
         await asyncio.sleep(SETTLE_FAILURE_PAUSE_SECONDS)
         with contextlib.suppress(Exception):
             await message.nack(requeue=True)
@@ -294,16 +394,14 @@ class Consumer:
         )
 
     async def _publish(
-        self, channel: AbstractChannel, message: aio_pika.Message, queue: str
+        self, link: Link, message: aio_pika.Message, routing_key: str, *, dead: bool = False
     ) -> bool:
-        """Publish to ``queue`` through the default exchange and wait for the confirm. Only on
-        the channel the original came from: an ack cannot cross to a new channel anyway."""
-        if channel.is_closed:
+        """Publish and wait for the confirm, on the channel the original came from."""
+        if link.channel.is_closed:
             return False
+        exchange = link.dead if dead else link.channel.default_exchange
         try:
-            result = await channel.default_exchange.publish(
-                message, queue, mandatory=True, timeout=30
-            )
+            result = await exchange.publish(message, routing_key, mandatory=True, timeout=30)
         except (
             TimeoutError,
             aiormq.exceptions.AMQPError,
@@ -311,36 +409,17 @@ class Consumer:
             ConnectionError,
             RuntimeError,
         ) as exc:
-            log.warning("consumer.publish_failed", queue=queue, error=str(exc))
+            log.warning("consumer.publish_failed", routing_key=routing_key, error=str(exc))
             return False
         return not isinstance(result, aiormq.abc.DeliveredMessage)
 
-    async def _to_retry(
-        self,
-        channel: AbstractChannel,
-        message: AbstractIncomingMessage,
-        envelope: Envelope,
-        attempt: int,
-        outcome: Retry,
-        delay_ms: int,
-    ) -> bool:
-        headers: dict[str, Any] = {
-            HEADER_ATTEMPT: attempt + 1,
-            HEADER_LAST_ERROR: outcome.error[:MAX_ERROR_CHARS],
-        }
-        if outcome.status is not None:
-            headers[HEADER_LAST_STATUS] = outcome.status
-        copy = self._copy(message, envelope.id, f"retry{attempt + 1}", headers)
+    async def _to_retry(self, link: Link, copy: aio_pika.Message, delay_ms: int) -> bool:
         for _ in range(2):  # a second time only if the queue expired between declare and publish
             if await self._ensure_retry_queue(delay_ms) and await self._publish(
-                channel, copy, self.queues.retry(delay_ms)
+                link, copy, self.queues.retry(delay_ms)
             ):
-                await self._ack(message)
                 return True
             self._retry_declared.pop(delay_ms, None)
-        if channel.is_closed:
-            return False  # unacked on a dead channel: the broker redelivers it
-        await self._give_back(message)
         return False
 
     async def _ensure_retry_queue(self, delay_ms: int) -> bool:
@@ -375,12 +454,13 @@ class Consumer:
 
     async def _dead_letter(
         self,
-        channel: AbstractChannel,
+        link: Link,
         message: AbstractIncomingMessage,
         envelope: Envelope | None,
         reason: str,
         attempt: int,
         outcome: Dead,
+        target: str | None,
     ) -> bool:
         headers: dict[str, Any] = {
             HEADER_REASON: reason[:MAX_ERROR_CHARS],
@@ -392,10 +472,8 @@ class Consumer:
             headers[HEADER_DESTINATION] = outcome.destination
         if outcome.status is not None:
             headers[HEADER_LAST_STATUS] = outcome.status
+        if target is not None:
+            headers[HEADER_TARGET] = target
         copy = self._copy(message, envelope.id if envelope else None, "dead", headers)
-        if await self._publish(channel, copy, self.queues.dlq):
-            await self._ack(message)
-            return True
-        if not channel.is_closed:
-            await self._give_back(message)
-        return False
+        # Through the dead-letter exchange: the role's DLQ, and the errors webhook if on.
+        return await self._publish(link, copy, self.queues.role, dead=True)

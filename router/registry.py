@@ -3,15 +3,15 @@ in-process registration, so the core never imports a concrete adapter at module 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
 from router.adapter import Adapter
 from router.constants import ADAPTER_ENTRY_POINT_GROUP
 from router.settings import Settings
 
-# Builds the adapter for these settings, or None when the settings leave it disabled.
-AdapterFactory = Callable[[Settings], Adapter | None]
+# Builds a role's adapters for these settings: none when the settings leave it disabled.
+AdapterFactory = Callable[[Settings], Adapter | Sequence[Adapter] | None]
 
 _registered: dict[str, AdapterFactory] = {}
 
@@ -44,5 +44,10 @@ def factory_for(name: str) -> AdapterFactory:
     )
 
 
-def build(name: str, settings: Settings) -> Adapter | None:
-    return factory_for(name)(settings)
+def build(name: str, settings: Settings) -> list[Adapter]:
+    built = factory_for(name)(settings)
+    if built is None:
+        return []
+    if isinstance(built, Adapter):
+        return [built]
+    return list(built)

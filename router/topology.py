@@ -10,7 +10,7 @@ event, named ``<prefix>.<wire name>``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,11 +54,20 @@ def quantize_delay_ms(delay_seconds: float) -> int:
 class AdapterQueues:
     """The queues of one adapter role."""
 
-    work: str
+    exchange: str
+    role: str
 
     @classmethod
     def for_role(cls, exchange: str, role: str) -> AdapterQueues:
-        return cls(work=f"{exchange}.{role}")
+        return cls(exchange=exchange, role=role)
+
+    @property
+    def work(self) -> str:
+        return f"{self.exchange}.{self.role}"
+
+    @property
+    def dead_exchange(self) -> str:
+        return dead_exchange_name(self.exchange)
 
     @property
     def dlq(self) -> str:
@@ -72,8 +81,8 @@ class AdapterQueues:
             **QUORUM,
             **SAFE_DEAD_LETTERING,
             "x-delivery-limit": WORK_QUEUE_DELIVERY_LIMIT,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": self.dlq,
+            "x-dead-letter-exchange": self.dead_exchange,
+            "x-dead-letter-routing-key": self.role,
         }
 
     def retry_arguments(self, delay_ms: int) -> dict[str, Any]:
@@ -87,12 +96,20 @@ class AdapterQueues:
         }
 
 
+def dead_exchange_name(exchange: str) -> str:
+    """Every DLQ is fed through this topic exchange with its role as routing key, so one more
+    queue (the errors webhook's) can receive a copy of every dead letter."""
+    return f"{exchange}.dead"
+
+
 @dataclass(frozen=True, slots=True)
 class AdapterBinding:
-    """An adapter role's queues and the routing keys its work queue is bound to."""
+    """An adapter role's queues and the routing keys its work queue is bound to, on the main
+    exchange or, with ``dead_letters``, on the dead-letter exchange."""
 
     queues: AdapterQueues
     routing_keys: frozenset[str]
+    dead_letters: bool = False
 
 
 def topic_matches(pattern: str, key: str) -> bool:
@@ -119,7 +136,7 @@ class Topology:
 
     def routes(self, routing_key: str) -> bool:
         """Whether a queue this topology declares is bound to ``routing_key``."""
-        patterns = [k for b in self.adapters for k in b.routing_keys]
+        patterns = [k for b in self.adapters if not b.dead_letters for k in b.routing_keys]
         patterns += [key for _, key in self.downstream_queues]
         return any(topic_matches(p, routing_key) for p in patterns)
 
@@ -145,10 +162,13 @@ async def declare_adapter(
     keys this process bound before; see :func:`rebind`.
     """
     queues = binding.queues
-    await channel.declare_queue(queues.dlq, durable=True, arguments=DLQ_ARGUMENTS)
+    dead = await declare_exchange(channel, queues.dead_exchange)
+    dlq = await channel.declare_queue(queues.dlq, durable=True, arguments=DLQ_ARGUMENTS)
+    await dlq.bind(dead, routing_key=queues.role)
     work = await channel.declare_queue(queues.work, durable=True, arguments=queues.work_arguments())
+    source = dead if binding.dead_letters else exchange
     for key in sorted(binding.routing_keys):
-        await work.bind(exchange, routing_key=key)
+        await work.bind(source, routing_key=key)
     return work
 
 
@@ -179,12 +199,3 @@ async def declare(channel: AbstractChannel, topology: Topology) -> AbstractExcha
         queue = await channel.declare_queue(name, durable=True, arguments=QUORUM)
         await queue.bind(exchange, routing_key=key)
     return exchange
-
-
-def adapter_bindings(
-    exchange: str, wanted: Sequence[tuple[str, Iterable[str]]]
-) -> tuple[AdapterBinding, ...]:
-    return tuple(
-        AdapterBinding(AdapterQueues.for_role(exchange, role), frozenset(keys))
-        for role, keys in wanted
-    )

@@ -13,7 +13,16 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 
 from router import dlq
-from router.adapter import Dead, Delivered, Delivery, Outcome, Retry, RetryPolicy, Skipped
+from router.adapter import (
+    Dead,
+    Delivered,
+    Delivery,
+    Outcome,
+    PerTarget,
+    Retry,
+    RetryPolicy,
+    Skipped,
+)
 from router.broker import Broker
 from router.constants import HEADER_ATTEMPTS, HEADER_LAST_ERROR, HEADER_REASON
 from router.consumer import Consumer
@@ -372,3 +381,48 @@ async def test_consuming_resumes_after_the_work_queue_is_deleted(
                 await asyncio.sleep(0.05)
         await h.publisher.publish("inst", "call", {"n": 2})
         assert (await adapter.next()).envelope.data == {"n": 2}
+
+
+async def test_several_targets_fail_and_retry_independently(
+    harness: Callable[[ScriptedAdapter], Harness], channel: AbstractChannel
+) -> None:
+    def decide(d: Delivery) -> Outcome:
+        if d.target is None:
+            return PerTarget(
+                {
+                    "crm": Delivered(destination="http://crm"),
+                    "bi": Retry("bi is down", delay=0.1, destination="http://bi"),
+                    "old": Dead("HTTP 410", destination="http://old", status=410),
+                }
+            )
+        return Delivered(destination=f"http://{d.target}")
+
+    adapter = ScriptedAdapter(decide=decide)
+    async with harness(adapter) as h:
+        sent = await h.publisher.publish("inst", "call", {})
+        first = await adapter.next()
+        second = await adapter.next(timeout=5)
+        with pytest.raises(TimeoutError):
+            await adapter.next(timeout=0.5)
+        dead = await next_message(await dlq_queue(channel, h.queues))
+    assert first.target is None
+    assert (second.target, second.attempt, second.envelope.id) == ("bi", 2, sent.id)
+    headers = dead.headers or {}
+    assert headers["x-router-target"] == "old"
+    assert headers[HEADER_REASON] == "HTTP 410"
+
+
+async def test_deferrals_spend_no_attempt(harness: Callable[[ScriptedAdapter], Harness]) -> None:
+    adapter = ScriptedAdapter(
+        decide=lambda d: (
+            Retry("endpoint busy", delay=0.1, counts=False)
+            if d.headers.get("x-router-deferrals", 0) < 2
+            else Delivered()
+        ),
+        policy=RetryPolicy(max_attempts=1, initial_delay=0.1, jitter=0),
+    )
+    async with harness(adapter) as h:
+        await h.publisher.publish("inst", "call", {})
+        seen = [await adapter.next(timeout=5) for _ in range(3)]
+    assert [d.attempt for d in seen] == [1, 1, 1]
+    assert seen[2].headers["x-router-deferrals"] == 2

@@ -29,7 +29,8 @@ def test_adapter_queue_names_derive_from_the_exchange() -> None:
     assert args["x-dead-letter-routing-key"] == "evolution_exchange.webhook"
     assert args["x-queue-type"] == "quorum"
     assert args["x-expires"] > 5000
-    assert queues.work_arguments()["x-dead-letter-routing-key"] == queues.dlq
+    assert queues.work_arguments()["x-dead-letter-exchange"] == "evolution_exchange.dead"
+    assert queues.work_arguments()["x-dead-letter-routing-key"] == "webhook"
 
 
 @pytest.mark.parametrize(
