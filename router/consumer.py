@@ -217,7 +217,11 @@ class Consumer:
             with contextlib.suppress(Exception):
                 await queue.cancel(tag)
         if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=timeout)
+            _, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
+            # Still running past the grace period: cancel; unacked, they are redelivered.
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def _handle(self, message: AbstractIncomingMessage, link: Link) -> None:
         try:

@@ -197,6 +197,14 @@ class WebhookSettings(Family):
     retry_non_retryable_status_codes: str = Field(
         "400,401,403,404,422", description="statuses that send an event to the DLQ at once"
     )
+    endpoint_max_in_flight: int = Field(
+        16,
+        ge=1,
+        description="requests in flight per receiver (origin); more wait in the retry queues",
+    )
+    endpoint_failure_threshold: int = Field(
+        5, ge=1, description="failures in a row that pause a receiver for one retry delay"
+    )
     secret: SecretStr = Field(
         SecretStr(""),
         description="whsec_ secret(s), space separated, signing requests per Standard Webhooks",

@@ -1,0 +1,173 @@
+"""One webhook request and what it comes to: the shared HTTP session, headers and signature,
+and the reading of the answer as delivered, retry (with ``Retry-After``) or dead."""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from importlib.metadata import PackageNotFoundError, version
+
+import aiohttp
+from prometheus_client import Counter, Gauge, Histogram
+
+from adapters.webhook.endpoints import Endpoints, endpoint_of
+from adapters.webhook.signing import WebhookSecret, apply_jwt_key, signature_headers
+from router.adapter import Dead, Delivered, Retry, RetryPolicy
+
+try:
+    USER_AGENT = f"evrouter/{version('evrouter')}"
+except PackageNotFoundError:  # running from a source tree
+    USER_AGENT = "evrouter"
+
+# How much of an error answer is kept for logs and DLQ headers.
+ERROR_BODY_CHARS = 300
+
+REQUESTS = Counter(
+    "router_webhook_requests_total",
+    "Webhook requests by outcome and status class",
+    ["outcome", "status_class"],
+)
+REQUEST_SECONDS = Histogram(
+    "router_webhook_request_seconds",
+    "Duration of one webhook request",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+IN_FLIGHT = Gauge("router_webhook_in_flight", "Webhook requests in flight", ["endpoint"])
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def status_class(status: int | None) -> str:
+    return f"{status // 100}xx" if status else "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    url: str
+    body: bytes
+    event_id: str
+    headers: Mapping[str, str]
+    secrets: tuple[WebhookSecret, ...] = ()
+
+
+Result = Delivered | Retry | Dead
+
+
+class Sender:
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        non_retryable: frozenset[int],
+        timeout_ms: int,
+        endpoints: Endpoints,
+    ) -> None:
+        self.policy = policy
+        self.non_retryable = non_retryable
+        self.timeout = aiohttp.ClientTimeout(total=timeout_ms / 1000)
+        self.timeout_ms = timeout_ms
+        self.endpoints = endpoints
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self._session is None:
+            # One session for the process: keep-alive connections are reused across events.
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=60)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self.timeout, headers={"User-Agent": USER_AGENT}
+            )
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def headers_for(self, request: Request) -> dict[str, str]:
+        headers = apply_jwt_key(request.headers)
+        headers["Content-Type"] = "application/json"
+        headers.update(signature_headers(request.secrets, request.event_id, request.body))
+        return headers
+
+    async def send(self, request: Request, attempt: int) -> Result:
+        deferral = self.endpoints.admit(request.url)
+        if deferral is not None:
+            return Retry(
+                deferral.reason, delay=deferral.delay, destination=request.url, counts=False
+            )
+        endpoint = endpoint_of(request.url)
+        IN_FLIGHT.labels(endpoint=endpoint).inc()
+        started = time.perf_counter()
+        result: Result = Retry("not sent", destination=request.url)
+        try:
+            result = await self._post(request, attempt)
+        finally:
+            IN_FLIGHT.labels(endpoint=endpoint).dec()
+            REQUEST_SECONDS.observe(time.perf_counter() - started)
+            healthy = isinstance(result, Delivered) or (
+                result.status is not None and result.status < 500 and result.status != 429
+            )
+            self.endpoints.release(request.url, healthy)
+            REQUESTS.labels(
+                outcome=type(result).__name__.lower(), status_class=status_class(result.status)
+            ).inc()
+        return result
+
+    async def _post(self, request: Request, attempt: int) -> Result:
+        if self._session is None:
+            raise RuntimeError("the webhook sender is not started")
+        url = request.url
+        try:
+            async with self._session.post(
+                url, data=request.body, headers=self.headers_for(request), allow_redirects=False
+            ) as response:
+                status = response.status
+                if 200 <= status < 300:
+                    return Delivered(destination=url, status=status)
+                text = (await response.content.read(ERROR_BODY_CHARS)).decode("utf-8", "replace")
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                location = response.headers.get("Location")
+        except TimeoutError:
+            return Retry(f"no answer within {self.timeout_ms} ms", destination=url)
+        except aiohttp.ClientError as exc:
+            return Retry(f"request failed: {type(exc).__name__}: {exc}", destination=url)
+        return self.judge(url, status, text, retry_after, attempt, location)
+
+    def judge(
+        self,
+        url: str,
+        status: int,
+        text: str,
+        retry_after: float | None,
+        attempt: int,
+        location: str | None = None,
+    ) -> Result:
+        error = f"HTTP {status}" + (f": {text.strip()}" if text.strip() else "")
+        if 300 <= status < 400:
+            error = f"HTTP {status}: redirect to {location} not followed; fix the URL"
+        if status in self.non_retryable:
+            return Dead(f"{error} (not retried)", destination=url, status=status)
+        delay = None
+        if status in (429, 503) and retry_after is not None:
+            # The receiver's wish, kept within [delay, 2 x delay] of the configured backoff.
+            base = self.policy.delay_for(attempt)
+            delay = min(max(retry_after, base), 2 * base)
+        return Retry(error, delay=delay, destination=url, status=status)

@@ -1,0 +1,85 @@
+"""Reading a receiver's answer: delivered, retried (with Retry-After) or dead."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import pytest
+
+from adapters.webhook.endpoints import Endpoints
+from adapters.webhook.sender import Request, Sender, parse_retry_after
+from router.adapter import Dead, Delivered, Retry, RetryPolicy
+from tests.support.receiver import Answer, Receiver
+
+POLICY = RetryPolicy(max_attempts=10, initial_delay=5, exponential=True, max_delay=300, jitter=0)
+
+
+def sender(timeout_ms: int = 2000) -> Sender:
+    endpoints = Endpoints(16, 5, cooldown=lambda n: 1.0)
+    return Sender(POLICY, frozenset({400, 401, 403, 404, 422}), timeout_ms, endpoints)
+
+
+def test_retry_after_in_seconds_and_as_a_date() -> None:
+    assert parse_retry_after("120") == 120
+    assert parse_retry_after(" 7 ") == 7
+    future = email.utils.formatdate(time.time() + 60, usegmt=True)
+    parsed = parse_retry_after(future)
+    assert parsed is not None
+    assert 58 <= parsed <= 61
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("nan") is None
+    assert parse_retry_after(None) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "attempt", "kind", "delay"),
+    [
+        (404, None, 1, Dead, None),
+        (422, None, 3, Dead, None),
+        (500, None, 1, Retry, None),
+        (409, None, 1, Retry, None),
+        (429, 1.0, 1, Retry, 5.0),  # below the backoff: raised to it
+        (429, 7.0, 1, Retry, 7.0),  # within [5, 10]: as asked
+        (503, 3600.0, 2, Retry, 20.0),  # above twice the backoff (10): capped
+        (503, None, 1, Retry, None),
+        (301, None, 1, Retry, None),
+    ],
+)
+def test_judging_answers(
+    status: int, retry_after: float | None, attempt: int, kind: type, delay: float | None
+) -> None:
+    result = sender().judge("http://x/h", status, "nope", retry_after, attempt, "http://y/")
+    assert isinstance(result, kind)
+    assert result.status == status
+    assert result.destination == "http://x/h"
+    if isinstance(result, Retry):
+        assert result.delay == delay
+        assert result.counts
+    if status == 301:
+        assert "redirect to http://y/ not followed" in str(result)
+
+
+async def test_timeouts_and_refused_connections_are_retried(receiver: Receiver) -> None:
+    receiver.script = lambda _r, _n: Answer(hang=2)
+    s = sender(timeout_ms=200)
+    await s.start()
+    try:
+        body = b'{"a": 1}'
+        slow = await s.send(Request(f"{receiver.base}/slow", body, "id-1", {}), 1)
+        assert isinstance(slow, Retry)
+        assert "no answer within 200 ms" in slow.error
+        refused = await s.send(Request("http://127.0.0.1:1/x", body, "id-2", {}), 1)
+        assert isinstance(refused, Retry)
+        assert "request failed" in refused.error
+        receiver.script = lambda _r, _n: Answer(status=204)
+        ok = await s.send(Request(f"{receiver.base}/ok", body, "id-3", {"X-Tenant": "t1"}), 1)
+        assert isinstance(ok, Delivered)
+        got = receiver.requests[-1]
+        assert got.body == body
+        assert got.headers["X-Tenant"] == "t1"
+        assert got.headers["webhook-id"] == "id-3"
+        assert got.headers["User-Agent"].startswith("evrouter/")
+        assert got.headers["Content-Type"] == "application/json"
+    finally:
+        await s.close()

@@ -1,0 +1,90 @@
+"""The router as a real process, started and stopped (or killed) by a test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import Mapping
+
+import aiohttp
+
+FAMILY_PREFIXES = (
+    "RABBITMQ_",
+    "WEBHOOK_",
+    "SQS_",
+    "PUSHER_",
+    "WEBSOCKET_",
+    "AUTHENTICATION_",
+    "SERVER_",
+    "LOG_",
+    "ROUTER_",
+)
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """This process's environment without any router setting, plus ``values``."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(FAMILY_PREFIXES)}
+    env.update(values)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RouterProcess:
+    def __init__(self, env: Mapping[str, str], *args: str) -> None:
+        self.port = free_port()
+        self.env = {**env, "SERVER_PORT": str(self.port), "SERVER_HOST": "127.0.0.1"}
+        self.args = args
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, ready_within: float = 20) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "router",
+            "--env-file",
+            "/nonexistent/.env",
+            "run",
+            *self.args,
+            env=self.env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with aiohttp.ClientSession() as session, asyncio.timeout(ready_within):
+            while True:
+                try:
+                    async with session.get(f"{self.base}/readyz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientConnectionError:
+                    pass
+                if self.proc.returncode is not None:
+                    err = await self.proc.stderr.read() if self.proc.stderr else b""
+                    raise AssertionError(f"router exited: {err.decode()[-2000:]}")
+                await asyncio.sleep(0.1)
+
+    async def kill(self) -> None:
+        """SIGKILL: no shutdown, no acks, nothing flushed."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGKILL)
+            await self.proc.wait()
+
+    async def stop(self) -> str:
+        """SIGTERM and wait; returns what it wrote to stderr."""
+        if self.proc is None:
+            return ""
+        if self.proc.returncode is None:
+            self.proc.terminate()
+        _, err = await asyncio.wait_for(self.proc.communicate(), 30)
+        return err.decode()
