@@ -203,12 +203,17 @@ class Consumer:
         self.bound_keys = keys
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        # aio-pika already runs each message in a task of its own; it is tracked so that
+        # shutdown can wait for deliveries in progress.
         link = self._link
-        if link is None:
+        task = asyncio.current_task()
+        if link is None or task is None:
             return
-        task = asyncio.create_task(self._handle(message, link))
         self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        try:
+            await self._handle(message, link)
+        finally:
+            self._inflight.discard(task)
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Stop taking new messages and let deliveries in progress settle (shutdown)."""

@@ -1,0 +1,273 @@
+"""Webhook delivery: a raw chain (aio-pika consume -> aiohttp POST, no router) against the
+router (HTTP ingest -> exchange -> webhook adapter), both posting to the same receiver process.
+
+    python bench/webhook.py [--events 20000] [--rate 500] [--seconds 10] [--backlog 200000]
+
+Prints sustained events/s of both and the ratio, p50/p99 latency from ingest to the receiver at
+``--rate`` events/s, and the adapter's RSS while ``--backlog`` events wait in its queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import aiohttp
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.ingest import DATA, free_port, peak_rss_mb  # noqa: E402
+from router.publisher import amqp_message  # noqa: E402
+from schemas import build_envelope  # noqa: E402
+
+AMQP_URL = os.environ.get("RABBITMQ_URI", "amqp://guest:guest@127.0.0.1:5672/")
+API_KEY = "bench-key"
+PREFETCH = 64
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def wait_http(url: str, seconds: float = 20) -> None:
+    async with aiohttp.ClientSession() as session, asyncio.timeout(seconds):
+        while True:
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+
+
+class ReceiverProcess:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "bench" / "receiver.py"), str(self.port)
+        )
+        await wait_http(f"{self.base}/stats")
+
+    async def stats(self) -> dict[str, Any]:
+        async with aiohttp.ClientSession() as s, s.get(f"{self.base}/stats") as r:
+            result: dict[str, Any] = await r.json()
+            return result
+
+    async def reset(self) -> None:
+        async with aiohttp.ClientSession() as s, s.post(f"{self.base}/reset"):
+            pass
+
+    async def wait_count(self, n: int, seconds: float = 600) -> float:
+        """Seconds until the receiver has counted ``n`` requests."""
+        started = time.perf_counter()
+        async with asyncio.timeout(seconds):
+            while (await self.stats())["count"] < n:
+                await asyncio.sleep(0.02)
+        return time.perf_counter() - started
+
+    async def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            await self.proc.wait()
+
+
+async def fill(channel: aio_pika.abc.AbstractChannel, exchange: str, key: str, n: int) -> None:
+    """Publish ``n`` envelopes with confirms, in waves, straight to the exchange."""
+    ex = await channel.get_exchange(exchange)
+    for start in range(0, n, 500):
+        batch = [
+            build_envelope("bench", "messages.upsert", DATA) for _ in range(min(500, n - start))
+        ]
+        await asyncio.gather(*(ex.publish(amqp_message(e), key) for e in batch))
+
+
+async def raw_chain(receiver: ReceiverProcess, n: int) -> float:
+    """aio-pika consumer posting each body to the receiver, ack after the answer."""
+    name = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    connection = await aio_pika.connect(AMQP_URL)
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=PREFETCH)
+    exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
+    queue = await channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
+    await queue.bind(exchange, "#")
+    await fill(channel, name, "bench.messages.upsert", n)
+    await receiver.reset()
+    session = aiohttp.ClientSession()
+    url = f"{receiver.base}/raw"
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        async with session.post(
+            url, data=message.body, headers={"Content-Type": "application/json"}
+        ) as r:
+            await r.read()
+        await message.ack()
+
+    started = time.perf_counter()
+    await queue.consume(lambda m: asyncio.ensure_future(on_message(m)))
+    await receiver.wait_count(n)
+    rate = n / (time.perf_counter() - started)
+    await session.close()
+    await queue.delete(if_unused=False, if_empty=False)
+    await exchange.delete()
+    await connection.close()
+    return rate
+
+
+def router_env(exchange: str, receiver: ReceiverProcess, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        RABBITMQ_URI=AMQP_URL,
+        RABBITMQ_EXCHANGE_NAME=exchange,
+        SERVER_PORT=str(port),
+        SERVER_HOST="127.0.0.1",
+        AUTHENTICATION_API_KEY=API_KEY,
+        LOG_LEVEL="WARN",
+        LOG_FORMAT="json",
+        WEBHOOK_GLOBAL_ENABLED="true",
+        WEBHOOK_GLOBAL_URL=f"{receiver.base}/hook",
+        WEBHOOK_EVENTS_MESSAGES_UPSERT="true",
+        ROUTER_PREFETCH=str(PREFETCH),
+        WEBHOOK_ENDPOINT_MAX_IN_FLIGHT=str(PREFETCH),
+    )
+    return env
+
+
+async def start_router(env: dict[str, str], *roles: str) -> asyncio.subprocess.Process:
+    args = [a for role in roles for a in ("--only", role)]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "router",
+        "--env-file",
+        "/nonexistent/.env",
+        "run",
+        *args,
+        env=env,
+        cwd=ROOT,
+    )
+    await wait_http(f"http://127.0.0.1:{env['SERVER_PORT']}/readyz")
+    return proc
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--backlog", type=int, default=200000)
+    args = parser.parse_args()
+
+    receiver = ReceiverProcess()
+    await receiver.start()
+    exchange = f"bench-hook-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    env = router_env(exchange, receiver, port)
+    connection = await aio_pika.connect(AMQP_URL)
+    channel = await connection.channel()
+    try:
+        raw = await raw_chain(receiver, args.events)
+
+        # Ingest and delivery as two processes, as roles are meant to be deployed.
+        ingest_env = {**env, "SERVER_PORT": str(free_port())}
+        ingest_base = f"http://127.0.0.1:{ingest_env['SERVER_PORT']}"
+        router = await start_router(env, "webhook")
+        ingest = await start_router(ingest_env, "ingest")
+        await receiver.reset()
+        item = orjson.dumps([{"event": "messages.upsert", "data": DATA}] * 100)
+        started = time.perf_counter()
+        async with aiohttp.ClientSession() as session:
+            for _ in range(args.events // 100):
+                async with session.post(
+                    f"{ingest_base}/events/bench/batch",
+                    data=item,
+                    headers={"apikey": API_KEY, "Content-Type": "application/json"},
+                ) as r:
+                    assert r.status == 202, await r.text()
+        await receiver.wait_count(args.events // 100 * 100)
+        routed = args.events // 100 * 100 / (time.perf_counter() - started)
+
+        # Latency at a steady rate: single events, each stamped with its send time.
+        await receiver.reset()
+        interval = 1 / args.rate
+        total = int(args.rate * args.seconds)
+        async with aiohttp.ClientSession() as session:
+            next_at = time.perf_counter()
+            pending = []
+            for i in range(total):
+                body = orjson.dumps(
+                    {"event": "messages.upsert", "data": {"n": i, "sent_at": time.time()}}
+                )
+                pending.append(
+                    asyncio.ensure_future(
+                        session.post(
+                            f"{ingest_base}/events/bench",
+                            data=body,
+                            headers={"apikey": API_KEY, "Content-Type": "application/json"},
+                        )
+                    )
+                )
+                next_at += interval
+                await asyncio.sleep(max(0, next_at - time.perf_counter()))
+            for response in await asyncio.gather(*pending):
+                assert response.status == 202
+                response.release()
+        await receiver.wait_count(total)
+        latency = await receiver.stats()
+        for proc in (router, ingest):
+            proc.terminate()
+            await proc.wait()
+
+        # Backlog: the adapter is down while the events pile up, then drains them.
+        await fill(channel, exchange, "bench.messages.upsert", args.backlog)
+        await receiver.reset()
+        adapter = await start_router(env, "webhook")
+        samples = []
+        for _ in range(40):
+            samples.append(rss_mb(adapter.pid))
+            await asyncio.sleep(0.5)
+        drained = (await receiver.stats())["count"]
+        peak = peak_rss_mb(adapter.pid)
+        adapter.terminate()
+        await adapter.wait()
+    finally:
+        await receiver.stop()
+        for suffix in ("webhook", "webhook.dlq"):
+            await channel.queue_delete(f"{exchange}.{suffix}")
+        for name in (exchange, f"{exchange}.dead"):
+            await channel.exchange_delete(name)
+        await connection.close()
+
+    print(f"events={args.events} rate={args.rate}/s for {args.seconds}s backlog={args.backlog}")
+    print(f"raw chain            {raw:8.0f} events/s")
+    print(f"router               {routed:8.0f} events/s")
+    print(f"ratio                {routed / raw:8.2f}x raw")
+    print(
+        f"latency ingest->receiver at {args.rate}/s: p50 {latency['p50_ms']:.1f} ms, p99 {latency['p99_ms']:.1f} ms ({latency['samples']} samples)"
+    )
+    print(
+        f"adapter RSS with a {args.backlog} backlog: first {samples[0]:.0f} MB, last {samples[-1]:.0f} MB, peak {peak:.0f} MB; {drained} delivered in 20 s"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
