@@ -3,7 +3,6 @@ everything a test declared."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -63,21 +62,39 @@ async def channel(amqp: AbstractConnection) -> AsyncIterator[AbstractChannel]:
         await ch.close()
 
 
+# Roles whose queues a test may have declared under its exchange, and retry delays tests use.
+ROLES = ("webhook", "webhook-errors", "sqs", "pusher", "websocket", "scripted", "noop")
+RETRY_SECONDS = (0.1, 0.2, 0.4, 0.5, 0.8, 1, 1.2, 1.6, 2, 3, 4, 5, 10)
+
+
 @pytest.fixture
 async def cleanup(exchange_name: str) -> AsyncIterator[Cleanup]:
+    from router.topology import AdapterQueues, quantize_delay_ms
+
     names = Cleanup()
     names.exchange(exchange_name)
+    names.exchange(f"{exchange_name}.dead")
+    for role in ROLES:
+        queues = AdapterQueues.for_role(exchange_name, role)
+        names.queue(queues.work)
+        names.queue(queues.dlq)
+        for seconds in RETRY_SECONDS:
+            names.queue(queues.retry(quantize_delay_ms(seconds)))
     yield names
     connection = await aio_pika.connect(AMQP_URL)
     try:
+        # Deleting what does not exist is no error; a new channel only after one that was.
+        ch = await connection.channel()
         for queue in sorted(names.queues):
-            ch = await connection.channel()
-            with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
+            try:
                 await ch.queue_delete(queue)
+            except aio_pika.exceptions.ChannelClosed:
+                ch = await connection.channel()
         for exchange in sorted(names.exchanges):
-            ch = await connection.channel()
-            with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
+            try:
                 await ch.exchange_delete(exchange)
+            except aio_pika.exceptions.ChannelClosed:
+                ch = await connection.channel()
     finally:
         await connection.close()
 
