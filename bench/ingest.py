@@ -154,6 +154,7 @@ async def start_router(exchange: str) -> tuple[asyncio.subprocess.Process, str]:
         RABBITMQ_EXCHANGE_NAME=exchange,
         SERVER_PORT=str(port),
         SERVER_HOST="127.0.0.1",
+        ROUTER_STORE_PATH=str(Path(tempfile.gettempdir()) / f"bench-{os.getpid()}.sqlite3"),
         AUTHENTICATION_API_KEY=API_KEY,
         LOG_LEVEL="WARN",
         LOG_FORMAT="json",

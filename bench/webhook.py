@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -140,6 +141,7 @@ def router_env(exchange: str, receiver: ReceiverProcess, port: int) -> dict[str,
         RABBITMQ_EXCHANGE_NAME=exchange,
         SERVER_PORT=str(port),
         SERVER_HOST="127.0.0.1",
+        ROUTER_STORE_PATH=str(Path(tempfile.gettempdir()) / f"bench-{os.getpid()}.sqlite3"),
         AUTHENTICATION_API_KEY=API_KEY,
         LOG_LEVEL="WARN",
         LOG_FORMAT="json",

@@ -9,18 +9,23 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from router import ingest, metrics, registry
+from router import dialects, ingest, metrics, registry
 from router.adapter import Adapter
-from router.appkeys import BROKER, CONSUMERS, PUBLISHER, SETTINGS
+from router.appkeys import BROKER, CONFIG, CONSUMERS, PUBLISHER, SETTINGS
 from router.broker import Broker
+from router.configsvc import ConfigService
 from router.consumer import Consumer
+from router.livecfg import LiveConfig
 from router.logging import get_logger
 from router.publisher import Publisher
 from router.settings import Settings
+from router.store import ConfigStore, open_store
 from router.topology import AdapterBinding, AdapterQueues, Topology, downstream_queues
 
 ADAPTER_ROLES = ("webhook", "sqs", "pusher", "websocket")
 ADAPTERS = web.AppKey("adapters", dict[str, Adapter])
+STORE = web.AppKey("store", ConfigStore)
+LIVE = web.AppKey("live", LiveConfig)
 log = get_logger("router.app")
 
 
@@ -83,6 +88,7 @@ def create_app(
     roles: Iterable[str] | None = None,
     *,
     adapters: Mapping[str, Adapter] | None = None,
+    store: ConfigStore | None = None,
 ) -> web.Application:
     adapters = dict(enabled_adapters(settings) if adapters is None else adapters)
     chosen = resolve_roles(roles, adapters)
@@ -96,16 +102,17 @@ def create_app(
     app[SETTINGS] = settings
     app[BROKER] = broker
 
-    # The publisher declares the whole topology on every connection, whatever the roles.
+    # The publisher declares the whole topology on every connection, whatever the roles;
+    # asked anew each time, since per-instance configuration changes the bindings.
     app[PUBLISHER] = Publisher(
         broker,
-        topology,
+        lambda: topology_for(settings, adapters),
         timeout=limits.publish_timeout_seconds,
         server_url=settings.server.url or None,
     )
     running = {name: a for name, a in adapters.items() if role_of(name) in chosen}
     app[ADAPTERS] = running
-    app[CONSUMERS] = [
+    consumer_list = [
         Consumer(
             broker,
             adapter,
@@ -115,8 +122,19 @@ def create_app(
         )
         for adapter in running.values()
     ]
+    app[CONSUMERS] = consumer_list
+    consumers = dict(zip(running, consumer_list, strict=True))
+    if store is None:
+        store = open_store(settings.database.url or None, settings.router.store_path)
+    app[STORE] = store
+    live = LiveConfig(broker, store, topology.exchange, adapters, consumers)
+    app[LIVE] = live
+    app[CONFIG] = ConfigService(
+        store, live.announce, max_webhooks=settings.router.max_webhooks_per_instance
+    )
     if "ingest" in chosen:
         ingest.add_routes(app)
+        dialects.add_routes(app)
         if not settings.authentication.api_key.get_secret_value():
             log.warning(
                 "auth.disabled", detail="AUTHENTICATION_API_KEY is empty: ingest accepts any caller"
@@ -136,6 +154,10 @@ def create_app(
 
 
 async def lifetime(app: web.Application) -> AsyncIterator[None]:
+    store = app[STORE]
+    await store.open()
+    # Subscriptions are loaded before any consumer can see an event that needs them.
+    await app[LIVE].load()
     adapters = app[ADAPTERS]
     for adapter in adapters.values():
         await adapter.start()
@@ -149,6 +171,7 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
     for adapter in adapters.values():
         with contextlib.suppress(Exception):
             await adapter.close()
+    await store.close()
 
 
 async def healthz(_: web.Request) -> web.Response:

@@ -31,7 +31,7 @@ class SettingsError(ValueError):
 def known_names() -> dict[str, set[str]]:
     from router.settings import FAMILIES
 
-    return {fam.prefix: fam.known_names() for fam in FAMILIES.values()}
+    return {fam.prefix: fam.known_names() for fam in FAMILIES.values() if fam.checked}
 
 
 def read_environment(env_file: str | Path | None) -> dict[str, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -66,13 +66,15 @@ class Publisher:
     def __init__(
         self,
         broker: Broker,
-        topology: Topology,
+        topology: Topology | Callable[[], Topology],
         *,
         timeout: float = 10.0,
         server_url: str | None = None,
     ) -> None:
         self.broker = broker
-        self.topology = topology
+        # A callable is asked again on every connection: per-instance configuration can
+        # change what the topology holds while the process runs.
+        self._topology = topology
         self.timeout = timeout
         self.server_url = server_url
         self._channel: AbstractChannel | None = None
@@ -108,6 +110,10 @@ class Publisher:
             yield publisher
         finally:
             await broker.close()
+
+    @property
+    def topology(self) -> Topology:
+        return self._topology() if callable(self._topology) else self._topology
 
     @property
     def ready(self) -> bool:

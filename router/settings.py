@@ -39,6 +39,8 @@ class Family(BaseSettings):
     event_infix: ClassVar[str | None] = None
     # Evolution variables accepted so an Evolution .env works unchanged, but not used here.
     accepted_unused: ClassVar[tuple[str, ...]] = ()
+    # False for a prefix shared with Evolution's own settings, which the router cannot list.
+    checked: ClassVar[bool] = True
 
     @classmethod
     def settings_customise_sources(
@@ -331,6 +333,19 @@ class LogSettings(Family):
     )
 
 
+class DatabaseSettings(Family):
+    """DATABASE_URL: where per-instance configuration is stored."""
+
+    model_config = SettingsConfigDict(env_prefix="DATABASE_")
+    prefix: ClassVar[str] = "DATABASE_"
+    # Evolution's own DATABASE_* variables share the prefix; they are not the router's to judge.
+    checked: ClassVar[bool] = False
+    url: str = Field(
+        "",
+        description="postgresql://user:pass@host/db to share configuration between replicas; empty: SQLite at ROUTER_STORE_PATH",
+    )
+
+
 class RouterSettings(Family):
     """ROUTER_*: limits and tuning of the router itself."""
 
@@ -349,6 +364,13 @@ class RouterSettings(Family):
     prefetch: int = Field(64, ge=1, description="unacked deliveries per adapter consumer")
     delivery_timeout_seconds: float = Field(
         120, gt=0, description="longest one delivery may take before it is retried"
+    )
+    store_path: str = Field(
+        "data/router.sqlite3",
+        description="SQLite file for per-instance configuration (when DATABASE_URL is not postgres)",
+    )
+    max_webhooks_per_instance: int = Field(
+        3, ge=1, description="enabled webhooks one instance may have"
     )
     strict_env: bool = Field(
         True, description="refuse to start on an unknown variable in a known family"
@@ -376,6 +398,7 @@ FAMILIES: dict[str, type[Family]] = {
     "server": ServerSettings,
     "log": LogSettings,
     "router": RouterSettings,
+    "database": DatabaseSettings,
 }
 
 
@@ -392,6 +415,7 @@ class Settings:
     server: ServerSettings
     log: LogSettings
     router: RouterSettings
+    database: DatabaseSettings
 
     @classmethod
     def load(cls, env_file: str | Path | None = None) -> Settings:

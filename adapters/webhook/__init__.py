@@ -41,10 +41,9 @@ def secrets_of(settings: Settings) -> tuple[WebhookSecret, ...]:
 
 def build(settings: Settings) -> list[Adapter]:
     """The ``router.adapters`` entry point of the webhook role."""
-    adapters: list[Adapter] = []
+    # Always built: per-instance subscriptions may be set at any time through the API.
     sub = global_subscription(settings)
-    if sub is not None:
-        adapters.append(WebhookAdapter(settings, Subscriptions([sub])))
+    adapters: list[Adapter] = [WebhookAdapter(settings, Subscriptions([sub] if sub else []))]
     hook = settings.webhook
     if hook.events_errors and hook.events_errors_webhook:
         adapters.append(ErrorsReporter(settings, secrets_of(settings)))

@@ -4,12 +4,22 @@ independently of the others."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+import orjson
 
 from adapters.webhook.endpoints import Endpoints
 from adapters.webhook.sender import Request, Result, Sender
+from adapters.webhook.signing import parse_secrets
 from adapters.webhook.subscriptions import Subscription, Subscriptions
 from router.adapter import Delivery, Outcome, PerTarget, RetryPolicy, Skipped
+from router.logging import get_logger
 from router.settings import Settings
+from router.store.base import ConfigStore
+from schemas import Envelope
+from schemas.instance_config import InstanceConfig
+
+log = get_logger("adapters.webhook")
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -51,6 +61,21 @@ class WebhookAdapter:
     async def close(self) -> None:
         await self.sender.close()
 
+    async def reload(self, store: ConfigStore, instance: str | None) -> None:
+        """Per-instance subscriptions from the store: one instance, or all of them."""
+        if instance is not None:
+            config = await store.get(instance)
+            self.subscriptions.replace_instance(
+                instance, subscriptions_of(config) if config else []
+            )
+            return
+        configs = {c.instance: c for c in await store.all()}
+        known = {s.instance for s in self.subscriptions if s.instance is not None}
+        for name in known - set(configs):
+            self.subscriptions.replace_instance(name, [])
+        for name, config in configs.items():
+            self.subscriptions.replace_instance(name, subscriptions_of(config))
+
     async def deliver(self, delivery: Delivery) -> Outcome:
         envelope = delivery.envelope
         if delivery.target is not None:
@@ -71,9 +96,62 @@ class WebhookAdapter:
         url = sub.url_for(envelope.event)
         request = Request(
             url=url,
-            body=envelope.with_destination(url).to_json(),
+            body=body_for(envelope, url, sub.base64),
             event_id=envelope.id,
             headers=sub.headers,
             secrets=sub.secrets,
         )
         return await self.sender.send(request, delivery.attempt)
+
+
+def subscriptions_of(config: InstanceConfig) -> list[Subscription]:
+    subs = []
+    for hook in config.webhooks:
+        try:
+            secrets = parse_secrets(hook.secret or "")
+        except ValueError as exc:
+            # Checked when stored; a document edited by hand must not stop the others.
+            log.error(
+                "webhook.bad_secret", instance=config.instance, label=hook.label, error=str(exc)
+            )
+            continue
+        subs.append(
+            Subscription(
+                url=hook.url,
+                events=frozenset(hook.events) if hook.events else None,
+                instance=config.instance,
+                label=hook.label,
+                enabled=hook.enabled,
+                headers=dict(hook.headers),
+                by_events=hook.by_events,
+                base64=hook.base64,
+                secrets=secrets,
+            )
+        )
+    return subs
+
+
+def strip_media(data: Any) -> Any:
+    """``data`` without media sent as base64, the input never changed. Evolution puts it in a
+    message's ``message.base64``: in ``data`` itself, in each item of a list, or in each item of
+    ``data.messages`` (history sets)."""
+    if isinstance(data, list):
+        return [strip_media(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    result = dict(data)
+    message = result.get("message")
+    if isinstance(message, dict) and "base64" in message:
+        result["message"] = {k: v for k, v in message.items() if k != "base64"}
+    if isinstance(result.get("messages"), list):
+        result["messages"] = strip_media(result["messages"])
+    return result
+
+
+def body_for(envelope: Envelope, url: str, keep_base64: bool) -> bytes:
+    addressed = envelope.with_destination(url)
+    if keep_base64:
+        return addressed.to_json()
+    document = orjson.loads(addressed.to_json())
+    document["data"] = strip_media(document.get("data"))
+    return orjson.dumps(document)

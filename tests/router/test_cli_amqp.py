@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -15,24 +14,7 @@ import pytest
 from router.topology import AdapterQueues
 from tests.conftest import BindQueue, Cleanup
 from tests.support.amqp import next_message
-
-FAMILY_PREFIXES = (
-    "RABBITMQ_",
-    "WEBHOOK_",
-    "SQS_",
-    "PUSHER_",
-    "WEBSOCKET_",
-    "AUTHENTICATION_",
-    "SERVER_",
-    "LOG_",
-    "ROUTER_",
-)
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(FAMILY_PREFIXES)}
-    env.update(values)
-    return env
+from tests.support.process import clean_env
 
 
 async def router(*args: str, env: Mapping[str, str], timeout: float = 30) -> tuple[int, str, str]:

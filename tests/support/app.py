@@ -12,6 +12,7 @@ from router.adapter import Adapter
 from router.app import create_app
 from router.appkeys import BROKER
 from router.settings import Settings
+from router.store import ConfigStore, MemoryStore
 
 API_KEY = "test-key"
 
@@ -34,8 +35,9 @@ async def running_app(
     adapters: Mapping[str, Adapter] | None = None,
     *,
     wait_ready: bool = True,
+    store: ConfigStore | None = None,
 ) -> AsyncIterator[TestClient[Any, Any]]:
-    app = create_app(settings, roles, adapters=adapters)
+    app = create_app(settings, roles, adapters=adapters, store=store or MemoryStore())
     async with TestClient(TestServer(app)) as client:
         if wait_ready:
             await app[BROKER].wait_ready(15)

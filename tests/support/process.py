@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Mapping
 
 import aiohttp
@@ -25,8 +26,13 @@ FAMILY_PREFIXES = (
 
 
 def clean_env(**values: str) -> dict[str, str]:
-    """This process's environment without any router setting, plus ``values``."""
+    """This process's environment without any router setting, plus ``values``; the
+    configuration store goes to a fresh temporary file unless ``values`` say otherwise."""
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith(FAMILY_PREFIXES)}
+    env.pop("DATABASE_URL", None)
+    env["ROUTER_STORE_PATH"] = os.path.join(
+        tempfile.mkdtemp(prefix="router-test-"), "config.sqlite3"
+    )
     env.update(values)
     return env
 

@@ -1,0 +1,154 @@
+"""RyzeAPI's event configuration: several labelled webhooks per instance, and the WebSocket
+switch.
+
+``POST /api/events/webhook/{instance}`` creates or updates the webhook with the body's ``label``
+(``default`` when none is given); fields it leaves out keep their stored values.
+``authorization`` is kept as the webhook's ``Authorization`` header and ``mediaBase64`` as its
+base64 choice. ``GET /api/events/getWebhook/{instance}`` lists them, or one with ``?label=``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from router.appkeys import CONFIG
+from router.dialects.common import (
+    DEFAULT_LABEL,
+    apply,
+    build,
+    check_fields,
+    get_bool,
+    get_events,
+    get_str,
+    guarded,
+    instance_of,
+    invalid,
+    listed_keys,
+    merged_webhook,
+    not_found,
+    read_object,
+)
+from router.ingest import json_response
+from schemas.instance_config import ChannelConfig, InstanceConfig, WebhookConfig
+
+WEBHOOK_FIELDS = frozenset({"url", "enabled", "events", "authorization", "mediaBase64", "label"})
+WEBSOCKET_FIELDS = frozenset({"enabled", "events"})
+
+
+def with_authorization(headers: dict[str, str], value: str) -> dict[str, str]:
+    """``headers`` with its Authorization header replaced whatever its capitalisation (another
+    dialect may have stored it); an empty value removes it."""
+    kept = {name: v for name, v in headers.items() if name.lower() != "authorization"}
+    return kept | {"Authorization": value} if value else kept
+
+
+def authorization_of(hook: WebhookConfig) -> str | None:
+    return next((v for n, v in hook.headers.items() if n.lower() == "authorization"), None)
+
+
+def webhook_answer(config: InstanceConfig, hook: WebhookConfig) -> dict[str, Any]:
+    return {
+        "label": hook.label,
+        "url": hook.url,
+        "enabled": hook.enabled,
+        "events": listed_keys(hook.events, hook.enabled),
+        "authorization": authorization_of(hook),
+        "mediaBase64": hook.base64,
+        "createdAt": hook.created_at,
+        "updatedAt": hook.updated_at,
+        "instance": config.instance,
+    }
+
+
+def websocket_answer(config: InstanceConfig) -> dict[str, Any]:
+    block = config.websocket
+    return {
+        "enabled": block.enabled,
+        "events": listed_keys(block.events, block.enabled),
+        "instance": config.instance,
+    }
+
+
+@guarded
+async def post_webhook(request: web.Request) -> web.Response:
+    instance = instance_of(request)
+    body = await read_object(request)
+    check_fields(body, WEBHOOK_FIELDS, "")
+    label = get_str(body, "label", "") or DEFAULT_LABEL
+    values: dict[str, Any] = {
+        "url": get_str(body, "url", ""),
+        "enabled": get_bool(body, "enabled", ""),
+        "events": get_events(body, "events", ""),
+        "base64": get_bool(body, "mediaBase64", ""),
+    }
+    patch = {name: value for name, value in values.items() if value is not None}
+    authorization = get_str(body, "authorization", "")
+
+    def change(current: InstanceConfig) -> InstanceConfig:
+        previous = current.webhook(label)
+        hook_patch = dict(patch)
+        if authorization is not None:
+            headers = previous.headers if previous is not None else {}
+            hook_patch["headers"] = with_authorization(headers, authorization)
+        return current.with_webhook(merged_webhook(previous, hook_patch, "", label))
+
+    # Only the answer's status depends on this look-up; the change itself runs under the
+    # service's lock, so a concurrent create cannot be lost.
+    existed = (await request.app[CONFIG].get(instance)).webhook(label) is not None
+    config = await apply(request, instance, change)
+    hook = config.webhook(label)
+    assert hook is not None  # the change always stores it
+    return json_response(webhook_answer(config, hook), 200 if existed else 201)
+
+
+@guarded
+async def get_webhook(request: web.Request) -> web.Response:
+    instance = instance_of(request)
+    config = await request.app[CONFIG].get(instance)
+    label = request.query.get("label")
+    if label is None:
+        hooks = sorted(config.webhooks, key=lambda h: (h.created_at, h.label))
+        return json_response([webhook_answer(config, hook) for hook in hooks], 200)
+    hook = config.webhook(label)
+    if hook is None:
+        labels = ", ".join(sorted(w.label for w in config.webhooks)) or "none yet"
+        raise not_found(
+            f"instance {instance!r} has no webhook labelled {label!r} (its labels: {labels})"
+        )
+    return json_response(webhook_answer(config, hook), 200)
+
+
+@guarded
+async def post_websocket(request: web.Request) -> web.Response:
+    instance = instance_of(request)
+    body = await read_object(request)
+    check_fields(body, WEBSOCKET_FIELDS, "")
+    enabled = get_bool(body, "enabled", "")
+    if enabled is None:
+        raise invalid("enabled is required: true sends events to WebSocket clients, false stops")
+    patch: dict[str, Any] = {"enabled": enabled}
+    events = get_events(body, "events", "")
+    if events is not None:
+        patch["events"] = events
+
+    def change(current: InstanceConfig) -> InstanceConfig:
+        block = build(ChannelConfig, {**current.websocket.model_dump(), **patch}, "")
+        return current.with_channel("websocket", block)
+
+    config = await apply(request, instance, change)
+    return json_response(websocket_answer(config), 200)
+
+
+@guarded
+async def get_websocket(request: web.Request) -> web.Response:
+    config = await request.app[CONFIG].get(instance_of(request))
+    return json_response(websocket_answer(config), 200)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/events/webhook/{instance}", post_webhook)
+    app.router.add_get("/api/events/getWebhook/{instance}", get_webhook)
+    app.router.add_post("/api/events/websocket/{instance}", post_websocket)
+    app.router.add_get("/api/events/getWebsocket/{instance}", get_websocket)

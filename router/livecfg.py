@@ -1,0 +1,142 @@
+"""Configuration changes reach every replica within a second.
+
+A change is stored first, then announced on ``<exchange>.config`` (a fanout exchange of its own,
+so no binding on the event exchange can ever catch an announcement). Every process binds a
+private queue to it; on an announcement, and on every (re)connection, it reloads from the store
+what its adapters need and makes their queue bindings match, so the broker keeps filtering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+import aio_pika
+import orjson
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractExchange,
+    AbstractIncomingMessage,
+)
+
+from router.adapter import Adapter
+from router.broker import Broker, BrokerUnavailable
+from router.consumer import Consumer
+from router.logging import get_logger
+from router.store.base import ConfigStore
+from router.topology import AdapterQueues, declare_exchange
+from schemas import InvalidInstanceError, validate_instance
+
+log = get_logger("router.config")
+
+
+@runtime_checkable
+class Configurable(Protocol):
+    """An adapter whose work depends on per-instance configuration."""
+
+    async def reload(self, store: ConfigStore, instance: str | None) -> None:
+        """Load one instance's configuration, or everything when ``instance`` is None."""
+        ...
+
+
+def config_exchange_name(exchange: str) -> str:
+    return f"{exchange}.config"
+
+
+class LiveConfig:
+    def __init__(
+        self,
+        broker: Broker,
+        store: ConfigStore,
+        exchange: str,
+        adapters: Mapping[str, Adapter],
+        consumers: Mapping[str, Consumer],
+    ) -> None:
+        self.broker = broker
+        self.store = store
+        self.exchange = exchange
+        self.adapters = {n: a for n, a in adapters.items() if isinstance(a, Configurable)}
+        self.consumers = consumers
+        # Keys bound by this process on queues it does not consume from (the ingest role keeps
+        # the webhook queue's bindings current while the webhook role is down).
+        self._bound: dict[str, frozenset[str]] = {}
+        self._channel: AbstractChannel | None = None
+        self._announcer: AbstractExchange | None = None
+        self._lock = asyncio.Lock()
+        broker.add_setup(self.setup)
+
+    async def load(self) -> None:
+        """Everything, before the broker connects: consumers must not see an event before the
+        subscriptions it belongs to are known."""
+        for adapter in self.adapters.values():
+            assert isinstance(adapter, Configurable)
+            await adapter.reload(self.store, None)
+
+    async def setup(self, connection: AbstractConnection) -> None:
+        channel = await connection.channel(publisher_confirms=True)
+        channel.close_callbacks.add(lambda *_: self.broker.connection_lost("config channel closed"))
+        exchange = await channel.declare_exchange(
+            config_exchange_name(self.exchange), aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
+        await queue.bind(exchange)
+        self._channel, self._announcer = channel, exchange
+        # Announcements missed while disconnected are caught up by reloading everything.
+        await self.apply(None)
+        await queue.consume(self._on_notice, no_ack=True)
+
+    async def announce(self, instance: str) -> None:
+        """Tell every replica (this one included) that ``instance`` changed."""
+        exchange = self._announcer
+        if exchange is None or not self.broker.ready:
+            raise BrokerUnavailable("not connected to RabbitMQ")
+        body = orjson.dumps({"instance": instance})
+        try:
+            await exchange.publish(
+                aio_pika.Message(body, content_type="application/json"), "", timeout=10
+            )
+        except (TimeoutError, aio_pika.exceptions.AMQPException, RuntimeError) as exc:
+            raise BrokerUnavailable(f"announcement not confirmed: {exc}") from exc
+
+    async def _on_notice(self, message: AbstractIncomingMessage) -> None:
+        try:
+            instance = validate_instance(str(orjson.loads(message.body)["instance"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, InvalidInstanceError):
+            log.warning("config.bad_notice", body=message.body[:200].decode("utf-8", "replace"))
+            return
+        await self.apply(instance)
+
+    async def apply(self, instance: str | None) -> None:
+        async with self._lock:
+            for name, adapter in self.adapters.items():
+                assert isinstance(adapter, Configurable)
+                try:
+                    await adapter.reload(self.store, instance)
+                    await self._sync_bindings(name, adapter)
+                except Exception:
+                    log.exception("config.apply_failed", adapter=name, instance=instance)
+            log.info("config.applied", instance=instance or "*")
+
+    async def _sync_bindings(self, name: str, adapter: Adapter) -> None:
+        keys = adapter.routing_keys()
+        consumer = self.consumers.get(name)
+        if consumer is not None:
+            await consumer.rebind(keys)
+            return
+        channel = self._channel
+        if channel is None:
+            return
+        exchange = await declare_exchange(channel, self.exchange)
+        queue = await channel.declare_queue(
+            AdapterQueues.for_role(self.exchange, name).work, passive=True
+        )
+        bound = self._bound.get(name, frozenset())
+        for key in sorted(keys - bound):
+            await queue.bind(exchange, routing_key=key)
+        for key in sorted(bound - keys):
+            with contextlib.suppress(aio_pika.exceptions.AMQPException):
+                await queue.unbind(exchange, routing_key=key)
+        self._bound[name] = keys
