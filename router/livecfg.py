@@ -27,8 +27,8 @@ from router.broker import Broker, BrokerUnavailable
 from router.consumer import Consumer
 from router.logging import get_logger
 from router.store.base import ConfigStore
-from router.topology import AdapterQueues, declare_exchange
-from schemas import InvalidInstanceError, validate_instance
+from router.topology import QUORUM, AdapterQueues, declare_exchange
+from schemas import WIRE_NAMES, InvalidInstanceError, validate_instance
 
 log = get_logger("router.config")
 
@@ -63,6 +63,8 @@ class LiveConfig:
         # Keys bound by this process on queues it does not consume from (the ingest role keeps
         # the webhook queue's bindings current while the webhook role is down).
         self._bound: dict[str, frozenset[str]] = {}
+        # Per-instance downstream queues (the ``rabbitmq`` block) bound by this process.
+        self._instance_keys: dict[str, frozenset[str]] = {}
         self._channel: AbstractChannel | None = None
         self._announcer: AbstractExchange | None = None
         self._lock = asyncio.Lock()
@@ -118,6 +120,10 @@ class LiveConfig:
                     await self._sync_bindings(name, adapter)
                 except Exception:
                     log.exception("config.apply_failed", adapter=name, instance=instance)
+            try:
+                await self._sync_instance_queues(instance)
+            except Exception:
+                log.exception("config.queues_failed", instance=instance)
             log.info("config.applied", instance=instance or "*")
 
     async def _sync_bindings(self, name: str, adapter: Adapter) -> None:
@@ -140,3 +146,35 @@ class LiveConfig:
             with contextlib.suppress(aio_pika.exceptions.AMQPException):
                 await queue.unbind(exchange, routing_key=key)
         self._bound[name] = keys
+
+    async def _sync_instance_queues(self, instance: str | None) -> None:
+        """An instance's ``rabbitmq`` block, as Evolution's per-instance mode: one durable quorum
+        queue per chosen event, ``<instance>.<event>``, bound to that instance's events only.
+        Queues are never deleted here (they may hold messages); a disabled event is unbound."""
+        channel = self._channel
+        if channel is None:
+            return
+        if instance is None:
+            configs = await self.store.all()
+            names = {c.instance for c in configs} | set(self._instance_keys)
+            wanted = {c.instance: c for c in configs}
+        else:
+            config = await self.store.get(instance)
+            names = {instance}
+            wanted = {instance: config} if config else {}
+        exchange = await declare_exchange(channel, self.exchange)
+        for name in sorted(names):
+            config = wanted.get(name)
+            events = config.rabbitmq.wanted() if config else frozenset()
+            chosen = frozenset(WIRE_NAMES) if events is None else events
+            keys = frozenset(f"{name}.{wire}" for wire in chosen)
+            before = self._instance_keys.get(name, frozenset())
+            for key in sorted(keys - before):
+                queue = await channel.declare_queue(key, durable=True, arguments=QUORUM)
+                await queue.bind(exchange, routing_key=key)
+            for key in sorted(before - keys):
+                # No declaration: a queue deleted by hand must not close this channel.
+                queue = await channel.get_queue(key, ensure=False)
+                with contextlib.suppress(aio_pika.exceptions.AMQPException):
+                    await queue.unbind(exchange, routing_key=key)
+            self._instance_keys[name] = keys

@@ -1,0 +1,52 @@
+"""An instance's ``rabbitmq`` block declares its own per-event queues, as Evolution does."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import aio_pika
+import orjson
+from aio_pika.abc import AbstractConnection, AbstractQueue
+
+from tests.conftest import Cleanup
+from tests.support.amqp import next_message
+from tests.support.app import API_KEY, router_settings, running_app
+
+AUTH = {"apikey": API_KEY}
+
+
+async def wait_for_queue(amqp: AbstractConnection, name: str) -> AbstractQueue:
+    async with asyncio.timeout(5):
+        while True:
+            channel = await amqp.channel()
+            try:
+                return await channel.declare_queue(name, passive=True)
+            except aio_pika.exceptions.ChannelClosed:
+                await asyncio.sleep(0.05)
+
+
+async def test_rabbitmq_block_gets_a_queue_per_chosen_event(
+    amqp_url: str, exchange_name: str, cleanup: Cleanup, amqp: AbstractConnection
+) -> None:
+    instance = f"inst-{uuid.uuid4().hex[:8]}"
+    cleanup.queue(f"{instance}.messages.upsert")
+    settings = router_settings(amqp_url, exchange_name)
+    async with running_app(settings) as client:
+        response = await client.post(
+            f"/rabbitmq/set/{instance}",
+            json={"rabbitmq": {"enabled": True, "events": ["MESSAGES_UPSERT"]}},
+            headers=AUTH,
+        )
+        assert response.status in (200, 201), await response.text()
+        queue = await wait_for_queue(amqp, f"{instance}.messages.upsert")
+        await asyncio.sleep(1.0)  # declared, then bound: applied within a second
+        for event in ("messages.upsert", "call"):
+            answer = await client.post(f"/events/{instance}", json={"event": event}, headers=AUTH)
+            assert answer.status == 202
+        message = await next_message(queue)
+        assert orjson.loads(message.body)["event"] == "messages.upsert"
+        channel = await amqp.channel()
+        assert (
+            await channel.declare_queue(queue.name, passive=True)
+        ).declaration_result.message_count == 0
