@@ -112,6 +112,12 @@ def create_app(
     )
     running = {name: a for name, a in adapters.items() if role_of(name) in chosen}
     app[ADAPTERS] = running
+    if store is None:
+        store = open_store(settings.database.url or None, settings.router.store_path)
+    app[STORE] = store
+    # Before the consumers: its reload step must run before they consume on each connection.
+    live = LiveConfig(broker, store, topology.exchange, adapters)
+    app[LIVE] = live
     consumer_list = [
         Consumer(
             broker,
@@ -123,14 +129,13 @@ def create_app(
         for adapter in running.values()
     ]
     app[CONSUMERS] = consumer_list
-    consumers = dict(zip(running, consumer_list, strict=True))
-    if store is None:
-        store = open_store(settings.database.url or None, settings.router.store_path)
-    app[STORE] = store
-    live = LiveConfig(broker, store, topology.exchange, adapters, consumers)
-    app[LIVE] = live
+    live.attach(dict(zip(running, consumer_list, strict=True)))
     app[CONFIG] = ConfigService(
-        store, live.announce, max_webhooks=settings.router.max_webhooks_per_instance
+        store,
+        live.announce,
+        max_webhooks=settings.router.max_webhooks_per_instance,
+        ready=lambda: broker.ready,
+        apply_here=live.apply,
     )
     if "ingest" in chosen:
         ingest.add_routes(app)
@@ -163,7 +168,9 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await adapter.start()
     broker = app[BROKER]
     await broker.start()
+    await app[LIVE].start()
     yield
+    await app[LIVE].close()
     for consumer in app[CONSUMERS]:
         with contextlib.suppress(Exception):
             await consumer.stop()

@@ -50,7 +50,7 @@ from router.constants import (
     RETRY_QUEUE_REDECLARE_SECONDS,
     SETTLE_FAILURE_PAUSE_SECONDS,
 )
-from router.logging import get_logger
+from router.logging import get_logger, mask_url
 from router.topology import (
     AdapterBinding,
     AdapterQueues,
@@ -320,7 +320,7 @@ class Consumer:
             "event_id": envelope.id,
             "instance": envelope.instance,
             "_event": envelope.event,
-            "destination": outcome.destination or target or self.adapter.name,
+            "destination": mask_url(outcome.destination or target or self.adapter.name),
             "attempt": attempt,
             "duration_ms": round(elapsed * 1000, 1),
         }

@@ -53,13 +53,15 @@ class LiveConfig:
         store: ConfigStore,
         exchange: str,
         adapters: Mapping[str, Adapter],
-        consumers: Mapping[str, Consumer],
+        *,
+        resync_seconds: float = 30.0,
     ) -> None:
         self.broker = broker
         self.store = store
         self.exchange = exchange
         self.adapters = {n: a for n, a in adapters.items() if isinstance(a, Configurable)}
-        self.consumers = consumers
+        self.consumers: Mapping[str, Consumer] = {}
+        self.resync_seconds = resync_seconds
         # Keys bound by this process on queues it does not consume from (the ingest role keeps
         # the webhook queue's bindings current while the webhook role is down).
         self._bound: dict[str, frozenset[str]] = {}
@@ -68,7 +70,15 @@ class LiveConfig:
         self._channel: AbstractChannel | None = None
         self._announcer: AbstractExchange | None = None
         self._lock = asyncio.Lock()
-        broker.add_setup(self.setup)
+        self._resync: asyncio.Task[None] | None = None
+        # Registered now, so it runs before any consumer created later starts consuming.
+        broker.add_setup(self._reload_all)
+
+    def attach(self, consumers: Mapping[str, Consumer]) -> None:
+        """The consumers whose bindings follow the configuration; call after creating them, so
+        the announcement queue is set up after they consume."""
+        self.consumers = consumers
+        self.broker.add_setup(self.setup)
 
     async def load(self) -> None:
         """Everything, before the broker connects: consumers must not see an event before the
@@ -76,6 +86,30 @@ class LiveConfig:
         for adapter in self.adapters.values():
             assert isinstance(adapter, Configurable)
             await adapter.reload(self.store, None)
+
+    async def _reload_all(self, _: AbstractConnection) -> None:
+        # Announcements missed while disconnected: read everything again before consuming.
+        # A failure here fails the connection attempt, which is retried with backoff.
+        await self.load()
+
+    async def start(self) -> None:
+        if self._resync is None:
+            self._resync = asyncio.create_task(self._resync_forever(), name="config-resync")
+
+    async def close(self) -> None:
+        task, self._resync = self._resync, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _resync_forever(self) -> None:
+        """A safety net for announcements that never came (one failed to publish): every
+        replica compares with the store now and then."""
+        while True:
+            await asyncio.sleep(self.resync_seconds)
+            if self.broker.ready:
+                await self.apply(None)
 
     async def setup(self, connection: AbstractConnection) -> None:
         channel = await connection.channel(publisher_confirms=True)
@@ -86,7 +120,6 @@ class LiveConfig:
         queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
         await queue.bind(exchange)
         self._channel, self._announcer = channel, exchange
-        # Announcements missed while disconnected are caught up by reloading everything.
         await self.apply(None)
         await queue.consume(self._on_notice, no_ack=True)
 
@@ -119,7 +152,11 @@ class LiveConfig:
                     await adapter.reload(self.store, instance)
                     await self._sync_bindings(name, adapter)
                 except Exception:
+                    # Never run on with stale subscriptions: start over, which reloads
+                    # everything before consuming again.
                     log.exception("config.apply_failed", adapter=name, instance=instance)
+                    self.broker.connection_lost("configuration could not be applied")
+                    return
             try:
                 await self._sync_instance_queues(instance)
             except Exception:

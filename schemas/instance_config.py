@@ -93,9 +93,13 @@ class WebhookConfig(Strict):
     @field_validator("headers")
     @classmethod
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
+        for name, text in value.items():
             if not _HEADER_NAME.match(name):
                 raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+            if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in text):
+                raise ValueError(f"header {name!r} has a control character in its value")
+            if name.lower() == "jwt_key" and not text:
+                raise ValueError("header 'jwt_key' is empty; it is the key that signs the token")
         return value
 
     def wanted(self) -> frozenset[str] | None:

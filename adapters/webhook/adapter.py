@@ -51,6 +51,7 @@ class WebhookAdapter:
         self.retry_policy = retry_policy(settings)
         self.subscriptions = subscriptions
         self.sender = new_sender(settings, self.retry_policy)
+        self._store: ConfigStore | None = None
 
     def routing_keys(self) -> frozenset[str]:
         return self.subscriptions.binding_keys()
@@ -63,6 +64,7 @@ class WebhookAdapter:
 
     async def reload(self, store: ConfigStore, instance: str | None) -> None:
         """Per-instance subscriptions from the store: one instance, or all of them."""
+        self._store = store
         if instance is not None:
             config = await store.get(instance)
             self.subscriptions.replace_instance(
@@ -79,17 +81,33 @@ class WebhookAdapter:
     async def deliver(self, delivery: Delivery) -> Outcome:
         envelope = delivery.envelope
         if delivery.target is not None:
-            sub = self.subscriptions.get(delivery.target)
-            if sub is None or not sub.wants(envelope):
+            sub = await self._target(delivery.target, envelope)
+            if sub is None:
                 return Skipped(f"subscription {delivery.target} no longer wants {envelope.event}")
             return await self.send(sub, delivery)
         targets = self.subscriptions.for_envelope(envelope)
+        if not targets and await self._refresh(envelope.instance):
+            targets = self.subscriptions.for_envelope(envelope)
         if not targets:
             return Skipped(f"no subscription wants {envelope.instance}.{envelope.event}")
         if len(targets) == 1:
             return await self.send(targets[0], delivery)
         results = await asyncio.gather(*(self.send(sub, delivery) for sub in targets))
         return PerTarget({sub.id: result for sub, result in zip(targets, results, strict=True)})
+
+    async def _target(self, target: str, envelope: Envelope) -> Subscription | None:
+        sub = self.subscriptions.get(target)
+        if (sub is None or not sub.wants(envelope)) and await self._refresh(envelope.instance):
+            sub = self.subscriptions.get(target)
+        return sub if sub is not None and sub.wants(envelope) else None
+
+    async def _refresh(self, instance: str) -> bool:
+        """Before skipping an event, read its instance once more: another replica may have
+        bound a new subscription's key before this one heard of the change."""
+        if self._store is None:
+            return False
+        await self.reload(self._store, instance)
+        return True
 
     async def send(self, sub: Subscription, delivery: Delivery) -> Result:
         envelope = delivery.envelope

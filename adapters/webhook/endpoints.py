@@ -24,6 +24,7 @@ class Endpoint:
     open_until: float = 0.0
     opened: int = 0  # consecutive openings, for the growing cool-down
     probing: bool = False
+    probe_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class Endpoints:
             if endpoint.probing:
                 return Deferral(f"{endpoint_of(url)} is being probed", self.busy_delay)
             endpoint.probing = True  # half-open: one request finds out whether it is back
+            endpoint.probe_at = now
         elif endpoint.in_flight >= self.max_in_flight:
             return Deferral(
                 f"{endpoint_of(url)} has {endpoint.in_flight} requests in flight", self.busy_delay
@@ -76,10 +78,13 @@ class Endpoints:
         endpoint.in_flight += 1
         return None
 
-    def release(self, url: str, healthy: bool) -> None:
+    def release(self, url: str, healthy: bool, admitted_at: float | None = None) -> None:
+        """``admitted_at``: the clock when the request was admitted; requests admitted before
+        a probe may finish during it and must not end the probe."""
         endpoint = self.state(endpoint_of(url))
         endpoint.in_flight = max(0, endpoint.in_flight - 1)
-        endpoint.probing = False
+        if endpoint.probing and (admitted_at is None or admitted_at >= endpoint.probe_at):
+            endpoint.probing = False
         if healthy:
             endpoint.failures = 0
             endpoint.opened = 0

@@ -108,6 +108,7 @@ class Sender:
         return headers
 
     async def send(self, request: Request, attempt: int) -> Result:
+        admitted_at = self.endpoints.clock()
         deferral = self.endpoints.admit(request.url)
         if deferral is not None:
             return Retry(
@@ -119,13 +120,16 @@ class Sender:
         result: Result = Retry("not sent", destination=request.url)
         try:
             result = await self._post(request, attempt)
+        except ValueError as exc:
+            # The request itself cannot be built (a bad header): no retry will fix it.
+            result = Dead(f"request not sent: {exc}", destination=request.url)
         finally:
             IN_FLIGHT.labels(endpoint=endpoint).dec()
             REQUEST_SECONDS.observe(time.perf_counter() - started)
             healthy = isinstance(result, Delivered) or (
                 result.status is not None and result.status < 500 and result.status != 429
             )
-            self.endpoints.release(request.url, healthy)
+            self.endpoints.release(request.url, healthy, admitted_at)
             REQUESTS.labels(
                 outcome=type(result).__name__.lower(), status_class=status_class(result.status)
             ).inc()

@@ -16,7 +16,8 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from router.appkeys import CONFIG
-from router.configsvc import Change, ConfigRefused
+from router.broker import BrokerUnavailable
+from router.configsvc import Change, ConfigRefused, StoreUnavailable
 from router.ingest import Refused, check_auth, parse_json, read_body
 from schemas.catalog import CATALOG, UnknownEventError, by_wire, resolve
 from schemas.instance import InvalidInstanceError, validate_instance
@@ -44,6 +45,14 @@ def guarded(handler: Handler) -> Handler:
             return await handler(request)
         except Refused as refused:
             return refused.response()
+        except BrokerUnavailable as exc:
+            # Checked before anything is stored, or stored and applied here while the
+            # announcement waits for the periodic resync of the other replicas.
+            return Refused(503, "broker_unavailable", f"RabbitMQ is unavailable: {exc}").response()
+        except StoreUnavailable as exc:
+            return Refused(
+                503, "store_unavailable", f"the configuration store failed: {exc}"
+            ).response()
 
     return run
 

@@ -271,8 +271,11 @@ def creation_blocks(body: dict[str, Any], instance: str) -> dict[str, dict[str, 
 
 
 def replaced(patches: dict[str, dict[str, Any]], current: InstanceConfig) -> InstanceConfig:
-    """The whole document the creation body describes; blocks it leaves out are off."""
-    fresh = InstanceConfig(instance=current.instance)
+    """The whole document the creation body describes; blocks it leaves out are off.
+    Labelled webhooks written through the other dialects are kept: Evolution only knows its
+    own ``default`` webhook."""
+    others = tuple(w for w in current.webhooks if w.label != DEFAULT_LABEL)
+    fresh = InstanceConfig(instance=current.instance, webhooks=others)
     if "webhook" in patches:
         hook = merged_webhook(None, patches["webhook"], "webhook", DEFAULT_LABEL)
         previous = current.webhook(DEFAULT_LABEL)

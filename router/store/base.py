@@ -3,9 +3,14 @@ implementation, and an in-memory double for tests of what sits above it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from schemas.instance_config import InstanceConfig
+
+# From the stored document (None if there is none) to the new one (None deletes it). It may
+# raise to refuse the change; then nothing is written.
+Change = Callable[[InstanceConfig | None], InstanceConfig | None]
 
 
 class ConfigStore(Protocol):
@@ -27,6 +32,11 @@ class ConfigStore(Protocol):
         ...
 
     async def all(self) -> list[InstanceConfig]: ...
+
+    async def update(self, instance: str, change: Change) -> InstanceConfig | None:
+        """Read, change and write one instance's document as one step, even when several
+        processes share the store; returns what is stored afterwards."""
+        ...
 
 
 class MemoryStore:
@@ -50,3 +60,11 @@ class MemoryStore:
 
     async def all(self) -> list[InstanceConfig]:
         return [self._documents[k] for k in sorted(self._documents)]
+
+    async def update(self, instance: str, change: Change) -> InstanceConfig | None:
+        new = change(self._documents.get(instance))
+        if new is None:
+            self._documents.pop(instance, None)
+        else:
+            self._documents[instance] = new
+        return new

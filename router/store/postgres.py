@@ -9,6 +9,7 @@ from typing import Any, Final
 
 import orjson
 
+from router.store.base import Change
 from schemas.instance_config import InstanceConfig
 
 Migration = tuple[int, tuple[str, ...]]
@@ -128,6 +129,34 @@ class PostgresStore:
             f"DELETE FROM {self._config} WHERE instance = $1 RETURNING instance", instance
         )
         return deleted is not None
+
+    async def update(self, instance: str, change: Change) -> InstanceConfig | None:
+        async with self._ready().acquire() as connection, connection.transaction():
+            # One writer per instance across every replica; others wait here, then read what
+            # the first one wrote.
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", f"{self._prefix}{instance}"
+            )
+            raw = await connection.fetchval(
+                f"SELECT document FROM {self._config} WHERE instance = $1", instance
+            )
+            new = change(None if raw is None else _decode(raw))
+            if new is None:
+                await connection.execute(
+                    f"DELETE FROM {self._config} WHERE instance = $1", instance
+                )
+            else:
+                await connection.execute(
+                    f"""
+                    INSERT INTO {self._config} (instance, document, updated_at)
+                    VALUES ($1, $2::jsonb, now())
+                    ON CONFLICT (instance) DO UPDATE
+                    SET document = EXCLUDED.document, updated_at = EXCLUDED.updated_at
+                    """,
+                    instance,
+                    orjson.dumps(new.to_document()).decode(),
+                )
+            return new
 
     async def all(self) -> list[InstanceConfig]:
         rows = await self._ready().fetch(f"SELECT document FROM {self._config} ORDER BY instance")

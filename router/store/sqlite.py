@@ -15,6 +15,7 @@ from typing import Final, TypeVar
 
 import orjson
 
+from router.store.base import Change
 from schemas.instance_config import InstanceConfig
 from schemas.timefmt import utc_now
 
@@ -110,6 +111,29 @@ class SqliteStore:
             return cursor.rowcount > 0
 
         return await self._run(remove)
+
+    async def update(self, instance: str, change: Change) -> InstanceConfig | None:
+        def apply(connection: sqlite3.Connection) -> InstanceConfig | None:
+            # BEGIN IMMEDIATE takes the write lock before the read: processes sharing the
+            # file take turns, so no change is computed from a document another overwrote.
+            with _transaction(connection):
+                row = connection.execute(
+                    "SELECT document FROM instance_config WHERE instance = ?", (instance,)
+                ).fetchone()
+                current = (
+                    None if row is None else InstanceConfig.from_document(orjson.loads(row[0]))
+                )
+                new = change(current)
+                if new is None:
+                    connection.execute(
+                        "DELETE FROM instance_config WHERE instance = ?", (instance,)
+                    )
+                else:
+                    document = orjson.dumps(new.to_document()).decode()
+                    connection.execute(_UPSERT, (instance, document, utc_now()))
+                return new
+
+        return await self._run(apply)
 
     async def all(self) -> list[InstanceConfig]:
         def read(connection: sqlite3.Connection) -> list[str]:

@@ -83,3 +83,16 @@ async def test_timeouts_and_refused_connections_are_retried(receiver: Receiver) 
         assert got.headers["Content-Type"] == "application/json"
     finally:
         await s.close()
+
+
+async def test_a_request_that_cannot_be_built_is_dead_not_retried() -> None:
+    from router.adapter import Dead
+
+    s = sender()
+    await s.start()
+    try:
+        result = await s.send(Request("http://127.0.0.1:1/x", b"{}", "id", {"jwt_key": ""}), 1)
+    finally:
+        await s.close()
+    assert isinstance(result, Dead)
+    assert "request not sent" in result.reason

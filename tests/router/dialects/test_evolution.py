@@ -216,7 +216,9 @@ async def test_put_instance_takes_every_block_at_once(harness: Harness) -> None:
         assert await harness.ok("GET", f"/{name}/find/shop") == answer[name]
 
 
-async def test_put_instance_replaces_the_whole_document(harness: Harness) -> None:
+async def test_put_instance_replaces_its_blocks_and_keeps_other_dialects_webhooks(
+    harness: Harness,
+) -> None:
     first = await harness.ok("PUT", "/instances/shop", CREATION, status=201)
     await harness.ok(
         "POST", "/api/events/webhook/shop", {"label": "crm", "url": "https://crm.example"}, 201
@@ -227,7 +229,8 @@ async def test_put_instance_replaces_the_whole_document(harness: Harness) -> Non
     assert answer["sqs"] == {"enabled": True, "events": ALL_KEYS, "instance": "shop"}
     stored = await harness.store.get("shop")
     assert stored is not None
-    assert stored.webhooks == ()
+    # Evolution's own webhook is gone; the one written through RyzeAPI is not Evolution's to drop.
+    assert [w.label for w in stored.webhooks] == ["crm"]
     assert first["webhook"]["enabled"] is True
 
 
@@ -409,3 +412,14 @@ async def test_a_fourth_enabled_webhook_is_refused(harness: Harness) -> None:
     assert "at most 3" in answer["message"]
     # A disabled one is no fourth enabled webhook.
     await harness.ok("POST", "/webhook/set/shop", {"url": BAD, "enabled": False}, status=201)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-A": "a\r\nInjected: 1"}, {"jwt_key": ""}],
+)
+async def test_header_values_that_would_break_delivery_are_refused(
+    harness: Harness, headers: dict[str, str]
+) -> None:
+    body = {"webhook": {"enabled": True, "url": "https://crm.example/h", "headers": headers}}
+    await harness.refused("POST", "/webhook/set/shop", body, status=422, error="invalid")

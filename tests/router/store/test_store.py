@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import closing
 from pathlib import Path
 from types import ModuleType
@@ -545,3 +545,40 @@ def test_sqlite_users_never_load_the_postgres_driver(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "config.db")], check=True, timeout=60
     )
+
+
+async def test_updates_from_several_stores_on_one_database_are_never_lost(
+    on_disk: Backend,
+) -> None:
+    # Two replicas adding webhooks to one instance at the same time: each read-modify-write
+    # must see the one before it, or labels vanish.
+    from schemas.instance_config import WebhookConfig
+
+    stores = [on_disk.store(), on_disk.store()]
+    for opened in stores:
+        await opened.open()
+
+    def adding(label: str) -> Callable[[InstanceConfig | None], InstanceConfig]:
+        def change(current: InstanceConfig | None) -> InstanceConfig:
+            base = current or InstanceConfig(instance="race")
+            return base.with_webhook(WebhookConfig(label=label, url="https://x.example/h"))
+
+        return change
+
+    await asyncio.gather(*(stores[i % 2].update("race", adding(f"l{i}")) for i in range(20)))
+    final = await stores[0].get("race")
+    assert final is not None
+    assert sorted(w.label for w in final.webhooks) == sorted(f"l{i}" for i in range(20))
+
+
+async def test_a_refused_update_writes_nothing(store: ConfigStore) -> None:
+    await store.put(small_config("kept"))
+
+    def refuse(_: InstanceConfig | None) -> InstanceConfig:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        await store.update("kept", refuse)
+    assert await store.get("kept") == small_config("kept")
+    assert await store.update("kept", lambda _: None) is None
+    assert await store.get("kept") is None
