@@ -8,6 +8,7 @@ Each dialect turns its request into a change of the instance's whole document an
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -28,6 +29,21 @@ from schemas.timefmt import utc_now
 MAX_BODY_BYTES = 256 * 1024
 # Shown instead of a stored secret; sent back unchanged, it keeps the stored value.
 MASK = "********"
+# Header values that are credentials: shown masked in answers; a client that sends the mask
+# back keeps the stored value.
+SENSITIVE_HEADER = re.compile(r"authorization|jwt_key|token|secret|api[-_]?key|password", re.I)
+
+
+def masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {n: MASK if SENSITIVE_HEADER.search(n) and v else v for n, v in headers.items()}
+
+
+def unmasked_headers(sent: Mapping[str, str], stored: Mapping[str, str]) -> dict[str, str]:
+    """``sent``, with any masked value replaced by the stored one of the same name."""
+    by_name = {n.lower(): v for n, v in stored.items()}
+    return {n: by_name.get(n.lower(), v) if v == MASK else v for n, v in sent.items()}
+
+
 DEFAULT_LABEL = "default"
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -213,6 +229,8 @@ def merged_webhook(
         data: dict[str, Any] = {"label": label, **patch}
     else:
         data = {**previous.model_dump(), **patch, "updated_at": utc_now()}
+        if "headers" in patch:
+            data["headers"] = unmasked_headers(patch["headers"], previous.headers)
     if not data.get("url"):
         raise invalid(f"{field(where, 'url')} is required: the http or https URL to post events to")
     return build(WebhookConfig, data, where)

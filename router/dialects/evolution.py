@@ -31,6 +31,7 @@ from router.dialects.common import (
     instance_of,
     invalid,
     listed_keys,
+    masked_headers,
     merged_webhook,
     not_found,
     one_of,
@@ -173,7 +174,7 @@ def webhook_answer(config: InstanceConfig) -> dict[str, Any]:
     return {
         "enabled": hook.enabled,
         "url": hook.url,
-        "headers": hook.headers,
+        "headers": masked_headers(hook.headers),
         "webhookByEvents": hook.by_events,
         "webhookBase64": hook.base64,
         "events": listed_keys(hook.events, hook.enabled),

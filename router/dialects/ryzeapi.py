@@ -16,6 +16,7 @@ from aiohttp import web
 from router.appkeys import CONFIG
 from router.dialects.common import (
     DEFAULT_LABEL,
+    MASK,
     apply,
     build,
     check_fields,
@@ -54,7 +55,7 @@ def webhook_answer(config: InstanceConfig, hook: WebhookConfig) -> dict[str, Any
         "url": hook.url,
         "enabled": hook.enabled,
         "events": listed_keys(hook.events, hook.enabled),
-        "authorization": authorization_of(hook),
+        "authorization": MASK if authorization_of(hook) else None,
         "mediaBase64": hook.base64,
         "createdAt": hook.created_at,
         "updatedAt": hook.updated_at,
@@ -89,7 +90,7 @@ async def post_webhook(request: web.Request) -> web.Response:
     def change(current: InstanceConfig) -> InstanceConfig:
         previous = current.webhook(label)
         hook_patch = dict(patch)
-        if authorization is not None:
+        if authorization is not None and authorization != MASK:
             headers = previous.headers if previous is not None else {}
             hook_patch["headers"] = with_authorization(headers, authorization)
         return current.with_webhook(merged_webhook(previous, hook_patch, "", label))

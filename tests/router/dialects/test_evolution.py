@@ -32,7 +32,7 @@ async def test_webhook_set_and_find(harness: Harness) -> None:
     assert without_times(answer) == {
         "enabled": True,
         "url": "https://crm.example/hook",
-        "headers": {"Authorization": "Bearer abc"},
+        "headers": {"Authorization": "********"},  # credentials never shown
         "webhookByEvents": True,
         "webhookBase64": False,
         "events": ["MESSAGES_UPSERT", "CONNECTION_UPDATE", "GROUPS_UPDATE"],
@@ -46,6 +46,12 @@ async def test_webhook_set_and_find(harness: Harness) -> None:
     assert hook.events == ["messages.upsert", "connection.update", "groups.update"]
     assert (hook.by_events, hook.base64, hook.headers) == (True, False, HOOK["headers"])
     assert harness.announced == ["shop"]
+    # Sending the masked value back keeps the stored credential.
+    masked = {**HOOK, "headers": {"Authorization": "********", "X-New": "1"}}
+    await harness.ok("POST", "/webhook/set/shop", {"webhook": masked}, status=201)
+    kept = await harness.store.get("shop")
+    assert kept is not None
+    assert kept.webhooks[0].headers == {"Authorization": "Bearer abc", "X-New": "1"}
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ async def test_create_then_update_by_label(harness: Harness) -> None:
         "url": URL,
         "enabled": True,
         "events": ["MESSAGES_UPSERT", "SEND_MESSAGE"],
-        "authorization": "Bearer abc",
+        "authorization": "********",  # credentials never shown
         "mediaBase64": True,
         "instance": "shop",
     }
@@ -51,7 +51,10 @@ async def test_create_then_update_by_label(harness: Harness) -> None:
     )
     assert updated["mediaBase64"] is False
     assert updated["url"] == URL
-    assert updated["authorization"] == "Bearer abc"
+    assert updated["authorization"] == "********"
+    kept = await harness.store.get("shop")
+    assert kept is not None
+    assert kept.webhooks[0].headers == {"Authorization": "Bearer abc"}
     assert updated["createdAt"] == created["createdAt"]
     assert harness.announced == ["shop", "shop"]
 
