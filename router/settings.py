@@ -37,6 +37,7 @@ class Family(BaseSettings):
     prefix: ClassVar[str] = ""
     # The switch family that names per-event variables, e.g. "EVENTS_" or "GLOBAL_".
     event_infix: ClassVar[str | None] = None
+    extra_event_infixes: ClassVar[tuple[str, ...]] = ()
     # Evolution variables accepted so an Evolution .env works unchanged, but not used here.
     accepted_unused: ClassVar[tuple[str, ...]] = ()
     # False for a prefix shared with Evolution's own settings, which the router cannot list.
@@ -120,10 +121,12 @@ def event_field(key: str) -> str:
 
 def with_event_switches(base: type[Family], doc: str) -> type[Family]:
     """Add one boolean per catalog event, accepting each alias key as well."""
-    infix = base.event_infix or "EVENTS_"
+    infixes = (base.event_infix or "EVENTS_", *base.extra_event_infixes)
     fields: dict[str, Any] = {}
     for event in CATALOG:
-        names = [f"{base.prefix}{infix}{k}" for k in (event.key, *event.alias_keys)]
+        names = [
+            f"{base.prefix}{infix}{k}" for infix in infixes for k in (event.key, *event.alias_keys)
+        ]
         fields[event_field(event.key)] = (
             bool,
             Field(
@@ -231,6 +234,8 @@ class SqsSettings(Family):
     model_config = SettingsConfigDict(env_prefix="SQS_")
     prefix: ClassVar[str] = "SQS_"
     event_infix: ClassVar[str | None] = "GLOBAL_"
+    # Evolution spells SQS's switches SQS_GLOBAL_<KEY>; SQS_EVENTS_<KEY> is accepted as well.
+    extra_event_infixes: ClassVar[tuple[str, ...]] = ("EVENTS_",)
     enabled: bool = Field(False, description="run the SQS adapter")
     access_key_id: str = Field("", description="AWS access key id")
     secret_access_key: SecretStr = Field(SecretStr(""), description="AWS secret access key")
@@ -250,6 +255,13 @@ class SqsSettings(Family):
     fifo: bool = Field(
         False, description="FIFO queues (.fifo): group = instance, dedup id = event id"
     )
+    batch_window_ms: int = Field(
+        20,
+        ge=0,
+        le=1000,
+        description="events for one queue within this window share one SendMessageBatch",
+    )
+    request_timeout_seconds: float = Field(10, gt=0, description="timeout of one SQS call")
 
 
 class PusherSettings(Family):

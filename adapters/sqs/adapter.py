@@ -1,0 +1,149 @@
+"""The SQS adapter: each event to ``<instance>-<event>``, batched, nothing dropped."""
+
+from __future__ import annotations
+
+import botocore.exceptions
+from prometheus_client import Counter
+
+from adapters.sqs.batcher import Batcher
+from adapters.sqs.client import FATAL_CODES, SqsClient, error_code
+from adapters.sqs.naming import queue_name
+from router.adapter import Dead, Delivered, Delivery, Outcome, Retry, RetryPolicy, Skipped
+from router.logging import get_logger
+from router.settings import Settings
+from router.store.base import ConfigStore
+from schemas import Envelope
+
+log = get_logger("adapters.sqs")
+SENT = Counter("router_sqs_messages_total", "Messages accepted by SQS")
+FAILURES = Counter("router_sqs_failures_total", "SQS failures by reason", ["reason"])
+# SQS throttling answers that are worth waiting for, even with SenderFault set.
+THROTTLED = frozenset({"ThrottlingException", "RequestThrottled", "Throttling", "SlowDown"})
+
+
+class SqsAdapter:
+    name = "sqs"
+
+    def __init__(self, settings: Settings) -> None:
+        sqs = settings.sqs
+        self.settings = sqs
+        hook = settings.webhook
+        # SQS deliveries retry like webhooks: the same, familiar knobs.
+        self.retry_policy = RetryPolicy(
+            max_attempts=hook.retry_max_attempts,
+            initial_delay=hook.retry_initial_delay_seconds,
+            exponential=hook.retry_use_exponential_backoff,
+            max_delay=hook.retry_max_delay_seconds,
+            jitter=hook.retry_jitter_factor,
+        )
+        self.global_events = sqs.enabled_events() if sqs.global_enabled else frozenset()
+        self.instances: dict[str, frozenset[str] | None] = {}
+        self.client = SqsClient(sqs)
+        self.batcher = Batcher(
+            self.client.send_batch, sqs.batch_window_ms / 1000, sqs.max_payload_size
+        )
+        self._store: ConfigStore | None = None
+
+    def routing_keys(self) -> frozenset[str]:
+        keys = {f"*.{wire}" for wire in self.global_events}
+        for instance, events in self.instances.items():
+            if events is None:
+                keys.add(f"{instance}.#")
+            else:
+                keys |= {f"{instance}.{wire}" for wire in events}
+        return frozenset(keys)
+
+    async def reload(self, store: ConfigStore, instance: str | None) -> None:
+        """Per-instance ``sqs`` blocks."""
+        self._store = store
+        configs = [await store.get(instance)] if instance else await store.all()
+        if instance is not None:
+            self.instances.pop(instance, None)
+        else:
+            self.instances.clear()
+        for config in configs:
+            if config is not None and config.sqs.enabled:
+                self.instances[config.instance] = config.sqs.wanted()
+
+    async def start(self) -> None:
+        try:
+            await self.client.check()
+        except Exception as exc:
+            # Reported now, and again as a reason on every event it stops.
+            log.error(
+                "sqs.unavailable_at_start",
+                error=f"{type(exc).__name__}: {exc}",
+                endpoint=self.settings.endpoint_url or "aws",
+            )
+
+    async def close(self) -> None:
+        await self.batcher.close()
+        self.client.close()
+
+    def wants(self, envelope: Envelope) -> bool:
+        if envelope.event in self.global_events:
+            return True
+        if envelope.instance not in self.instances:
+            return False
+        events = self.instances[envelope.instance]
+        return events is None or envelope.event in events
+
+    def queue_for(self, envelope: Envelope) -> str:
+        single = (
+            f"{self.settings.global_prefix_name}-singlequeue"
+            if self.settings.global_force_single_queue
+            else None
+        )
+        return queue_name(envelope.instance, envelope.event, fifo=self.settings.fifo, single=single)
+
+    async def deliver(self, delivery: Delivery) -> Outcome:
+        envelope = delivery.envelope
+        if not self.wants(envelope) and self._store is not None:
+            await self.reload(self._store, envelope.instance)
+        if not self.wants(envelope):
+            return Skipped(f"SQS is not on for {envelope.instance}.{envelope.event}")
+        queue = self.queue_for(envelope)
+        body = envelope.to_json()
+        limit = self.settings.max_payload_size
+        if len(body) > limit:
+            FAILURES.labels(reason="payload_too_large").inc()
+            return Dead(
+                f"payload_too_large: {len(body)} bytes, over SQS_MAX_PAYLOAD_SIZE={limit}",
+                destination=queue,
+            )
+        entry: dict[str, object] = {
+            "MessageBody": body.decode(),
+            "MessageAttributes": {
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in (
+                    ("event", envelope.event),
+                    ("instance", envelope.instance),
+                    ("event_id", envelope.id),
+                )
+            },
+        }
+        if self.settings.fifo:
+            entry["MessageGroupId"] = envelope.instance
+            entry["MessageDeduplicationId"] = envelope.id
+        try:
+            result = await self.batcher.send(queue, entry, len(body))
+        except botocore.exceptions.ClientError as exc:
+            code = error_code(exc) or "ClientError"
+            FAILURES.labels(reason=code).inc()
+            if code in FATAL_CODES:
+                return Dead(
+                    f"{code}: {exc} (check SQS_ACCESS_KEY_ID, SQS_SECRET_ACCESS_KEY and the queue policy)",
+                    destination=queue,
+                )
+            return Retry(f"{code}: {exc}", destination=queue)
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:
+            FAILURES.labels(reason=type(exc).__name__).inc()
+            return Retry(f"SQS unreachable: {type(exc).__name__}: {exc}", destination=queue)
+        if result.ok:
+            SENT.inc()
+            return Delivered(destination=queue)
+        FAILURES.labels(reason=result.code or "failed").inc()
+        error = f"{result.code}: {result.message}"
+        if result.code in FATAL_CODES or (result.sender_fault and result.code not in THROTTLED):
+            return Dead(error, destination=queue)
+        return Retry(error, destination=queue)

@@ -1,0 +1,130 @@
+"""Coalescing: events bound for one queue within a short window share one SendMessageBatch
+(at most 10 entries and the size limit); each caller gets its own entry's result."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+MAX_ENTRIES = 10
+
+BATCHES = Counter("router_sqs_batches_total", "SendMessageBatch calls")
+BATCH_FILL = Histogram(
+    "router_sqs_batch_entries", "Entries per SendMessageBatch", buckets=(1, 2, 3, 5, 8, 10)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryResult:
+    ok: bool
+    code: str | None = None
+    message: str | None = None
+    sender_fault: bool = False
+
+
+@dataclass(slots=True)
+class Pending:
+    entry: dict[str, Any]
+    size: int
+    result: asyncio.Future[EntryResult]
+
+
+SendBatch = Callable[[str, Sequence[dict[str, Any]]], Awaitable[dict[str, Any]]]
+
+
+class Batcher:
+    def __init__(self, send_batch: SendBatch, window: float, max_bytes: int) -> None:
+        self.send_batch = send_batch
+        self.window = window
+        self.max_bytes = max_bytes
+        self._pending: dict[str, list[Pending]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._flushing: set[str] = set()
+
+    async def send(self, queue: str, entry: dict[str, Any], size: int) -> EntryResult:
+        waiting = Pending(entry, size, asyncio.get_running_loop().create_future())
+        self._pending.setdefault(queue, []).append(waiting)
+        self._schedule(queue)
+        return await waiting.result
+
+    def _full(self, queue: str) -> bool:
+        pending = self._pending.get(queue, [])
+        return len(pending) >= MAX_ENTRIES or sum(p.size for p in pending) >= self.max_bytes
+
+    def _schedule(self, queue: str) -> None:
+        """A full batch goes now; a partial one when the window ends. One flush at a time per
+        queue, so late arrivals join the next batch rather than forming small ones."""
+        if queue in self._flushing or not self._pending.get(queue):
+            return
+        if self._full(queue):
+            self._flush_soon(queue)
+        elif queue not in self._timers:
+            loop = asyncio.get_running_loop()
+            self._timers[queue] = loop.call_later(self.window, self._flush_soon, queue)
+
+    def _flush_soon(self, queue: str) -> None:
+        timer = self._timers.pop(queue, None)
+        if timer is not None:
+            timer.cancel()
+        self._flushing.add(queue)
+        task = asyncio.get_running_loop().create_task(self._flush(queue))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _take(self, queue: str) -> list[Pending]:
+        pending = self._pending.get(queue, [])
+        batch: list[Pending] = []
+        size = 0
+        while pending and len(batch) < MAX_ENTRIES:
+            if batch and size + pending[0].size > self.max_bytes:
+                break
+            size += pending[0].size
+            batch.append(pending.pop(0))
+        if not pending:
+            self._pending.pop(queue, None)
+        return batch
+
+    async def _flush(self, queue: str) -> None:
+        batch = self._take(queue)
+        self._flushing.discard(queue)
+        self._schedule(queue)  # what did not fit: at once if full, else after the window
+        if not batch:
+            return
+        entries = [{**p.entry, "Id": str(i)} for i, p in enumerate(batch)]
+        BATCHES.inc()
+        BATCH_FILL.observe(len(entries))
+        try:
+            answer = await self.send_batch(queue, entries)
+        except Exception as exc:
+            for p in batch:
+                if not p.result.done():
+                    p.result.set_exception(exc)
+            return
+        failed = {str(f["Id"]): f for f in answer.get("Failed", [])}
+        for i, p in enumerate(batch):
+            if p.result.done():
+                continue
+            failure = failed.get(str(i))
+            if failure is None:
+                p.result.set_result(EntryResult(ok=True))
+            else:
+                p.result.set_result(
+                    EntryResult(
+                        ok=False,
+                        code=str(failure.get("Code")),
+                        message=str(failure.get("Message", "")),
+                        sender_fault=bool(failure.get("SenderFault")),
+                    )
+                )
+
+    async def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

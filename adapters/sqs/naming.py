@@ -1,0 +1,31 @@
+"""Queue names: ``<instance>-<event key lower-cased>`` from the catalog, ``.fifo`` in FIFO mode.
+
+SQS allows 80 characters (``.fifo`` included). A longer name keeps its first characters and ends
+with ``-`` and the first 8 hex digits of the SHA-256 of the full name, so the same instance and
+event always give the same short name and two long names stay apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from schemas import by_wire
+
+SQS_NAME_LIMIT = 80
+FIFO_SUFFIX = ".fifo"
+HASH_CHARS = 8
+
+
+def shorten(name: str, limit: int) -> str:
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:HASH_CHARS]
+    return f"{name[: limit - HASH_CHARS - 1]}-{digest}"
+
+
+def queue_name(instance: str, event: str, *, fifo: bool = False, single: str | None = None) -> str:
+    """The queue of ``event`` (a wire name) of ``instance``; ``single`` names the one queue of
+    single-queue mode instead."""
+    base = single if single is not None else f"{instance}-{by_wire(event).sqs_suffix}"
+    limit = SQS_NAME_LIMIT - (len(FIFO_SUFFIX) if fifo else 0)
+    return shorten(base, limit) + (FIFO_SUFFIX if fifo else "")

@@ -1,0 +1,64 @@
+"""Batching rules and partial failures, with a recording stand-in for SendMessageBatch."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from adapters.sqs.batcher import Batcher
+
+
+class Recorder:
+    def __init__(self, fail_ids: frozenset[str] = frozenset()) -> None:
+        self.calls: list[tuple[str, list[dict[str, Any]]]] = []
+        self.fail_ids = fail_ids
+
+    async def __call__(self, queue: str, entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.append((queue, list(entries)))
+        failed = [
+            {"Id": e["Id"], "Code": "InternalError", "Message": "try later", "SenderFault": False}
+            for e in entries
+            if e["MessageBody"] in self.fail_ids
+        ]
+        return {"Successful": [], "Failed": failed}
+
+
+async def test_ten_per_batch_and_one_batch_per_queue() -> None:
+    record = Recorder()
+    batcher = Batcher(record, window=0.05, max_bytes=1_000_000)
+    sends = [batcher.send("a", {"MessageBody": f"a{i}"}, 10) for i in range(25)]
+    sends += [batcher.send("b", {"MessageBody": f"b{i}"}, 10) for i in range(3)]
+    results = await asyncio.gather(*sends)
+    assert all(r.ok for r in results)
+    sizes = sorted((q, len(entries)) for q, entries in record.calls)
+    assert sizes == [("a", 5), ("a", 10), ("a", 10), ("b", 3)]
+
+
+async def test_the_size_limit_splits_batches() -> None:
+    record = Recorder()
+    batcher = Batcher(record, window=0.05, max_bytes=250)
+    await asyncio.gather(*(batcher.send("a", {"MessageBody": str(i)}, 100) for i in range(5)))
+    assert [len(entries) for _, entries in record.calls] == [2, 2, 1]
+
+
+async def test_a_failed_entry_fails_alone() -> None:
+    record = Recorder(fail_ids=frozenset({"m2"}))
+    batcher = Batcher(record, window=0.01, max_bytes=1_000_000)
+    results = await asyncio.gather(
+        *(batcher.send("a", {"MessageBody": f"m{i}"}, 1) for i in range(4))
+    )
+    assert [r.ok for r in results] == [True, True, False, True]
+    assert results[2].code == "InternalError"
+    assert results[2].sender_fault is False
+
+
+async def test_a_failed_call_fails_every_entry_of_the_batch() -> None:
+    async def broken(queue: str, entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        raise ConnectionError("down")
+
+    batcher = Batcher(broken, window=0.01, max_bytes=1_000_000)
+    results = await asyncio.gather(
+        *(batcher.send("a", {"MessageBody": "x"}, 1) for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, ConnectionError) for r in results)
