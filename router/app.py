@@ -123,7 +123,8 @@ def create_app(
             broker,
             adapter,
             topology.exchange,
-            prefetch=limits.prefetch,
+            # An adapter that batches asks for more in flight, so batches can fill.
+            prefetch=max(limits.prefetch, int(getattr(adapter, "prefetch", 0))),
             deliver_timeout=limits.delivery_timeout_seconds,
         )
         for adapter in running.values()

@@ -256,7 +256,7 @@ class SqsSettings(Family):
         False, description="FIFO queues (.fifo): group = instance, dedup id = event id"
     )
     batch_window_ms: int = Field(
-        20,
+        100,
         ge=0,
         le=1000,
         description="events for one queue within this window share one SendMessageBatch",
