@@ -247,7 +247,7 @@ class SqsSettings(Family):
     global_force_single_queue: bool = Field(False, description="one queue for all events")
     global_prefix_name: str = Field("global", description="queue name prefix in single-queue mode")
     max_payload_size: int = Field(
-        1048576, description="larger events go to the DLQ with the reason"
+        1048576, ge=1024, le=1048576, description="larger events go to the DLQ with the reason"
     )
     endpoint_url: str = Field(
         "", description="SQS-compatible endpoint (ElasticMQ, LocalStack, moto)"

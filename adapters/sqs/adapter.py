@@ -5,7 +5,7 @@ from __future__ import annotations
 import botocore.exceptions
 from prometheus_client import Counter
 
-from adapters.sqs.batcher import Batcher
+from adapters.sqs.batcher import Batcher, BatcherClosed
 from adapters.sqs.client import FATAL_CODES, SqsClient, error_code
 from adapters.sqs.naming import queue_name
 from router.adapter import Dead, Delivered, Delivery, Outcome, Retry, RetryPolicy, Skipped
@@ -42,7 +42,7 @@ class SqsAdapter:
         self.instances: dict[str, frozenset[str] | None] = {}
         self.client = SqsClient(sqs)
         self.batcher = Batcher(
-            self.client.send_batch, sqs.batch_window_ms / 1000, sqs.max_payload_size
+            self.client.send_batch, sqs.batch_window_ms / 1000, sqs.max_payload_size, entry_fault
         )
         self._store: ConfigStore | None = None
 
@@ -106,29 +106,42 @@ class SqsAdapter:
             return Skipped(f"SQS is not on for {envelope.instance}.{envelope.event}")
         queue = self.queue_for(envelope)
         body = envelope.to_json()
+        attributes = (
+            ("event", envelope.event),
+            ("instance", envelope.instance),
+            ("event_id", envelope.id),
+        )
+        # SQS counts message attributes (name, type and value) in the message size.
+        size = len(body) + sum(len(n) + len("String") + len(v.encode()) for n, v in attributes)
         limit = self.settings.max_payload_size
-        if len(body) > limit:
+        if size > limit:
             FAILURES.labels(reason="payload_too_large").inc()
             return Dead(
-                f"payload_too_large: {len(body)} bytes, over SQS_MAX_PAYLOAD_SIZE={limit}",
+                f"payload_too_large: {size} bytes with attributes, over SQS_MAX_PAYLOAD_SIZE={limit}",
                 destination=queue,
             )
         entry: dict[str, object] = {
             "MessageBody": body.decode(),
             "MessageAttributes": {
-                name: {"DataType": "String", "StringValue": value}
-                for name, value in (
-                    ("event", envelope.event),
-                    ("instance", envelope.instance),
-                    ("event_id", envelope.id),
-                )
+                name: {"DataType": "String", "StringValue": value} for name, value in attributes
             },
         }
         if self.settings.fifo:
             entry["MessageGroupId"] = envelope.instance
             entry["MessageDeduplicationId"] = envelope.id
         try:
-            result = await self.batcher.send(queue, entry, len(body))
+            result = await self.batcher.send(queue, entry, size)
+        except BatcherClosed as exc:
+            return Retry(str(exc), destination=queue)
+        except (
+            botocore.exceptions.NoCredentialsError,
+            botocore.exceptions.PartialCredentialsError,
+        ) as exc:
+            FAILURES.labels(reason="credentials").inc()
+            return Dead(
+                f"credentials: {exc} (set SQS_ACCESS_KEY_ID and SQS_SECRET_ACCESS_KEY)",
+                destination=queue,
+            )
         except botocore.exceptions.ClientError as exc:
             code = error_code(exc) or "ClientError"
             FAILURES.labels(reason=code).inc()
@@ -149,3 +162,25 @@ class SqsAdapter:
         if result.code in FATAL_CODES or (result.sender_fault and result.code not in THROTTLED):
             return Dead(error, destination=queue)
         return Retry(error, destination=queue)
+
+
+def entry_fault(exc: BaseException) -> bool:
+    """A refused batch whose cause may be one entry (its size or contents), not the service:
+    a sender error that is neither throttling nor about credentials."""
+    if not isinstance(exc, botocore.exceptions.ClientError):
+        return False
+    error = exc.response.get("Error", {})
+    code = error.get("Code")
+    if code in THROTTLED or code in FATAL_CODES:
+        return False
+    return bool(error.get("Type") == "Sender" or code in ENTRY_CODES)
+
+
+ENTRY_CODES = frozenset(
+    {
+        "BatchRequestTooLong",
+        "InvalidMessageContents",
+        "InvalidParameterValue",
+        "AWS.SimpleQueueService.BatchRequestTooLong",
+    }
+)

@@ -34,11 +34,25 @@ class Pending:
 
 
 SendBatch = Callable[[str, Sequence[dict[str, Any]]], Awaitable[dict[str, Any]]]
+# Whether a failed call was caused by one of its entries (then each is sent alone).
+EntryFault = Callable[[BaseException], bool]
+
+
+class BatcherClosed(RuntimeError):
+    pass
 
 
 class Batcher:
-    def __init__(self, send_batch: SendBatch, window: float, max_bytes: int) -> None:
+    def __init__(
+        self,
+        send_batch: SendBatch,
+        window: float,
+        max_bytes: int,
+        entry_fault: EntryFault = lambda _: False,
+    ) -> None:
         self.send_batch = send_batch
+        self.entry_fault = entry_fault
+        self._closed = False
         self.window = window
         self.max_bytes = max_bytes
         self._pending: dict[str, list[Pending]] = {}
@@ -47,10 +61,19 @@ class Batcher:
         self._flushing: set[str] = set()
 
     async def send(self, queue: str, entry: dict[str, Any], size: int) -> EntryResult:
+        if self._closed:
+            raise BatcherClosed("the SQS adapter is closing")
         waiting = Pending(entry, size, asyncio.get_running_loop().create_future())
         self._pending.setdefault(queue, []).append(waiting)
         self._schedule(queue)
-        return await waiting.result
+        try:
+            return await waiting.result
+        except asyncio.CancelledError:
+            # The caller gave up (timeout, shutdown) and will retry: not sent now, or twice.
+            pending = self._pending.get(queue, [])
+            if waiting in pending:
+                pending.remove(waiting)
+            raise
 
     def _full(self, queue: str) -> bool:
         pending = self._pending.get(queue, [])
@@ -59,7 +82,7 @@ class Batcher:
     def _schedule(self, queue: str) -> None:
         """A full batch goes now; a partial one when the window ends. One flush at a time per
         queue, so late arrivals join the next batch rather than forming small ones."""
-        if queue in self._flushing or not self._pending.get(queue):
+        if self._closed or queue in self._flushing or not self._pending.get(queue):
             return
         if self._full(queue):
             self._flush_soon(queue)
@@ -101,17 +124,40 @@ class Batcher:
         try:
             answer = await self.send_batch(queue, entries)
         except Exception as exc:
+            if len(batch) > 1 and self.entry_fault(exc):
+                # One bad entry must not fail the others: each goes alone.
+                for i, p in enumerate(batch):
+                    await self._send_alone(queue, entries[i], p)
+                return
             for p in batch:
                 if not p.result.done():
                     p.result.set_exception(exc)
             return
+        self._settle(batch, answer)
+
+    async def _send_alone(self, queue: str, entry: dict[str, Any], pending: Pending) -> None:
+        try:
+            answer = await self.send_batch(queue, [{**entry, "Id": "0"}])
+        except Exception as exc:
+            if not pending.result.done():
+                pending.result.set_exception(exc)
+            return
+        self._settle([pending], answer)
+
+    def _settle(self, batch: list[Pending], answer: dict[str, Any]) -> None:
         failed = {str(f["Id"]): f for f in answer.get("Failed", [])}
+        succeeded = {str(s["Id"]) for s in answer.get("Successful", [])}
         for i, p in enumerate(batch):
             if p.result.done():
                 continue
             failure = failed.get(str(i))
-            if failure is None:
+            if str(i) in succeeded:
                 p.result.set_result(EntryResult(ok=True))
+            elif failure is None:
+                # Neither accepted nor refused: not proven sent, so it is tried again.
+                p.result.set_result(
+                    EntryResult(ok=False, code="NoAnswer", message="not in the answer")
+                )
             else:
                 p.result.set_result(
                     EntryResult(
@@ -123,8 +169,14 @@ class Batcher:
                 )
 
     async def close(self) -> None:
+        self._closed = True
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        if self._tasks:
+        for pending in self._pending.values():
+            for p in pending:
+                if not p.result.done():
+                    p.result.set_exception(BatcherClosed("the SQS adapter closed before sending"))
+        self._pending.clear()
+        while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -49,3 +49,23 @@ def test_evolution_and_events_spellings_of_the_switches() -> None:
     assert "SQS_GLOBAL_MESSAGES_UPSERT" in names
     assert "SQS_EVENTS_MESSAGES_UPSERT" in names
     assert "SQS_GLOBAL_GROUP_UPDATE" in names
+
+
+async def test_missing_credentials_are_a_dead_letter_with_the_reason() -> None:
+    from router.adapter import Dead, Delivery
+
+    adapter = SqsAdapter(
+        settings(
+            global_enabled=True,
+            event_call=True,
+            access_key_id="AKIAEXAMPLE",
+            endpoint_url="http://127.0.0.1:1",
+        )
+    )
+    try:
+        outcome = await adapter.deliver(Delivery(build_envelope("shop", "call", {}), 1))
+    finally:
+        await adapter.close()
+    assert isinstance(outcome, Dead)
+    assert outcome.reason.startswith("credentials:")
+    assert "SQS_SECRET_ACCESS_KEY" in outcome.reason

@@ -21,7 +21,9 @@ class Recorder:
             for e in entries
             if e["MessageBody"] in self.fail_ids
         ]
-        return {"Successful": [], "Failed": failed}
+        failed_ids = {f["Id"] for f in failed}
+        ok = [{"Id": e["Id"]} for e in entries if e["Id"] not in failed_ids]
+        return {"Successful": ok, "Failed": failed}
 
 
 async def test_ten_per_batch_and_one_batch_per_queue() -> None:
@@ -62,3 +64,62 @@ async def test_a_failed_call_fails_every_entry_of_the_batch() -> None:
         *(batcher.send("a", {"MessageBody": "x"}, 1) for _ in range(3)), return_exceptions=True
     )
     assert all(isinstance(r, ConnectionError) for r in results)
+
+
+async def test_an_entry_the_answer_does_not_mention_is_not_taken_as_sent() -> None:
+    async def forgetful(queue: str, entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return {"Successful": [{"Id": entries[0]["Id"]}], "Failed": []}
+
+    batcher = Batcher(forgetful, window=0.01, max_bytes=1_000_000)
+    results = await asyncio.gather(
+        *(batcher.send("a", {"MessageBody": str(i)}, 1) for i in range(2))
+    )
+    assert [r.ok for r in results] == [True, False]
+    assert results[1].code == "NoAnswer"
+
+
+async def test_a_cancelled_caller_is_not_sent() -> None:
+    record = Recorder()
+    batcher = Batcher(record, window=0.05, max_bytes=1_000_000)
+    task = asyncio.ensure_future(batcher.send("a", {"MessageBody": "gone"}, 1))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    kept = await batcher.send("a", {"MessageBody": "kept"}, 1)
+    assert kept.ok
+    assert [e["MessageBody"] for _, entries in record.calls for e in entries] == ["kept"]
+
+
+async def test_one_bad_entry_is_found_by_sending_each_alone() -> None:
+    class BadEntry(Exception):
+        pass
+
+    calls: list[int] = []
+
+    async def picky(queue: str, entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        calls.append(len(entries))
+        if any(e["MessageBody"] == "bad" for e in entries):
+            raise BadEntry("invalid contents")
+        return {"Successful": [{"Id": e["Id"]} for e in entries], "Failed": []}
+
+    batcher = Batcher(
+        picky, window=0.01, max_bytes=1_000_000, entry_fault=lambda e: isinstance(e, BadEntry)
+    )
+    results = await asyncio.gather(
+        *(batcher.send("a", {"MessageBody": b}, 1) for b in ("ok1", "bad", "ok2")),
+        return_exceptions=True,
+    )
+    assert [getattr(r, "ok", None) for r in results] == [True, None, True]
+    assert isinstance(results[1], BadEntry)
+    assert calls == [3, 1, 1, 1]
+
+
+async def test_close_resolves_everything_waiting() -> None:
+    from adapters.sqs.batcher import BatcherClosed
+
+    batcher = Batcher(Recorder(), window=10, max_bytes=1_000_000)
+    waiting = asyncio.ensure_future(batcher.send("a", {"MessageBody": "x"}, 1))
+    await asyncio.sleep(0.01)
+    await batcher.close()
+    results = await asyncio.gather(waiting, return_exceptions=True)
+    assert isinstance(results[0], BatcherClosed)
