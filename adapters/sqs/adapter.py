@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import botocore.exceptions
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
-from adapters.sqs.batcher import Batcher, BatcherClosed
 from adapters.sqs.client import FATAL_CODES, SqsClient, error_code
 from adapters.sqs.naming import queue_name
 from router.adapter import Dead, Delivered, Delivery, Outcome, Retry, RetryPolicy, Skipped
+from router.batcher import Batcher, BatcherClosed
 from router.logging import get_logger
 from router.settings import Settings
 from router.store.base import ConfigStore
@@ -17,6 +17,17 @@ from schemas import Envelope
 log = get_logger("adapters.sqs")
 SENT = Counter("router_sqs_messages_total", "Messages accepted by SQS")
 FAILURES = Counter("router_sqs_failures_total", "SQS failures by reason", ["reason"])
+BATCHES = Counter("router_sqs_batches_total", "SendMessageBatch calls")
+BATCH_FILL = Histogram(
+    "router_sqs_batch_entries", "Entries per SendMessageBatch", buckets=(1, 2, 3, 5, 8, 10)
+)
+
+
+def count_batch(entries: int) -> None:
+    BATCHES.inc()
+    BATCH_FILL.observe(entries)
+
+
 # SQS throttling answers that are worth waiting for, even with SenderFault set.
 THROTTLED = frozenset({"ThrottlingException", "RequestThrottled", "Throttling", "SlowDown"})
 
@@ -42,7 +53,11 @@ class SqsAdapter:
         self.instances: dict[str, frozenset[str] | None] = {}
         self.client = SqsClient(sqs)
         self.batcher = Batcher(
-            self.client.send_batch, sqs.batch_window_ms / 1000, sqs.max_payload_size, entry_fault
+            self.client.send_batch,
+            sqs.batch_window_ms / 1000,
+            sqs.max_payload_size,
+            entry_fault,
+            count_batch,
         )
         self._store: ConfigStore | None = None
 

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from adapters.sqs.batcher import BATCHES
+from adapters.sqs.adapter import BATCHES
 from router import dlq
 from router.settings import Settings
 from router.topology import AdapterQueues

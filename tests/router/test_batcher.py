@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.sqs.batcher import Batcher
+from router.batcher import Batcher
 
 
 class Recorder:
@@ -115,7 +115,7 @@ async def test_one_bad_entry_is_found_by_sending_each_alone() -> None:
 
 
 async def test_close_resolves_everything_waiting() -> None:
-    from adapters.sqs.batcher import BatcherClosed
+    from router.batcher import BatcherClosed
 
     batcher = Batcher(Recorder(), window=10, max_bytes=1_000_000)
     waiting = asyncio.ensure_future(batcher.send("a", {"MessageBody": "x"}, 1))

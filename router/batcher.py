@@ -1,5 +1,9 @@
-"""Coalescing: events bound for one queue within a short window share one SendMessageBatch
-(at most 10 entries and the size limit); each caller gets its own entry's result."""
+"""Coalescing for destinations with batch calls (SQS SendMessageBatch, Pusher trigger_batch):
+entries for one key (a queue, an app) within a short window share one call, at most 10 entries
+and a size limit; each caller gets its own entry's result.
+
+``send_batch`` answers in SQS's shape, ``{"Successful": [{"Id"}], "Failed": [{"Id", "Code",
+"Message", "SenderFault"}]}``; an entry it does not list is not taken as sent."""
 
 from __future__ import annotations
 
@@ -8,14 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import Counter, Histogram
-
 MAX_ENTRIES = 10
-
-BATCHES = Counter("router_sqs_batches_total", "SendMessageBatch calls")
-BATCH_FILL = Histogram(
-    "router_sqs_batch_entries", "Entries per SendMessageBatch", buckets=(1, 2, 3, 5, 8, 10)
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +46,9 @@ class Batcher:
         window: float,
         max_bytes: int,
         entry_fault: EntryFault = lambda _: False,
+        on_batch: Callable[[int], None] = lambda _: None,
     ) -> None:
+        self.on_batch = on_batch  # told the size of each batch sent, for metrics
         self.send_batch = send_batch
         self.entry_fault = entry_fault
         self._closed = False
@@ -119,8 +118,7 @@ class Batcher:
         if not batch:
             return
         entries = [{**p.entry, "Id": str(i)} for i, p in enumerate(batch)]
-        BATCHES.inc()
-        BATCH_FILL.observe(len(entries))
+        self.on_batch(len(entries))
         try:
             answer = await self.send_batch(queue, entries)
         except Exception as exc:
