@@ -282,6 +282,16 @@ class PusherSettings(Family):
     global_port: int = Field(
         0, ge=0, le=65535, description="port of GLOBAL_HOST; 0: 443 with TLS, else 80"
     )
+    oversize_notice: bool = Field(
+        False,
+        description="an event over 10 KB sends a small notice (id, event, instance) instead of going to the DLQ",
+    )
+    batch_window_ms: int = Field(
+        50,
+        ge=0,
+        le=1000,
+        description="events for one app within this window share one trigger_batch",
+    )
 
 
 class WebsocketSettings(Family):

@@ -1,0 +1,190 @@
+"""The Pusher adapter: channel = instance, event name = wire name, data = the envelope."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import aiohttp
+import orjson
+from prometheus_client import Counter
+
+from adapters.pusher.client import App, Clients, PusherHttpError
+from router.adapter import (
+    Dead,
+    Delivered,
+    Delivery,
+    Outcome,
+    PerTarget,
+    Retry,
+    RetryPolicy,
+    Skipped,
+)
+from router.batcher import Batcher, BatcherClosed
+from router.logging import get_logger
+from router.settings import Settings
+from router.store.base import ConfigStore
+from schemas import Envelope
+
+log = get_logger("adapters.pusher")
+TRIGGERS = Counter("router_pusher_events_total", "Events accepted by Pusher")
+BATCHES = Counter("router_pusher_batches_total", "trigger_batch calls")
+FAILURES = Counter("router_pusher_failures_total", "Pusher failures by reason", ["reason"])
+
+# Pusher's own limits, on the real rules: data in UTF-8 bytes, not Python object size.
+MAX_DATA_BYTES = 10240
+MAX_CHANNEL = 164
+MAX_EVENT_NAME = 200
+CHANNEL_CHARS = re.compile(r"^[A-Za-z0-9_\-=@,.;]+$")
+NOT_RETRIED = frozenset({400, 401, 413})
+GLOBAL = "global"
+
+
+def limit_problem(channel: str, name: str, data: str) -> str | None:
+    if len(channel) > MAX_CHANNEL or not CHANNEL_CHARS.match(channel):
+        return f"channel {channel!r} is not a valid Pusher channel name"
+    if len(name) > MAX_EVENT_NAME:
+        return f"event name is over {MAX_EVENT_NAME} characters"
+    size = len(data.encode())
+    if size > MAX_DATA_BYTES:
+        return f"payload_too_large: {size} bytes of data, over Pusher's {MAX_DATA_BYTES}"
+    return None
+
+
+class PusherAdapter:
+    name = "pusher"
+    prefetch = 256  # batches of 10 per app fill only with enough in flight
+
+    def __init__(self, settings: Settings) -> None:
+        hook = settings.webhook
+        self.settings = settings.pusher
+        self.retry_policy = RetryPolicy(
+            max_attempts=hook.retry_max_attempts,
+            initial_delay=hook.retry_initial_delay_seconds,
+            exponential=hook.retry_use_exponential_backoff,
+            max_delay=hook.retry_max_delay_seconds,
+            jitter=hook.retry_jitter_factor,
+        )
+        p = self.settings
+        self.global_app = App.from_settings(p) if p.global_enabled and p.global_app_id else None
+        self.global_events = p.enabled_events() if self.global_app else frozenset()
+        self.instances: dict[str, tuple[App, frozenset[str] | None]] = {}
+        self.clients = Clients()
+        self.apps: dict[str, App] = {}
+        self.batcher = Batcher(
+            self._send, p.batch_window_ms / 1000, MAX_DATA_BYTES * 10, entry_fault, count_batch
+        )
+        self._store: ConfigStore | None = None
+
+    def routing_keys(self) -> frozenset[str]:
+        keys = {f"*.{wire}" for wire in self.global_events}
+        for instance, (_, events) in self.instances.items():
+            keys |= {f"{instance}.#"} if events is None else {f"{instance}.{w}" for w in events}
+        return frozenset(keys)
+
+    async def reload(self, store: ConfigStore, instance: str | None) -> None:
+        """Per-instance ``pusher`` blocks, each with its own app."""
+        self._store = store
+        configs = [await store.get(instance)] if instance else await store.all()
+        if instance is not None:
+            self.instances.pop(instance, None)
+        else:
+            self.instances.clear()
+        for config in configs:
+            if config is not None and config.pusher.enabled and config.pusher.app_id:
+                app = App.from_block(config.pusher, self.settings)
+                self.instances[config.instance] = (app, config.pusher.wanted())
+
+    async def start(self) -> None:
+        await self.clients.start()
+
+    async def close(self) -> None:
+        await self.batcher.close()
+        await self.clients.close()
+
+    def targets(self, envelope: Envelope) -> dict[str, App]:
+        found: dict[str, App] = {}
+        if self.global_app is not None and envelope.event in self.global_events:
+            found[GLOBAL] = self.global_app
+        own = self.instances.get(envelope.instance)
+        if own is not None and (own[1] is None or envelope.event in own[1]):
+            found[envelope.instance] = own[0]
+        return found
+
+    async def deliver(self, delivery: Delivery) -> Outcome:
+        envelope = delivery.envelope
+        targets = self.targets(envelope)
+        if not targets and self._store is not None:
+            await self.reload(self._store, envelope.instance)
+            targets = self.targets(envelope)
+        if delivery.target is not None:
+            targets = {k: v for k, v in targets.items() if k == delivery.target}
+        if not targets:
+            return Skipped(f"Pusher is not on for {envelope.instance}.{envelope.event}")
+        if len(targets) == 1:
+            ((_, app),) = targets.items()
+            return await self.trigger(app, envelope)
+        names = list(targets)
+        results = await asyncio.gather(*(self.trigger(targets[n], envelope) for n in names))
+        return PerTarget(dict(zip(names, results, strict=True)))
+
+    async def trigger(self, app: App, envelope: Envelope) -> Delivered | Retry | Dead:
+        channel, name = envelope.instance, envelope.event
+        destination = f"pusher:{app.app_id}/{channel}"
+        data = envelope.to_json().decode()
+        problem = limit_problem(channel, name, data)
+        if (
+            problem is not None
+            and problem.startswith("payload_too_large")
+            and self.settings.oversize_notice
+        ):
+            # The front-end learns the event exists and fetches it elsewhere by its id.
+            data = orjson.dumps(
+                {"id": envelope.id, "event": name, "instance": channel, "oversize": True}
+            ).decode()
+            problem = None
+        if problem is not None:
+            FAILURES.labels(reason=problem.split(":")[0]).inc()
+            return Dead(problem, destination=destination)
+        self.apps[app.name] = app
+        entry: dict[str, Any] = {"channel": channel, "name": name, "data": data}
+        try:
+            result = await self.batcher.send(app.name, entry, len(data.encode()))
+        except BatcherClosed as exc:
+            return Retry(str(exc), destination=destination)
+        except PusherHttpError as exc:
+            FAILURES.labels(reason=str(exc.status)).inc()
+            if exc.status in NOT_RETRIED:
+                return Dead(str(exc), destination=destination, status=exc.status)
+            if exc.status == 403:
+                # Over quota or app disabled: loud, and retried slowly.
+                log.error("pusher.forbidden", app_id=app.app_id, error=str(exc))
+                return Retry(
+                    str(exc), delay=self.retry_policy.max_delay, destination=destination, status=403
+                )
+            return Retry(str(exc), destination=destination, status=exc.status)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            FAILURES.labels(reason="unreachable").inc()
+            return Retry(
+                f"Pusher unreachable: {type(exc).__name__}: {exc}", destination=destination
+            )
+        if result.ok:
+            TRIGGERS.inc()
+            return Delivered(destination=destination)
+        return Retry(f"{result.code}: {result.message}", destination=destination)
+
+    async def _send(self, key: str, entries: Any) -> dict[str, Any]:
+        app = self.apps[key]
+        events = [{k: e[k] for k in ("channel", "name", "data")} for e in entries]
+        await self.clients.trigger_batch(app, events)
+        return {"Successful": [{"Id": e["Id"]} for e in entries], "Failed": []}
+
+
+def entry_fault(exc: BaseException) -> bool:
+    """A refused batch that one event may have caused: try each alone."""
+    return isinstance(exc, PusherHttpError) and exc.status in (400, 413)
+
+
+def count_batch(_: int) -> None:
+    BATCHES.inc()
