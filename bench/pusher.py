@@ -145,9 +145,7 @@ async def main() -> None:
 
     print(f"events={args.events} channels={args.channels}")
     print(f"raw signed batches  {raw:8.0f} events/s ({raw_calls} calls)")
-    print(
-        f"pusher role         {routed:8.0f} events/s ({routed / raw:.2f}x raw)"
-    )
+    print(f"pusher role         {routed:8.0f} events/s ({routed / raw:.2f}x raw)")
     print(
         f"HTTP calls per event {calls / args.events:7.3f} (target <= 0.11), {args.events / calls:.1f} events per call"
     )
