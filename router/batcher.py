@@ -61,7 +61,7 @@ class Batcher:
 
     async def send(self, queue: str, entry: dict[str, Any], size: int) -> EntryResult:
         if self._closed:
-            raise BatcherClosed("the SQS adapter is closing")
+            raise BatcherClosed("the adapter is closing")
         waiting = Pending(entry, size, asyncio.get_running_loop().create_future())
         self._pending.setdefault(queue, []).append(waiting)
         self._schedule(queue)
@@ -174,7 +174,7 @@ class Batcher:
         for pending in self._pending.values():
             for p in pending:
                 if not p.result.done():
-                    p.result.set_exception(BatcherClosed("the SQS adapter closed before sending"))
+                    p.result.set_exception(BatcherClosed("the adapter closed before sending"))
         self._pending.clear()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

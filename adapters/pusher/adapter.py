@@ -42,10 +42,11 @@ GLOBAL = "global"
 
 
 def limit_problem(channel: str, name: str, data: str) -> str | None:
+    """``<reason code>: <detail>`` when Pusher would refuse the event, else None."""
     if len(channel) > MAX_CHANNEL or not CHANNEL_CHARS.match(channel):
-        return f"channel {channel!r} is not a valid Pusher channel name"
+        return f"invalid_channel: {channel!r} is not a valid Pusher channel name"
     if len(name) > MAX_EVENT_NAME:
-        return f"event name is over {MAX_EVENT_NAME} characters"
+        return f"event_name_too_long: over {MAX_EVENT_NAME} characters"
     size = len(data.encode())
     if size > MAX_DATA_BYTES:
         return f"payload_too_large: {size} bytes of data, over Pusher's {MAX_DATA_BYTES}"
@@ -124,10 +125,23 @@ class PusherAdapter:
             return Skipped(f"Pusher is not on for {envelope.instance}.{envelope.event}")
         if len(targets) == 1:
             ((_, app),) = targets.items()
-            return await self.trigger(app, envelope)
+            return await self.safe_trigger(app, envelope)
         names = list(targets)
-        results = await asyncio.gather(*(self.trigger(targets[n], envelope) for n in names))
+        results = await asyncio.gather(*(self.safe_trigger(targets[n], envelope) for n in names))
         return PerTarget(dict(zip(names, results, strict=True)))
+
+    async def safe_trigger(self, app: App, envelope: Envelope) -> Delivered | Retry | Dead:
+        """Every failure becomes this target's outcome, so the others are never resent."""
+        try:
+            return await self.trigger(app, envelope)
+        except (ValueError, TypeError) as exc:
+            FAILURES.labels(reason="invalid_app").inc()
+            return Dead(
+                f"invalid Pusher app {app.app_id!r}: {exc}", destination=f"pusher:{app.app_id}"
+            )
+        except Exception as exc:
+            FAILURES.labels(reason="error").inc()
+            return Retry(f"{type(exc).__name__}: {exc}", destination=f"pusher:{app.app_id}")
 
     async def trigger(self, app: App, envelope: Envelope) -> Delivered | Retry | Dead:
         channel, name = envelope.instance, envelope.event

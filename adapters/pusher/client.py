@@ -4,7 +4,7 @@ shared by every app (the library's own asyncio backend opens a session per reque
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -24,7 +24,7 @@ class PusherHttpError(Exception):
 class App:
     app_id: str
     key: str
-    secret: str
+    secret: str = field(repr=False)
     cluster: str = ""
     use_tls: bool = True
     host: str = ""
@@ -33,7 +33,8 @@ class App:
     @property
     def name(self) -> str:
         """A stable key for batching and caching that never shows the secret."""
-        digest = hashlib.sha256(f"{self.key}|{self.secret}|{self.host}|{self.port}".encode())
+        identity = f"{self.key}|{self.secret}|{self.cluster}|{self.use_tls}|{self.host}|{self.port}"
+        digest = hashlib.sha256(identity.encode())
         return f"{self.app_id}-{digest.hexdigest()[:8]}"
 
     @classmethod

@@ -164,3 +164,26 @@ async def test_an_instance_with_its_own_app_uses_its_credentials(
         with pytest.raises(TimeoutError):
             await standin.next(timeout=0.5)
     assert (got.app_id, got.channel, got.name) == ("2002", "own", "call")
+
+
+async def test_a_broken_instance_app_fails_alone(
+    pusher_settings: Callable[..., Settings],
+    standin: PusherStandIn,
+    amqp_url: str,
+    exchange_name: str,
+) -> None:
+    store = MemoryStore()
+    block = PusherConfig(enabled=True, app_id="not-a-number", key="k", secret="s", use_tls=False)
+    await store.put(InstanceConfig(instance="mixed", pusher=block))
+    queues = AdapterQueues.for_role(exchange_name, "pusher")
+    async with running_app(pusher_settings(), store=store) as client:
+        await post(client, "mixed", {"event": "call"})
+        got = await standin.next()
+        async with asyncio.timeout(10):
+            while not (dead := await dlq.list_messages(amqp_url, queues.dlq)):
+                await asyncio.sleep(0.05)
+        with pytest.raises(TimeoutError):
+            await standin.next(timeout=0.5)  # the global app is not sent the event again
+    assert got.app_id == "1001"
+    assert dead[0].reason is not None
+    assert dead[0].reason.startswith("invalid Pusher app 'not-a-number'")
