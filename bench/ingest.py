@@ -230,6 +230,11 @@ async def main() -> None:
         await proc.wait()
         await queue.delete(if_unused=False, if_empty=False)
         await exchange.delete()
+        # What the router declared besides: the webhook role's queues and its exchanges.
+        for name in (f"{exchange_name}.webhook", f"{exchange_name}.webhook.dlq"):
+            await channel.queue_delete(name)
+        for name in (f"{exchange_name}.dead", f"{exchange_name}.config"):
+            await channel.exchange_delete(name)
         await connection.close()
 
     print(

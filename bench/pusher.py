@@ -137,7 +137,7 @@ async def main() -> None:
         await router.wait()
     finally:
         await standin.stop()
-        for suffix in ("pusher", "pusher.dlq"):
+        for suffix in ("pusher", "pusher.dlq", "webhook", "webhook.dlq"):
             await channel.queue_delete(f"{exchange}.{suffix}")
         for name in (exchange, f"{exchange}.dead", f"{exchange}.config"):
             await channel.exchange_delete(name)

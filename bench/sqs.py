@@ -150,7 +150,7 @@ async def main() -> None:
         await router.wait()
     finally:
         await moto.stop()
-        for suffix in ("sqs", "sqs.dlq"):
+        for suffix in ("sqs", "sqs.dlq", "webhook", "webhook.dlq"):
             await channel.queue_delete(f"{exchange}.{suffix}")
         for name in (exchange, f"{exchange}.dead", f"{exchange}.config"):
             await channel.exchange_delete(name)

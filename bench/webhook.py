@@ -255,7 +255,7 @@ async def main() -> None:
         await receiver.stop()
         for suffix in ("webhook", "webhook.dlq"):
             await channel.queue_delete(f"{exchange}.{suffix}")
-        for name in (exchange, f"{exchange}.dead"):
+        for name in (exchange, f"{exchange}.dead", f"{exchange}.config"):
             await channel.exchange_delete(name)
         await connection.close()
 

@@ -74,6 +74,7 @@ async def cleanup(exchange_name: str) -> AsyncIterator[Cleanup]:
     names = Cleanup()
     names.exchange(exchange_name)
     names.exchange(f"{exchange_name}.dead")
+    names.exchange(f"{exchange_name}.config")
     for role in ROLES:
         queues = AdapterQueues.for_role(exchange_name, role)
         names.queue(queues.work)
