@@ -150,13 +150,23 @@ class Publisher:
         exchange = self._exchange
         if not self.broker.ready or exchange is None:
             raise BrokerUnavailable("not connected to RabbitMQ")
-        outcomes = await asyncio.gather(
-            *(
-                self._publish_one(exchange, e, None if bodies is None else bodies[i])
-                for i, e in enumerate(envelopes)
-            ),
-            return_exceptions=True,
-        )
+        outcomes: list[bool | BaseException]
+        if len(envelopes) == 1:
+            # One event (the common request): awaited in place, no task to schedule.
+            try:
+                outcomes = [
+                    await self._publish_one(exchange, envelopes[0], bodies[0] if bodies else None)
+                ]
+            except Exception as exc:
+                outcomes = [exc]
+        else:
+            outcomes = await asyncio.gather(
+                *(
+                    self._publish_one(exchange, e, None if bodies is None else bodies[i])
+                    for i, e in enumerate(envelopes)
+                ),
+                return_exceptions=True,
+            )
         results: list[Published | PublishFailed] = []
         for envelope, outcome in zip(envelopes, outcomes, strict=True):
             if isinstance(outcome, BaseException):
