@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from router.settings import WebhookSettings
 from schemas import Envelope
 
 
@@ -97,6 +98,18 @@ class RetryPolicy:
 
     def gives_up_after(self, attempt: int) -> bool:
         return attempt >= self.max_attempts
+
+    @classmethod
+    def from_settings(cls, settings: WebhookSettings) -> RetryPolicy:
+        """Evolution's ``WEBHOOK_RETRY_*``; every adapter retries by them, as Evolution has no
+        other retry settings."""
+        return cls(
+            max_attempts=settings.retry_max_attempts,
+            initial_delay=settings.retry_initial_delay_seconds,
+            exponential=settings.retry_use_exponential_backoff,
+            max_delay=settings.retry_max_delay_seconds,
+            jitter=settings.retry_jitter_factor,
+        )
 
 
 @runtime_checkable

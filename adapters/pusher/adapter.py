@@ -60,13 +60,7 @@ class PusherAdapter:
     def __init__(self, settings: Settings) -> None:
         hook = settings.webhook
         self.settings = settings.pusher
-        self.retry_policy = RetryPolicy(
-            max_attempts=hook.retry_max_attempts,
-            initial_delay=hook.retry_initial_delay_seconds,
-            exponential=hook.retry_use_exponential_backoff,
-            max_delay=hook.retry_max_delay_seconds,
-            jitter=hook.retry_jitter_factor,
-        )
+        self.retry_policy = RetryPolicy.from_settings(hook)
         p = self.settings
         self.global_app = App.from_settings(p) if p.global_enabled and p.global_app_id else None
         self.global_events = p.enabled_events() if self.global_app else frozenset()

@@ -42,13 +42,7 @@ class SqsAdapter:
         self.settings = sqs
         hook = settings.webhook
         # SQS deliveries retry like webhooks: the same, familiar knobs.
-        self.retry_policy = RetryPolicy(
-            max_attempts=hook.retry_max_attempts,
-            initial_delay=hook.retry_initial_delay_seconds,
-            exponential=hook.retry_use_exponential_backoff,
-            max_delay=hook.retry_max_delay_seconds,
-            jitter=hook.retry_jitter_factor,
-        )
+        self.retry_policy = RetryPolicy.from_settings(hook)
         self.global_events = sqs.enabled_events() if sqs.global_enabled else frozenset()
         self.instances: dict[str, frozenset[str] | None] = {}
         self.client = SqsClient(sqs)

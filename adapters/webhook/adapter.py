@@ -24,13 +24,7 @@ log = get_logger("adapters.webhook")
 
 def retry_policy(settings: Settings) -> RetryPolicy:
     hook = settings.webhook
-    return RetryPolicy(
-        max_attempts=hook.retry_max_attempts,
-        initial_delay=hook.retry_initial_delay_seconds,
-        exponential=hook.retry_use_exponential_backoff,
-        max_delay=hook.retry_max_delay_seconds,
-        jitter=hook.retry_jitter_factor,
-    )
+    return RetryPolicy.from_settings(hook)
 
 
 def new_sender(settings: Settings, policy: RetryPolicy) -> Sender:
