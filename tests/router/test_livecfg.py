@@ -79,9 +79,9 @@ async def test_a_change_through_one_replica_is_applied_by_another(
     )
     api = RouterProcess(env, "--only", "ingest")
     hooks = RouterProcess(env, "--only", "webhook")
-    await api.start()
-    await hooks.start()
     try:
+        await api.start()
+        await hooks.start()
         status, _ = await call(
             "POST",
             f"{api.base}/webhook/set/{instance}",

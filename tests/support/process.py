@@ -49,6 +49,7 @@ class RouterProcess:
         self.env = {**env, "SERVER_PORT": str(self.port), "SERVER_HOST": "127.0.0.1"}
         self.args = args
         self.proc: asyncio.subprocess.Process | None = None
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
 
     @property
     def base(self) -> str:
@@ -65,8 +66,17 @@ class RouterProcess:
             *self.args,
             env=self.env,
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+            # A file, not a pipe: a pipe nobody reads fills up and stops the router mid-test.
+            stderr=self._log,
         )
+        try:
+            await self._wait_ready(ready_within)
+        except BaseException:
+            await self.kill()  # never leave a process behind a failed start
+            raise
+
+    async def _wait_ready(self, ready_within: float) -> None:
+        assert self.proc is not None
         async with aiohttp.ClientSession() as session, asyncio.timeout(ready_within):
             while True:
                 try:
@@ -76,8 +86,7 @@ class RouterProcess:
                 except aiohttp.ClientConnectionError:
                     pass
                 if self.proc.returncode is not None:
-                    err = await self.proc.stderr.read() if self.proc.stderr else b""
-                    raise AssertionError(f"router exited: {err.decode()[-2000:]}")
+                    raise AssertionError(f"router exited: {self.log()[-2000:]}")
                 await asyncio.sleep(0.1)
 
     async def kill(self) -> None:
@@ -85,6 +94,7 @@ class RouterProcess:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.send_signal(signal.SIGKILL)
             await self.proc.wait()
+        self._log.close()
 
     async def stop(self) -> str:
         """SIGTERM and wait; returns what it wrote to stderr."""
@@ -92,5 +102,13 @@ class RouterProcess:
             return ""
         if self.proc.returncode is None:
             self.proc.terminate()
-        _, err = await asyncio.wait_for(self.proc.communicate(), 30)
-        return err.decode()
+        await asyncio.wait_for(self.proc.wait(), 30)
+        text = self.log()
+        self._log.close()
+        return text
+
+    def log(self) -> str:
+        if self._log.closed:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")

@@ -45,18 +45,20 @@ async def test_killed_while_events_wait_for_retry_then_all_delivered(
     router = RouterProcess(env)
     await router.start()
     ids = []
-    async with aiohttp.ClientSession() as session:
-        for i in range(20):
-            async with session.post(
-                f"{router.base}/events/shop",
-                json={"event": "call", "data": i},
-                headers={"apikey": "k"},
-            ) as response:
-                assert response.status == 202
-                ids.append((await response.json())["id"])
-    for _ in range(20):
-        await receiver.next()  # every first attempt failed: all now wait in the retry queue
-    await router.kill()
+    try:
+        async with aiohttp.ClientSession() as session:
+            for i in range(20):
+                async with session.post(
+                    f"{router.base}/events/shop",
+                    json={"event": "call", "data": i},
+                    headers={"apikey": "k"},
+                ) as response:
+                    assert response.status == 202
+                    ids.append((await response.json())["id"])
+        for _ in range(20):
+            await receiver.next()  # every first attempt failed: all now wait in the retry queue
+    finally:
+        await router.kill()  # also when the test fails: no process outlives it
 
     healthy.set()
     restarted = RouterProcess(env, "--only", "webhook")
