@@ -23,9 +23,11 @@ from router.adapter import (
 )
 from router.batcher import Batcher, BatcherClosed
 from router.logging import get_logger
+from router.selection import Selection
 from router.settings import Settings
 from router.store.base import ConfigStore
 from schemas import Envelope
+from schemas.instance_config import PusherConfig
 
 log = get_logger("adapters.pusher")
 TRIGGERS = Counter("router_pusher_events_total", "Events accepted by Pusher")
@@ -58,13 +60,15 @@ class PusherAdapter:
     prefetch = 256  # batches of 10 per app fill only with enough in flight
 
     def __init__(self, settings: Settings) -> None:
-        hook = settings.webhook
         self.settings = settings.pusher
-        self.retry_policy = RetryPolicy.from_settings(hook)
+        self.retry_policy = RetryPolicy.from_settings(settings.webhook)
         p = self.settings
         self.global_app = App.from_settings(p) if p.global_enabled and p.global_app_id else None
-        self.global_events = p.enabled_events() if self.global_app else frozenset()
-        self.instances: dict[str, tuple[App, frozenset[str] | None]] = {}
+        # An instance's own app needs an id to be usable.
+        self.selection = Selection(
+            p.enabled_events() if self.global_app else frozenset(),
+            lambda c: c.pusher if c.pusher.app_id else None,
+        )
         self.clients = Clients()
         self.apps: dict[str, App] = {}
         self.batcher = Batcher(
@@ -73,23 +77,12 @@ class PusherAdapter:
         self._store: ConfigStore | None = None
 
     def routing_keys(self) -> frozenset[str]:
-        keys = {f"*.{wire}" for wire in self.global_events}
-        for instance, (_, events) in self.instances.items():
-            keys |= {f"{instance}.#"} if events is None else {f"{instance}.{w}" for w in events}
-        return frozenset(keys)
+        return self.selection.routing_keys()
 
     async def reload(self, store: ConfigStore, instance: str | None) -> None:
         """Per-instance ``pusher`` blocks, each with its own app."""
         self._store = store
-        configs = [await store.get(instance)] if instance else await store.all()
-        if instance is not None:
-            self.instances.pop(instance, None)
-        else:
-            self.instances.clear()
-        for config in configs:
-            if config is not None and config.pusher.enabled and config.pusher.app_id:
-                app = App.from_block(config.pusher, self.settings)
-                self.instances[config.instance] = (app, config.pusher.wanted())
+        await self.selection.reload(store, instance)
 
     async def start(self) -> None:
         await self.clients.start()
@@ -100,11 +93,11 @@ class PusherAdapter:
 
     def targets(self, envelope: Envelope) -> dict[str, App]:
         found: dict[str, App] = {}
-        if self.global_app is not None and envelope.event in self.global_events:
+        if self.global_app is not None and self.selection.wants_globally(envelope):
             found[GLOBAL] = self.global_app
-        own = self.instances.get(envelope.instance)
-        if own is not None and (own[1] is None or envelope.event in own[1]):
-            found[envelope.instance] = own[0]
+        block = self.selection.block_for(envelope)
+        if isinstance(block, PusherConfig):
+            found[envelope.instance] = App.from_block(block, self.settings)
         return found
 
     async def deliver(self, delivery: Delivery) -> Outcome:

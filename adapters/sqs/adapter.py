@@ -10,6 +10,7 @@ from adapters.sqs.naming import queue_name
 from router.adapter import Dead, Delivered, Delivery, Outcome, Retry, RetryPolicy, Skipped
 from router.batcher import Batcher, BatcherClosed
 from router.logging import get_logger
+from router.selection import Selection
 from router.settings import Settings
 from router.store.base import ConfigStore
 from schemas import Envelope
@@ -40,11 +41,11 @@ class SqsAdapter:
     def __init__(self, settings: Settings) -> None:
         sqs = settings.sqs
         self.settings = sqs
-        hook = settings.webhook
         # SQS deliveries retry like webhooks: the same, familiar knobs.
-        self.retry_policy = RetryPolicy.from_settings(hook)
-        self.global_events = sqs.enabled_events() if sqs.global_enabled else frozenset()
-        self.instances: dict[str, frozenset[str] | None] = {}
+        self.retry_policy = RetryPolicy.from_settings(settings.webhook)
+        self.selection = Selection(
+            sqs.enabled_events() if sqs.global_enabled else frozenset(), lambda c: c.sqs
+        )
         self.client = SqsClient(sqs)
         self.batcher = Batcher(
             self.client.send_batch,
@@ -56,25 +57,12 @@ class SqsAdapter:
         self._store: ConfigStore | None = None
 
     def routing_keys(self) -> frozenset[str]:
-        keys = {f"*.{wire}" for wire in self.global_events}
-        for instance, events in self.instances.items():
-            if events is None:
-                keys.add(f"{instance}.#")
-            else:
-                keys |= {f"{instance}.{wire}" for wire in events}
-        return frozenset(keys)
+        return self.selection.routing_keys()
 
     async def reload(self, store: ConfigStore, instance: str | None) -> None:
         """Per-instance ``sqs`` blocks."""
         self._store = store
-        configs = [await store.get(instance)] if instance else await store.all()
-        if instance is not None:
-            self.instances.pop(instance, None)
-        else:
-            self.instances.clear()
-        for config in configs:
-            if config is not None and config.sqs.enabled:
-                self.instances[config.instance] = config.sqs.wanted()
+        await self.selection.reload(store, instance)
 
     async def start(self) -> None:
         try:
@@ -92,12 +80,8 @@ class SqsAdapter:
         self.client.close()
 
     def wants(self, envelope: Envelope) -> bool:
-        if envelope.event in self.global_events:
-            return True
-        if envelope.instance not in self.instances:
-            return False
-        events = self.instances[envelope.instance]
-        return events is None or envelope.event in events
+        selection = self.selection
+        return selection.wants_globally(envelope) or selection.block_for(envelope) is not None
 
     def queue_for(self, envelope: Envelope) -> str:
         single = (

@@ -22,11 +22,6 @@ from schemas.instance_config import InstanceConfig
 log = get_logger("adapters.webhook")
 
 
-def retry_policy(settings: Settings) -> RetryPolicy:
-    hook = settings.webhook
-    return RetryPolicy.from_settings(hook)
-
-
 def new_sender(settings: Settings, policy: RetryPolicy) -> Sender:
     hook = settings.webhook
     endpoints = Endpoints(
@@ -42,7 +37,7 @@ class WebhookAdapter:
     name = "webhook"
 
     def __init__(self, settings: Settings, subscriptions: Subscriptions) -> None:
-        self.retry_policy = retry_policy(settings)
+        self.retry_policy = RetryPolicy.from_settings(settings.webhook)
         self.subscriptions = subscriptions
         self.sender = new_sender(settings, self.retry_policy)
         self._store: ConfigStore | None = None

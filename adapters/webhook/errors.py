@@ -13,10 +13,10 @@ from typing import Any
 
 import orjson
 
-from adapters.webhook.adapter import new_sender, retry_policy
+from adapters.webhook.adapter import new_sender
 from adapters.webhook.sender import Request
 from adapters.webhook.signing import WebhookSecret
-from router.adapter import Delivery, Outcome
+from router.adapter import Delivery, Outcome, RetryPolicy
 from router.constants import (
     HEADER_ATTEMPTS,
     HEADER_DEAD_AT,
@@ -46,7 +46,7 @@ class ErrorsReporter:
     def __init__(self, settings: Settings, secrets: tuple[WebhookSecret, ...] = ()) -> None:
         self.url = settings.webhook.events_errors_webhook
         self.server_url = settings.server.url or None
-        self.retry_policy = retry_policy(settings)
+        self.retry_policy = RetryPolicy.from_settings(settings.webhook)
         self.sender = new_sender(settings, self.retry_policy)
         self.secrets = secrets
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from adapters.webhook.signing import WebhookSecret
+from router.selection import event_keys
 from schemas import Envelope, by_wire
 
 GLOBAL_ID = "global"
@@ -39,10 +40,7 @@ class Subscription:
     def binding_keys(self) -> frozenset[str]:
         if not self.enabled:
             return frozenset()
-        owner = self.instance or "*"
-        if self.events is None:
-            return frozenset({f"{owner}.#"})
-        return frozenset(f"{owner}.{wire}" for wire in self.events)
+        return event_keys(self.instance or "*", self.events)
 
     def url_for(self, event: str) -> str:
         """With by-events, ``<url>/<suffix>`` (``messages-upsert``), never a double slash."""
