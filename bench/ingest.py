@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -34,17 +32,18 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import (  # noqa: E402
+    AMQP_URL,
+    DATA,
+    drop_declared,
+    free_port,
+    router_env,
+    start_router,
+)
 from router.publisher import amqp_message  # noqa: E402
 from schemas import build_envelope  # noqa: E402
 
-AMQP_URL = os.environ.get("RABBITMQ_URI", "amqp://guest:guest@127.0.0.1:5672/")
 API_KEY = "bench-key"
-DATA = {
-    "key": {"remoteJid": "5511999999999@s.whatsapp.net", "fromMe": False, "id": "3EB0C767D71D"},
-    "pushName": "Bench",
-    "message": {"conversation": "hello from the benchmark " * 4},
-    "messageTimestamp": 1764066600,
-}
 
 
 async def run_in_waves(total: int, concurrency: int, one: Callable[[int], Awaitable[int]]) -> float:
@@ -133,56 +132,11 @@ async def wrk(base: str, seconds: float, concurrency: int, batch: int) -> float:
     return float(match.group(1)) * batch
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-async def start_router(exchange: str) -> tuple[asyncio.subprocess.Process, str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()}
-    env.update(
-        RABBITMQ_URI=AMQP_URL,
-        RABBITMQ_EXCHANGE_NAME=exchange,
-        SERVER_PORT=str(port),
-        SERVER_HOST="127.0.0.1",
-        ROUTER_STORE_PATH=str(Path(tempfile.gettempdir()) / f"bench-{os.getpid()}.sqlite3"),
-        AUTHENTICATION_API_KEY=API_KEY,
-        LOG_LEVEL="WARN",
-        LOG_FORMAT="json",
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "router",
-        "--env-file",
-        "/nonexistent/.env",
-        "run",
-        "--only",
-        "ingest",
-        env=env,
-        cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(f"{base}/readyz") as r:
-                    if r.status == 200:
-                        return proc, base
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    proc.terminate()
-    raise RuntimeError("router did not become ready")
 
 
 async def main() -> None:
@@ -203,7 +157,11 @@ async def main() -> None:
         f"{exchange_name}.sink", durable=True, arguments={"x-queue-type": "quorum"}
     )
     await queue.bind(exchange, "*.messages.upsert")
-    proc, base = await start_router(exchange_name)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = await start_router(
+        router_env(exchange_name, port, AUTHENTICATION_API_KEY=API_KEY), "ingest"
+    )
     few = max(1, args.concurrency // 8)
     plan: list[tuple[str, Callable[[], Awaitable[float]]]] = [
         ("raw single", lambda: raw(exchange, args.events, args.concurrency, 1)),
@@ -230,11 +188,7 @@ async def main() -> None:
         await proc.wait()
         await queue.delete(if_unused=False, if_empty=False)
         await exchange.delete()
-        # What the router declared besides: the webhook role's queues and its exchanges.
-        for name in (f"{exchange_name}.webhook", f"{exchange_name}.webhook.dlq"):
-            await channel.queue_delete(name)
-        for name in (f"{exchange_name}.dead", f"{exchange_name}.config"):
-            await channel.exchange_delete(name)
+        await drop_declared(channel, exchange_name, ("webhook",))
         await connection.close()
 
     print(

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -28,13 +26,19 @@ import aiohttp  # noqa: E402
 import pusher  # noqa: E402
 
 from adapters.pusher.client import SessionBackend  # noqa: E402
-from bench.ingest import DATA, free_port  # noqa: E402
-from bench.webhook import wait_http  # noqa: E402
-from router.publisher import amqp_message  # noqa: E402
+from bench.common import (  # noqa: E402
+    AMQP_URL,
+    DATA,
+    declare_then_stop,
+    drop_declared,
+    fill,
+    free_port,
+    router_env,
+    spawn_router,
+)
 from schemas import build_envelope  # noqa: E402
 from tests.support.pusher_standin import PusherStandIn  # noqa: E402
 
-AMQP_URL = os.environ.get("RABBITMQ_URI", "amqp://guest:guest@127.0.0.1:5672/")
 APP, KEY, SECRET = "1001", "bench-key", "bench-secret"
 
 
@@ -79,15 +83,9 @@ async def main() -> None:
     await standin.start()
     exchange = f"bench-pusher-{uuid.uuid4().hex[:8]}"
     port = free_port()
-    env = dict(os.environ)
-    env.update(
-        RABBITMQ_URI=AMQP_URL,
-        RABBITMQ_EXCHANGE_NAME=exchange,
-        SERVER_PORT=str(port),
-        SERVER_HOST="127.0.0.1",
-        LOG_LEVEL="WARN",
-        LOG_FORMAT="json",
-        ROUTER_STORE_PATH=str(Path(tempfile.gettempdir()) / f"bench-{os.getpid()}.sqlite3"),
+    env = router_env(
+        exchange,
+        port,
         PUSHER_ENABLED="true",
         PUSHER_GLOBAL_ENABLED="true",
         PUSHER_GLOBAL_APP_ID=APP,
@@ -100,30 +98,14 @@ async def main() -> None:
     )
     connection = await aio_pika.connect(AMQP_URL)
     channel = await connection.channel()
-    command = [
-        sys.executable,
-        "-m",
-        "router",
-        "--env-file",
-        "/nonexistent/.env",
-        "run",
-        "--only",
-        "pusher",
-    ]
     try:
         raw = await raw_loop(standin, args.events, args.channels)
         raw_calls = standin.calls.get("batch_events", 0)
 
-        router = await asyncio.create_subprocess_exec(*command, env=env, cwd=ROOT)
-        await wait_http(f"http://127.0.0.1:{port}/readyz")
-        router.terminate()
-        await router.wait()
-        ex = await channel.get_exchange(exchange)
-        for i in range(args.events):
-            e = build_envelope(f"c{i % args.channels}", "messages.upsert", DATA)
-            await ex.publish(amqp_message(e), e.routing_key)
+        await declare_then_stop(env, "pusher")
+        await fill(channel, exchange, args.events, lambda i: f"c{i % args.channels}")
         before_events, before_calls = len(standin.triggered), standin.calls.get("batch_events", 0)
-        router = await asyncio.create_subprocess_exec(*command, env=env, cwd=ROOT)
+        router = await spawn_router(env, "pusher")
         async with asyncio.timeout(300):
             # Timed from the first event out, so process start-up is not counted.
             while len(standin.triggered) == before_events:
@@ -137,10 +119,7 @@ async def main() -> None:
         await router.wait()
     finally:
         await standin.stop()
-        for suffix in ("pusher", "pusher.dlq", "webhook", "webhook.dlq"):
-            await channel.queue_delete(f"{exchange}.{suffix}")
-        for name in (exchange, f"{exchange}.dead", f"{exchange}.config"):
-            await channel.exchange_delete(name)
+        await drop_declared(channel, exchange, ("pusher", "webhook"))
         await connection.close()
 
     print(f"events={args.events} channels={args.channels}")

@@ -11,26 +11,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import aio_pika
+import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import DATA, free_port  # noqa: E402
-from bench.webhook import wait_http  # noqa: E402
-from router.publisher import amqp_message  # noqa: E402
+from bench.common import (  # noqa: E402
+    AMQP_URL,
+    DATA,
+    declare_then_stop,
+    drop_declared,
+    fill,
+    free_port,
+    router_env,
+    start_router,
+)
 from schemas import build_envelope  # noqa: E402
 from tests.support.moto import MotoServer  # noqa: E402
-
-AMQP_URL = os.environ.get("RABBITMQ_URI", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 def count_messages(client: Any, names: list[str]) -> int:
@@ -75,15 +79,9 @@ async def main() -> None:
     client = moto.client()
     exchange = f"bench-sqs-{uuid.uuid4().hex[:8]}"
     port = free_port()
-    env = dict(os.environ)
-    env.update(
-        RABBITMQ_URI=AMQP_URL,
-        RABBITMQ_EXCHANGE_NAME=exchange,
-        SERVER_PORT=str(port),
-        SERVER_HOST="127.0.0.1",
-        LOG_LEVEL="WARN",
-        LOG_FORMAT="json",
-        ROUTER_STORE_PATH=str(Path(tempfile.gettempdir()) / f"bench-{os.getpid()}.sqlite3"),
+    env = router_env(
+        exchange,
+        port,
         SQS_ENABLED="true",
         SQS_GLOBAL_ENABLED="true",
         SQS_GLOBAL_MESSAGES_UPSERT="true",
@@ -98,40 +96,11 @@ async def main() -> None:
         raw = await asyncio.to_thread(raw_batches, client, args.events, args.queues)
 
         # Declare the topology once, stop, fill the queue, then let the role drain the burst.
-        router = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "router",
-            "--env-file",
-            "/nonexistent/.env",
-            "run",
-            "--only",
-            "sqs",
-            env=env,
-            cwd=ROOT,
-        )
-        await wait_http(f"http://127.0.0.1:{port}/readyz")
-        router.terminate()
-        await router.wait()
-        ex = await channel.get_exchange(exchange)
-        for i in range(args.events):
-            e = build_envelope(f"q{i % args.queues}", "messages.upsert", DATA)
-            await ex.publish(amqp_message(e), e.routing_key)
+        await declare_then_stop(env, "sqs")
+        await fill(channel, exchange, args.events, lambda i: f"q{i % args.queues}")
         names = [f"q{i}-messages_upsert" for i in range(args.queues)]
         started = time.perf_counter()
-        router = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "router",
-            "--env-file",
-            "/nonexistent/.env",
-            "run",
-            "--only",
-            "sqs",
-            env=env,
-            cwd=ROOT,
-        )
-        await wait_http(f"http://127.0.0.1:{port}/readyz")
+        router = await start_router(env, "sqs")
         async with asyncio.timeout(300):
             while True:
                 try:
@@ -142,7 +111,7 @@ async def main() -> None:
                 await asyncio.sleep(0.1)
         routed = args.events / (time.perf_counter() - started)
         async with (
-            __import__("aiohttp").ClientSession() as session,
+            aiohttp.ClientSession() as session,
             session.get(f"http://127.0.0.1:{port}/metrics") as response,
         ):
             text = await response.text()
@@ -150,10 +119,7 @@ async def main() -> None:
         await router.wait()
     finally:
         await moto.stop()
-        for suffix in ("sqs", "sqs.dlq", "webhook", "webhook.dlq"):
-            await channel.queue_delete(f"{exchange}.{suffix}")
-        for name in (exchange, f"{exchange}.dead", f"{exchange}.config"):
-            await channel.exchange_delete(name)
+        await drop_declared(channel, exchange, ("sqs", "webhook"))
         await connection.close()
 
     def metric(name: str) -> float:

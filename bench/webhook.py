@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -26,11 +24,18 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import DATA, free_port, peak_rss_mb  # noqa: E402
-from router.publisher import amqp_message  # noqa: E402
-from schemas import build_envelope  # noqa: E402
+from bench.common import (  # noqa: E402
+    AMQP_URL,
+    DATA,
+    drop_declared,
+    fill,
+    free_port,
+    router_env,
+    start_router,
+    wait_http,
+)
+from bench.ingest import peak_rss_mb  # noqa: E402
 
-AMQP_URL = os.environ.get("RABBITMQ_URI", "amqp://guest:guest@127.0.0.1:5672/")
 API_KEY = "bench-key"
 PREFETCH = 64
 
@@ -40,18 +45,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-async def wait_http(url: str, seconds: float = 20) -> None:
-    async with aiohttp.ClientSession() as session, asyncio.timeout(seconds):
-        while True:
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
 
 
 class ReceiverProcess:
@@ -92,16 +85,6 @@ class ReceiverProcess:
             await self.proc.wait()
 
 
-async def fill(channel: aio_pika.abc.AbstractChannel, exchange: str, key: str, n: int) -> None:
-    """Publish ``n`` envelopes with confirms, in waves, straight to the exchange."""
-    ex = await channel.get_exchange(exchange)
-    for start in range(0, n, 500):
-        batch = [
-            build_envelope("bench", "messages.upsert", DATA) for _ in range(min(500, n - start))
-        ]
-        await asyncio.gather(*(ex.publish(amqp_message(e), key) for e in batch))
-
-
 async def raw_chain(receiver: ReceiverProcess, n: int) -> float:
     """aio-pika consumer posting each body to the receiver, ack after the answer."""
     name = f"bench-raw-{uuid.uuid4().hex[:8]}"
@@ -111,7 +94,7 @@ async def raw_chain(receiver: ReceiverProcess, n: int) -> float:
     exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
     queue = await channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
     await queue.bind(exchange, "#")
-    await fill(channel, name, "bench.messages.upsert", n)
+    await fill(channel, name, n, lambda _: "bench")
     await receiver.reset()
     session = aiohttp.ClientSession()
     url = f"{receiver.base}/raw"
@@ -134,41 +117,17 @@ async def raw_chain(receiver: ReceiverProcess, n: int) -> float:
     return rate
 
 
-def router_env(exchange: str, receiver: ReceiverProcess, port: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        RABBITMQ_URI=AMQP_URL,
-        RABBITMQ_EXCHANGE_NAME=exchange,
-        SERVER_PORT=str(port),
-        SERVER_HOST="127.0.0.1",
-        ROUTER_STORE_PATH=str(Path(tempfile.gettempdir()) / f"bench-{os.getpid()}.sqlite3"),
+def webhook_env(exchange: str, receiver: ReceiverProcess, port: int) -> dict[str, str]:
+    return router_env(
+        exchange,
+        port,
         AUTHENTICATION_API_KEY=API_KEY,
-        LOG_LEVEL="WARN",
-        LOG_FORMAT="json",
         WEBHOOK_GLOBAL_ENABLED="true",
         WEBHOOK_GLOBAL_URL=f"{receiver.base}/hook",
         WEBHOOK_EVENTS_MESSAGES_UPSERT="true",
         ROUTER_PREFETCH=str(PREFETCH),
         WEBHOOK_ENDPOINT_MAX_IN_FLIGHT=str(PREFETCH),
     )
-    return env
-
-
-async def start_router(env: dict[str, str], *roles: str) -> asyncio.subprocess.Process:
-    args = [a for role in roles for a in ("--only", role)]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "router",
-        "--env-file",
-        "/nonexistent/.env",
-        "run",
-        *args,
-        env=env,
-        cwd=ROOT,
-    )
-    await wait_http(f"http://127.0.0.1:{env['SERVER_PORT']}/readyz")
-    return proc
 
 
 async def main() -> None:
@@ -183,7 +142,7 @@ async def main() -> None:
     await receiver.start()
     exchange = f"bench-hook-{uuid.uuid4().hex[:8]}"
     port = free_port()
-    env = router_env(exchange, receiver, port)
+    env = webhook_env(exchange, receiver, port)
     connection = await aio_pika.connect(AMQP_URL)
     channel = await connection.channel()
     try:
@@ -240,7 +199,7 @@ async def main() -> None:
             await proc.wait()
 
         # Backlog: the adapter is down while the events pile up, then drains them.
-        await fill(channel, exchange, "bench.messages.upsert", args.backlog)
+        await fill(channel, exchange, args.backlog, lambda _: "bench")
         await receiver.reset()
         adapter = await start_router(env, "webhook")
         samples = []
@@ -253,10 +212,7 @@ async def main() -> None:
         await adapter.wait()
     finally:
         await receiver.stop()
-        for suffix in ("webhook", "webhook.dlq"):
-            await channel.queue_delete(f"{exchange}.{suffix}")
-        for name in (exchange, f"{exchange}.dead", f"{exchange}.config"):
-            await channel.exchange_delete(name)
+        await drop_declared(channel, exchange, ("webhook",))
         await connection.close()
 
     print(f"events={args.events} rate={args.rate}/s for {args.seconds}s backlog={args.backlog}")
