@@ -58,6 +58,7 @@ from router.topology import (
     declare_exchange,
     declare_retry_queue,
     quantize_delay_ms,
+    rebind,
 )
 from schemas import Envelope, is_event_id
 
@@ -196,10 +197,7 @@ class Consumer:
             if self.dead_letters
             else await declare_exchange(link.channel, self.exchange_name)
         )
-        for key in sorted(keys - self.bound_keys):
-            await queue.bind(source, routing_key=key)
-        for key in sorted(self.bound_keys - keys):
-            await queue.unbind(source, routing_key=key)
+        await rebind(queue, source, self.bound_keys, keys)
         self.bound_keys = keys
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:

@@ -27,7 +27,7 @@ from router.broker import Broker, BrokerUnavailable
 from router.consumer import Consumer
 from router.logging import get_logger
 from router.store.base import ConfigStore
-from router.topology import QUORUM, AdapterQueues, declare_exchange
+from router.topology import QUORUM, AdapterQueues, declare_exchange, rebind
 from schemas import WIRE_NAMES, InvalidInstanceError, validate_instance
 
 log = get_logger("router.config")
@@ -176,12 +176,8 @@ class LiveConfig:
         queue = await channel.declare_queue(
             AdapterQueues.for_role(self.exchange, name).work, passive=True
         )
-        bound = self._bound.get(name, frozenset())
-        for key in sorted(keys - bound):
-            await queue.bind(exchange, routing_key=key)
-        for key in sorted(bound - keys):
-            with contextlib.suppress(aio_pika.exceptions.AMQPException):
-                await queue.unbind(exchange, routing_key=key)
+        # A failed unbind closes the channel, which starts the connection over and reloads.
+        await rebind(queue, exchange, self._bound.get(name, frozenset()), keys)
         self._bound[name] = keys
 
     async def _sync_instance_queues(self, instance: str | None) -> None:

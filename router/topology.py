@@ -175,6 +175,7 @@ async def declare_adapter(
 async def rebind(
     queue: AbstractQueue, exchange: AbstractExchange, old: Iterable[str], new: Iterable[str]
 ) -> None:
+    """Bind what is new, unbind what is gone; keys in both are left as they are."""
     old_keys, new_keys = set(old), set(new)
     for key in sorted(new_keys - old_keys):
         await queue.bind(exchange, routing_key=key)
