@@ -113,19 +113,27 @@ class RetryPolicy:
 
 
 @runtime_checkable
-class Adapter(Protocol):
-    """A destination. Construction must do no I/O: the ingest role builds adapters only to learn
-    which queues and bindings to declare."""
+class Routed(Protocol):
+    """What every destination has: a name, the routing keys it wants, and a lifetime.
+    Construction must do no I/O: the ingest role builds destinations only to learn which
+    queues and bindings to declare."""
 
     name: str
-    retry_policy: RetryPolicy
 
     def routing_keys(self) -> frozenset[str]:
-        """Binding keys for this adapter's work queue (``*.messages.upsert``, ``inst.#``)."""
+        """Binding keys on the exchange (``*.messages.upsert``, ``inst.#``)."""
         ...
 
     async def start(self) -> None: ...
 
-    async def deliver(self, delivery: Delivery) -> Outcome: ...
-
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Adapter(Routed, Protocol):
+    """A destination fed from its own work queue, one event at a time (see ``Gateway`` in
+    ``router.gateway`` for one fed from a stream)."""
+
+    retry_policy: RetryPolicy
+
+    async def deliver(self, delivery: Delivery) -> Outcome: ...

@@ -22,7 +22,7 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
 )
 
-from router.adapter import Adapter
+from router.adapter import Routed
 from router.broker import Broker, BrokerUnavailable
 from router.consumer import Consumer
 from router.logging import get_logger
@@ -52,7 +52,7 @@ class LiveConfig:
         broker: Broker,
         store: ConfigStore,
         exchange: str,
-        adapters: Mapping[str, Adapter],
+        adapters: Mapping[str, Routed],
         *,
         resync_seconds: float = 30.0,
     ) -> None:
@@ -115,7 +115,10 @@ class LiveConfig:
         channel = await connection.channel(publisher_confirms=True)
         channel.close_callbacks.add(lambda *_: self.broker.connection_lost("config channel closed"))
         exchange = await channel.declare_exchange(
-            config_exchange_name(self.exchange), aio_pika.ExchangeType.FANOUT, durable=True
+            config_exchange_name(self.exchange),
+            aio_pika.ExchangeType.FANOUT,
+            durable=True,
+            passive=self.broker.provisioned,
         )
         queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
         await queue.bind(exchange)
@@ -163,7 +166,7 @@ class LiveConfig:
                 log.exception("config.queues_failed", instance=instance)
             log.info("config.applied", instance=instance or "*")
 
-    async def _sync_bindings(self, name: str, adapter: Adapter) -> None:
+    async def _sync_bindings(self, name: str, adapter: Routed) -> None:
         keys = adapter.routing_keys()
         consumer = self.consumers.get(name)
         if consumer is not None:
@@ -172,7 +175,7 @@ class LiveConfig:
         channel = self._channel
         if channel is None:
             return
-        exchange = await declare_exchange(channel, self.exchange)
+        exchange = await declare_exchange(channel, self.exchange, passive=self.broker.provisioned)
         queue = await channel.declare_queue(
             AdapterQueues.for_role(self.exchange, name).work, passive=True
         )
@@ -195,7 +198,7 @@ class LiveConfig:
             config = await self.store.get(instance)
             names = {instance}
             wanted = {instance: config} if config else {}
-        exchange = await declare_exchange(channel, self.exchange)
+        exchange = await declare_exchange(channel, self.exchange, passive=self.broker.provisioned)
         for name in sorted(names):
             config = wanted.get(name)
             events = config.rabbitmq.wanted() if config else frozenset()

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
-from router.adapter import Adapter
+from router.adapter import Routed
 from router.constants import ADAPTER_ENTRY_POINT_GROUP
 from router.settings import Settings
 
 # Builds a role's adapters for these settings: none when the settings leave it disabled.
-AdapterFactory = Callable[[Settings], Adapter | Sequence[Adapter] | None]
+AdapterFactory = Callable[[Settings], Routed | Sequence[Routed] | None]
 
 _registered: dict[str, AdapterFactory] = {}
 
@@ -44,10 +44,10 @@ def factory_for(name: str) -> AdapterFactory:
     )
 
 
-def build(name: str, settings: Settings) -> list[Adapter]:
+def build(name: str, settings: Settings) -> list[Routed]:
     built = factory_for(name)(settings)
     if built is None:
         return []
-    if isinstance(built, Adapter):
-        return [built]
-    return list(built)
+    if isinstance(built, Sequence):
+        return list(built)
+    return [built]

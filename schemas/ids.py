@@ -69,3 +69,19 @@ def new_event_id() -> str:
 def is_event_id(value: str) -> bool:
     """True for any UUID in its hyphenated form or a 26-character ULID."""
     return _MATCHER.fullmatch(value) is not None
+
+
+_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def event_time_ms(value: str) -> int | None:
+    """The creation time (Unix ms) carried by a UUIDv7 or a ULID; None for any other id."""
+    if not is_event_id(value):
+        return None
+    if len(value) == 26:  # ULID: the first 10 characters are the 48-bit time
+        ms = 0
+        for char in value[:10].upper():
+            ms = ms * 32 + _CROCKFORD.index(char)
+        return ms
+    parsed = uuid.UUID(value)
+    return parsed.int >> 80 if parsed.version == _VERSION else None

@@ -110,6 +110,9 @@ class WebhookConfig(Strict):
 
 class InstanceConfig(Strict):
     instance: str
+    # The instance's own API key (Evolution's ``token``): it opens this instance's WebSocket
+    # stream, and no other.
+    token: str = ""
     webhooks: tuple[WebhookConfig, ...] = ()
     rabbitmq: ChannelConfig = ChannelConfig()
     sqs: ChannelConfig = ChannelConfig()

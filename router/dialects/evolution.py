@@ -72,7 +72,6 @@ FLAT_CREATION_FIELDS: dict[str, tuple[str, str]] = {
 SESSION_FIELDS = frozenset(
     [
         "instanceId",
-        "token",
         "qrcode",
         "number",
         "integration",
@@ -242,7 +241,7 @@ def creation_blocks(body: dict[str, Any], instance: str) -> dict[str, dict[str, 
 
     unknown = []
     for key, value in body.items():
-        if value is None or key == "instanceName" or key in SESSION_FIELDS:
+        if value is None or key in ("instanceName", "token") or key in SESSION_FIELDS:
             continue
         if key.startswith(SESSION_PREFIXES):
             continue
@@ -271,12 +270,15 @@ def creation_blocks(body: dict[str, Any], instance: str) -> dict[str, dict[str, 
     return blocks
 
 
-def replaced(patches: dict[str, dict[str, Any]], current: InstanceConfig) -> InstanceConfig:
+def replaced(
+    patches: dict[str, dict[str, Any]], token: str | None, current: InstanceConfig
+) -> InstanceConfig:
     """The whole document the creation body describes; blocks it leaves out are off.
     Labelled webhooks written through the other dialects are kept: Evolution only knows its
-    own ``default`` webhook."""
+    own ``default`` webhook. The instance's token is kept unless one is sent."""
     others = tuple(w for w in current.webhooks if w.label != DEFAULT_LABEL)
-    fresh = InstanceConfig(instance=current.instance, webhooks=others)
+    token = current.token if token is None or token == MASK else token
+    fresh = InstanceConfig(instance=current.instance, webhooks=others, token=token)
     if "webhook" in patches:
         hook = merged_webhook(None, patches["webhook"], "webhook", DEFAULT_LABEL)
         previous = current.webhook(DEFAULT_LABEL)
@@ -291,13 +293,19 @@ def replaced(patches: dict[str, dict[str, Any]], current: InstanceConfig) -> Ins
 
 
 def whole_answer(config: InstanceConfig) -> dict[str, Any]:
-    return {"instance": config.instance} | {name: block_answer(config, name) for name in BLOCKS}
+    token = MASK if config.token else None
+    blocks = {name: block_answer(config, name) for name in BLOCKS}
+    return {"instance": config.instance, "token": token} | blocks
 
 
 @guarded
 async def put_instance(request: web.Request) -> web.Response:
     instance = instance_of(request)
-    blocks = creation_blocks(await read_object(request), instance)
+    body = await read_object(request)
+    token = body.get("token")
+    if token is not None and not isinstance(token, str):
+        raise invalid(f"token must be a string, not {type_name(token)}")
+    blocks = creation_blocks(body, instance)
     patches = {
         name: webhook_patch(block, name) if name == "webhook" else channel_patch(block, name)
         for name, block in blocks.items()
@@ -306,7 +314,7 @@ async def put_instance(request: web.Request) -> web.Response:
         # As in Evolution's instance creation, a block that is sent is switched on.
         patch.setdefault("enabled", True)
     existed = await request.app[CONFIG].exists(instance)
-    config = await apply(request, instance, functools.partial(replaced, patches))
+    config = await apply(request, instance, functools.partial(replaced, patches, token))
     return json_response(whole_answer(config), 200 if existed else 201)
 
 

@@ -1,0 +1,85 @@
+"""Who may open which stream, decided before the upgrade.
+
+A token comes as ``?token=`` (browsers cannot set headers on a WebSocket), an ``apikey``
+header or ``Authorization: Bearer``. The global key opens every stream; an instance's own
+token opens that instance's stream and no other. Peers listed in ``WEBSOCKET_ALLOWED_HOSTS``
+need no token, as in Evolution.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from ipaddress import ip_address
+
+from aiohttp import web
+
+from router.auth import presented_key
+
+# The instance's token, or "" when it has none.
+TokenOf = Callable[[str], Awaitable[str]]
+
+
+class Denied(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def presented_token(request: web.Request) -> str | None:
+    return request.query.get("token") or presented_key(request)
+
+
+def parse_allowed_hosts(value: str) -> frozenset[str] | None:
+    """None means every peer (``*``); otherwise normalised addresses."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if "*" in items:
+        return None
+    hosts: set[str] = set()
+    for item in items:
+        try:
+            hosts.add(str(ip_address(item)))
+        except ValueError:
+            hosts.add(item)
+    return frozenset(hosts)
+
+
+def peer_allowed(peer: str | None, allowed: frozenset[str] | None) -> bool:
+    if allowed is None:
+        return True
+    if not peer:
+        return False
+    try:
+        address = ip_address(peer)
+    except ValueError:
+        return peer in allowed
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is 127.0.0.1
+    return str(address) in allowed or (mapped is not None and str(mapped) in allowed)
+
+
+def same(expected: str, presented: str) -> bool:
+    return bool(expected) and hmac.compare_digest(expected.encode(), presented.encode())
+
+
+async def check(
+    request: web.Request,
+    instance: str | None,
+    global_key: str,
+    allowed: frozenset[str] | None,
+    token_of: TokenOf,
+) -> None:
+    """Return when the caller may open the stream of ``instance`` (None: every instance)."""
+    if not global_key or peer_allowed(request.remote, allowed):
+        return
+    token = presented_token(request)
+    if not token:
+        raise Denied(
+            "missing_token", "a token is required: ?token=, an apikey header or a Bearer token"
+        )
+    if same(global_key, token):
+        return
+    if instance is not None and same(await token_of(instance), token):
+        return
+    scope = f"instance {instance!r}" if instance else "the stream of every instance"
+    raise Denied("wrong_token", f"this token does not open {scope}")

@@ -1,0 +1,196 @@
+"""The WebSocket gateway: ``GET /ws/{instance}`` and ``GET /ws``.
+
+Events reach a stream, ``<exchange>.websocket``, bound to the events the settings and each
+instance's ``websocket`` block select. Every gateway process reads the whole stream (so any
+number of them can stand behind a load balancer) and offers each event, serialised once, to its
+clients. A client that reconnects with ``?last_event_id=`` is served what it missed from the
+stream first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Final
+
+from aiohttp import web
+
+from adapters.websocket import access, session
+from adapters.websocket.frames import CLOSE_GOING_AWAY
+from adapters.websocket.hub import Client, Hub
+from adapters.websocket.metrics import REFUSED
+from adapters.websocket.stream import LiveReader
+from router.broker import Broker
+from router.ingest import Refused
+from router.logging import get_logger
+from router.selection import Selection
+from router.settings import Settings
+from router.store.base import ConfigStore
+from router.topology import AdapterQueues, StreamBinding
+from schemas import InvalidInstanceError, UnknownEventError, is_event_id, resolve, validate_instance
+
+log = get_logger("adapters.websocket")
+
+# Resumes reading the stream at once; more wait their turn.
+MAX_CONCURRENT_REPLAYS: Final = 32
+# A resume asked for right after start waits this long for the gateway to find its place.
+POSITION_WAIT_SECONDS: Final = 5.0
+# Clients only answer pings; anything larger than this from them closes the connection.
+MAX_INCOMING_BYTES: Final = 4096
+
+
+def parse_events(value: str | None) -> frozenset[str] | None:
+    """``?events=MESSAGES_UPSERT,call``: any accepted spelling; None when absent or empty."""
+    names = [name.strip() for name in (value or "").split(",") if name.strip()]
+    if not names:
+        return None
+    wires: set[str] = set()
+    unknown: list[str] = []
+    suggestions: list[str] = []
+    for name in names:
+        try:
+            wires.add(resolve(name).wire)
+        except UnknownEventError as exc:
+            unknown.append(name)
+            suggestions.extend(s for s in exc.suggestions if s not in suggestions)
+    if unknown:
+        raise Refused(
+            422,
+            "unknown_event",
+            f"unknown event{'s' if len(unknown) > 1 else ''} in events: {', '.join(unknown)}",
+            suggestions=suggestions,
+        )
+    return frozenset(wires)
+
+
+class WebsocketGateway:
+    name = "websocket"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings.websocket
+        self.global_key = settings.authentication.api_key.get_secret_value()
+        self.allowed = access.parse_allowed_hosts(self.settings.allowed_hosts)
+        self.selection = Selection(self.settings.selected_events(), lambda c: c.websocket)
+        self.hub = Hub(self.permits)
+        self._broker: Broker | None = None
+        self._store: ConfigStore | None = None
+        self._stream = ""
+        self._replays: asyncio.Semaphore | None = None
+
+    # -- what the router asks of a gateway ------------------------------------------------
+
+    def routing_keys(self) -> frozenset[str]:
+        return self.selection.routing_keys()
+
+    def stream(self, exchange: str) -> StreamBinding:
+        return StreamBinding(
+            name=AdapterQueues.for_role(exchange, self.name).work,
+            routing_keys=self.routing_keys(),
+            max_age=self.settings.retention_max_age,
+            max_bytes=self.settings.retention_max_bytes,
+        )
+
+    def install(
+        self, app: web.Application, broker: Broker, store: ConfigStore, exchange: str
+    ) -> None:
+        self._broker, self._store = broker, store
+        self._stream = self.stream(exchange).name
+        LiveReader(broker, self._stream, self.hub)
+        app.router.add_get("/ws", self.serve)
+        app.router.add_get("/ws/{instance}", self.serve)
+        app.on_shutdown.append(self._shutdown)
+
+    async def start(self) -> None:
+        self._replays = asyncio.Semaphore(MAX_CONCURRENT_REPLAYS)
+        if self.allowed is None:
+            log.warning("websocket.open", detail="WEBSOCKET_ALLOWED_HOSTS=*: no token is checked")
+
+    async def close(self) -> None:
+        await self.hub.close_all(CLOSE_GOING_AWAY, "gateway shutting down")
+
+    async def reload(self, store: ConfigStore, instance: str | None) -> None:
+        await self.selection.reload(store, instance)
+
+    # -- who sees what -----------------------------------------------------------------------
+
+    def permits(self, instance: str, event: str) -> tuple[bool, bool]:
+        """(the instance's own clients may see it, the all-instances clients may)."""
+        to_all = event in self.selection.global_events
+        block = self.selection.blocks.get(instance)
+        wanted = block.wanted() if block is not None else frozenset()
+        return to_all or wanted is None or event in wanted, to_all
+
+    async def _token_of(self, instance: str) -> str:
+        config = await self._store.get(instance) if self._store else None
+        return config.token if config is not None else ""
+
+    # -- the endpoint --------------------------------------------------------------------------
+
+    async def serve(self, request: web.Request) -> web.StreamResponse:
+        try:
+            ws, instance, events, last_event_id = await self._admit(request)
+        except Refused as refused:
+            REFUSED.labels(reason=refused.reason).inc()
+            return refused.response()
+        except access.Denied as denied:
+            REFUSED.labels(reason=denied.reason).inc()
+            return Refused(401, denied.reason, denied.detail).response()
+        await ws.prepare(request)
+        client = Client(ws, request, instance, events, self.settings.max_buffer)
+        assert self._broker is not None
+        assert self._replays is not None
+        await session.serve(
+            ws,
+            client,
+            self.hub,
+            last_event_id=last_event_id,
+            broker=self._broker,
+            stream=self._stream,
+            replays=self._replays,
+        )
+        return ws
+
+    async def _admit(
+        self, request: web.Request
+    ) -> tuple[web.WebSocketResponse, str | None, frozenset[str] | None, str | None]:
+        """Everything checked before the upgrade, so a refusal is a plain HTTP answer."""
+        raw = request.match_info.get("instance")
+        instance: str | None = None
+        if raw is None:
+            if not self.settings.global_events:
+                raise Refused(
+                    404, "global_stream_off", "GET /ws needs WEBSOCKET_GLOBAL_EVENTS=true"
+                )
+        else:
+            try:
+                instance = validate_instance(raw)
+            except InvalidInstanceError as exc:
+                raise Refused(422, "invalid_instance", str(exc)) from None
+        events = parse_events(request.query.get("events"))
+        last_event_id = request.query.get("last_event_id") or None
+        if last_event_id is not None and not is_event_id(last_event_id):
+            raise Refused(
+                422, "invalid_last_event_id", "last_event_id must be the id of an event received"
+            )
+        await access.check(request, instance, self.global_key, self.allowed, self._token_of)
+        ws = web.WebSocketResponse(
+            heartbeat=self.settings.heartbeat_seconds,
+            compress=False,  # one serialisation for every client; per-client deflate undoes it
+            max_msg_size=MAX_INCOMING_BYTES,
+        )
+        if not ws.can_prepare(request).ok:
+            raise Refused(426, "upgrade_required", "this endpoint speaks WebSocket only")
+        broker = self._broker
+        if broker is None or not broker.ready:
+            raise Refused(503, "broker_unavailable", "not connected to RabbitMQ; retry shortly")
+        if last_event_id is not None and not self.hub.positioned.is_set():
+            try:
+                async with asyncio.timeout(POSITION_WAIT_SECONDS):
+                    await self.hub.positioned.wait()
+            except TimeoutError:
+                raise Refused(
+                    503, "stream_unavailable", "the event stream cannot be read yet; retry shortly"
+                ) from None
+        return ws, instance, events, last_event_id
+
+    async def _shutdown(self, _: web.Application) -> None:
+        await self.close()

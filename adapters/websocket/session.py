@@ -1,0 +1,134 @@
+"""One connected client, from the upgrade to the close, resuming first when it asks to."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+from typing import Final
+
+from aiohttp import WSMsgType, web
+
+from adapters.websocket import frames
+from adapters.websocket.hub import Client, Hub
+from adapters.websocket.metrics import RESUMES
+from adapters.websocket.stream import StreamEvent, replay, seek_for
+from router.broker import Broker
+from router.logging import get_logger
+
+log = get_logger("adapters.websocket")
+
+# A resume that fails half-way (RabbitMQ lost) closes the client with "try again later"; it
+# reconnects with the last id it saw and nothing is lost.
+CLOSE_TRY_AGAIN: Final = 1013
+
+
+class Resume:
+    """Replays what came after ``last_event_id`` up to offset ``until`` (the live reader's
+    position when the client was registered), then the live frames held meanwhile."""
+
+    def __init__(self, client: Client, last_event_id: str, until: int, hub: Hub) -> None:
+        self.client = client
+        self.last_event_id = last_event_id
+        self.until = until
+        self.hub = hub
+        self.found = False
+        self.replayed = 0
+
+    async def on_event(self, event: StreamEvent) -> None:
+        if not self.found:
+            self.found = event.id == self.last_event_id
+            return
+        if self.client.closed:
+            raise asyncio.CancelledError
+        client = self.client
+        to_instance, to_all = self.hub.permits(event.instance, event.event)
+        if client.instance is None:
+            allowed = to_all
+        else:
+            allowed = to_instance and event.instance == client.instance
+        if allowed and client.wants(event.event):
+            await client.queue.put(event.frame)
+            self.replayed += 1
+
+    async def run(self, broker: Broker, stream: str, limit: asyncio.Semaphore) -> None:
+        async with limit:
+            start = seek_for(self.last_event_id, self.hub.recent)
+            await replay(broker.connection, stream, start, self.until, self.on_event)
+        client = self.client
+        if self.found:
+            await client.queue.put(frames.resumed(self.last_event_id, self.replayed))
+        else:
+            await client.queue.put(frames.history_unavailable(self.last_event_id))
+        RESUMES.labels(result="replayed" if self.found else "unavailable").inc()
+        log.info(
+            "websocket.resumed",
+            instance=client.instance or "*",
+            last_event_id=self.last_event_id,
+            found=self.found,
+            replayed=self.replayed,
+            held=len(client.held or ()),
+        )
+        held = client.held
+        while held:
+            _, frame = held.popleft()
+            await client.queue.put(frame)
+        client.held = None  # no await since the last check: the next live frame queues directly
+
+
+async def serve(
+    ws: web.WebSocketResponse,
+    client: Client,
+    hub: Hub,
+    *,
+    last_event_id: str | None,
+    broker: Broker,
+    stream: str,
+    replays: asyncio.Semaphore,
+) -> None:
+    """Register the client, resume if asked, and keep it until either side closes."""
+    resume: asyncio.Task[None] | None = None
+    if last_event_id is not None and hub.last_offset is not None:
+        # Registration and the position read together, with no await between: every offset
+        # after ``until`` reaches the held frames, every one up to it the replay.
+        client.held = collections.deque()
+        hub.add(client)
+        job = Resume(client, last_event_id, hub.last_offset, hub)
+        resume = asyncio.create_task(job.run(broker, stream, replays))
+        resume.add_done_callback(functools.partial(_resume_done, client, hub))
+    else:
+        hub.add(client)
+    client.writer = asyncio.create_task(client.write_forever())
+    log.info("websocket.connected", instance=client.instance or "*", peer=client.peer)
+    try:
+        async for message in ws:
+            # Clients have nothing to say; anything but control frames is ignored.
+            if message.type == WSMsgType.ERROR:
+                break
+    finally:
+        if resume is not None and not resume.done():
+            resume.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await resume
+        if not client.closed:
+            client.closed = True
+            hub.discard(client)
+            if client.writer is not None:
+                client.writer.cancel()
+        log.info(
+            "websocket.disconnected",
+            instance=client.instance or "*",
+            peer=client.peer,
+            code=ws.close_code,
+        )
+
+
+def _resume_done(client: Client, hub: Hub, task: asyncio.Task[None]) -> None:
+    """A resume that failed closes the client, which reconnects and resumes again."""
+    if task.cancelled() or task.exception() is None or client.closed:
+        return
+    log.warning(
+        "websocket.resume_failed", instance=client.instance or "*", error=str(task.exception())
+    )
+    hub.drop(client, CLOSE_TRY_AGAIN, "resume failed; reconnect with last_event_id", "resume")

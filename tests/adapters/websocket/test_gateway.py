@@ -1,0 +1,281 @@
+"""The websocket role in one process: HTTP ingest -> RabbitMQ stream -> WebSocket clients on
+loopback. Who may connect, what each client receives, slow clients, heartbeats and resuming."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient
+
+from adapters.websocket.frames import CLOSE_TOO_SLOW
+from router.settings import Settings
+from router.store import MemoryStore
+from schemas.instance_config import ChannelConfig, InstanceConfig
+from tests.conftest import Cleanup
+from tests.support.app import API_KEY, router_settings, running_app
+
+AUTH = {"apikey": API_KEY}
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+def ws_settings(amqp_url: str, exchange_name: str, cleanup: Cleanup) -> Callable[..., Settings]:
+    def make(**websocket: Any) -> Settings:
+        values = {"enabled": True, "global_events": True, "heartbeat_seconds": 30, **websocket}
+        return router_settings(amqp_url, exchange_name, websocket=values)
+
+    return make
+
+
+def gateway(
+    settings: Settings, store: MemoryStore | None = None
+) -> AbstractAsyncContextManager[Client]:
+    return running_app(settings, ["ingest", "websocket"], store=store or MemoryStore())
+
+
+async def publish(client: Client, instance: str, event: str, data: Any = None) -> str:
+    response = await client.post(
+        f"/events/{instance}", json={"event": event, "data": data}, headers=AUTH
+    )
+    assert response.status == 202, await response.text()
+    return str((await response.json())["id"])
+
+
+async def frame(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5) -> dict[str, Any]:
+    message = await ws.receive(timeout=timeout)
+    assert message.type == aiohttp.WSMsgType.TEXT, message
+    value: dict[str, Any] = orjson.loads(message.data)
+    return value
+
+
+async def frames(ws: aiohttp.ClientWebSocketResponse, n: int) -> list[dict[str, Any]]:
+    return [await frame(ws) for _ in range(n)]
+
+
+async def nothing_more(ws: aiohttp.ClientWebSocketResponse, within: float = 0.5) -> None:
+    with pytest.raises(TimeoutError):
+        await ws.receive(timeout=within)
+
+
+@pytest.fixture
+async def tokens() -> MemoryStore:
+    store = MemoryStore()
+    await store.put(InstanceConfig(instance="alpha", token="alpha-token"))
+    await store.put(InstanceConfig(instance="beta", token="beta-token"))
+    return store
+
+
+async def status_of(client: Client, path: str, **kwargs: Any) -> int:
+    try:
+        ws = await client.ws_connect(path, **kwargs)
+    except aiohttp.WSServerHandshakeError as exc:
+        return exc.status
+    await ws.close()
+    return 101
+
+
+async def test_who_may_open_which_stream(
+    ws_settings: Callable[..., Settings], tokens: MemoryStore
+) -> None:
+    async with gateway(ws_settings(), tokens) as client:
+        assert await status_of(client, "/ws/alpha") == 401
+        assert await status_of(client, "/ws/alpha?token=wrong") == 401
+        assert await status_of(client, "/ws/beta?token=alpha-token") == 401
+        assert await status_of(client, "/ws?token=alpha-token") == 401
+        assert await status_of(client, "/ws/alpha?token=alpha-token") == 101
+        assert await status_of(client, "/ws/alpha", headers={"apikey": "alpha-token"}) == 101
+        bearer = {"Authorization": "Bearer alpha-token"}
+        assert await status_of(client, "/ws/alpha", headers=bearer) == 101
+        assert await status_of(client, f"/ws/beta?token={API_KEY}") == 101
+        assert await status_of(client, f"/ws?token={API_KEY}") == 101
+        refused = await client.get("/ws/alpha")
+        assert refused.status == 401
+        assert (await refused.json())["error"] == "missing_token"
+
+
+async def test_allowed_hosts_need_no_token(ws_settings: Callable[..., Settings]) -> None:
+    async with gateway(ws_settings(allowed_hosts="10.0.0.1, 127.0.0.1")) as client:
+        assert await status_of(client, "/ws/alpha") == 101
+    async with gateway(ws_settings(allowed_hosts="10.0.0.1")) as client:
+        assert await status_of(client, "/ws/alpha") == 401
+
+
+async def test_bad_requests_are_refused_before_the_upgrade(
+    ws_settings: Callable[..., Settings],
+) -> None:
+    async with gateway(ws_settings(global_events=False)) as client:
+        token = f"token={API_KEY}"
+        assert await status_of(client, f"/ws?{token}") == 404
+        assert await status_of(client, f"/ws/bad.name?{token}") == 422
+        assert await status_of(client, f"/ws/alpha?{token}&last_event_id=nope") == 422
+        unknown = await client.get(f"/ws/alpha?{token}&events=MESAGES_UPSERT")
+        assert unknown.status == 422
+        assert "messages.upsert" in (await unknown.json())["suggestions"]
+        plain = await client.get(f"/ws/alpha?{token}")
+        assert plain.status == 426
+
+
+async def test_instance_and_global_streams(ws_settings: Callable[..., Settings]) -> None:
+    async with gateway(ws_settings()) as client:
+        alpha = await client.ws_connect(f"/ws/alpha?token={API_KEY}")
+        everyone = await client.ws_connect(f"/ws?token={API_KEY}")
+        calls = await client.ws_connect(f"/ws/alpha?token={API_KEY}&events=CALL,messages.upsert")
+        first = await publish(client, "alpha", "MESSAGES_UPSERT", {"n": 1})
+        second = await publish(client, "beta", "call", {"n": 2})
+        third = await publish(client, "alpha", "presence.update", {"n": 3})
+        fourth = await publish(client, "alpha", "call", {"n": 4})
+
+        got = await frames(alpha, 3)
+        assert [f["id"] for f in got] == [first, third, fourth]
+        assert got[0]["event"] == "messages.upsert"
+        assert got[0]["instance"] == "alpha"
+        assert got[0]["data"] == {"n": 1}
+        assert [f["id"] for f in await frames(everyone, 4)] == [first, second, third, fourth]
+        assert [f["id"] for f in await frames(calls, 2)] == [first, fourth]
+        for ws in (alpha, everyone, calls):
+            await nothing_more(ws, 0.3)
+            await ws.close()
+
+
+async def test_instance_blocks_decide_without_global_events(
+    ws_settings: Callable[..., Settings],
+) -> None:
+    store = MemoryStore()
+    block = ChannelConfig(enabled=True, events=["MESSAGES_UPSERT"])
+    await store.put(InstanceConfig(instance="alpha", websocket=block))
+    async with gateway(ws_settings(global_events=False), store) as client:
+        alpha = await client.ws_connect(f"/ws/alpha?token={API_KEY}")
+        beta = await client.ws_connect(f"/ws/beta?token={API_KEY}")
+        await publish(client, "alpha", "call")
+        wanted = await publish(client, "alpha", "messages.upsert")
+        await publish(client, "beta", "messages.upsert")
+        assert (await frame(alpha))["id"] == wanted
+        await nothing_more(alpha)
+        await nothing_more(beta, 0.1)
+        await alpha.close()
+        await beta.close()
+
+
+async def test_a_slow_client_is_dropped_and_the_others_get_everything(
+    ws_settings: Callable[..., Settings],
+) -> None:
+    async with gateway(ws_settings(max_buffer=4)) as client:
+        fast = await client.ws_connect(f"/ws/alpha?token={API_KEY}")
+        # Reads nothing: its socket buffers fill, then its queue of 4, then it is dropped.
+        slow = await client.ws_connect(f"/ws/alpha?token={API_KEY}", max_msg_size=0)
+        big = "x" * 60_000
+        total = 150
+        received: list[str] = []
+
+        async def read_fast() -> None:
+            while len(received) < total:
+                received.append((await frame(fast, timeout=20))["id"])
+
+        reader = asyncio.create_task(read_fast())
+        sent = []
+        for i in range(0, total, 10):
+            batch = [
+                {"event": "messages.upsert", "data": {"i": j, "pad": big}} for j in range(i, i + 10)
+            ]
+            response = await client.post("/events/alpha/batch", json=batch, headers=AUTH)
+            assert response.status == 202
+            sent.extend((await response.json())["ids"])
+        await asyncio.wait_for(reader, 30)
+        assert received == sent
+        # The slow one: whatever was in flight, then the close with the documented code.
+        codes = []
+        while True:
+            message = await slow.receive(timeout=10)
+            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                codes.append(slow.close_code)
+                break
+            if message.type == aiohttp.WSMsgType.ERROR:
+                codes.append(None)
+                break
+        assert codes in ([CLOSE_TOO_SLOW], [None], [1006])
+        metrics = await (await client.get("/metrics")).text()
+        assert 'router_websocket_clients_dropped_total{reason="slow"}' in metrics
+        await fast.close()
+
+
+async def test_a_peer_that_does_not_answer_pings_is_closed(
+    ws_settings: Callable[..., Settings],
+) -> None:
+    async with gateway(ws_settings(heartbeat_seconds=0.4)) as client:
+        mute = await client.ws_connect(f"/ws/alpha?token={API_KEY}", autoping=False)
+        kinds = []
+        async with asyncio.timeout(5):
+            while True:
+                message = await mute.receive()
+                kinds.append(message.type)
+                if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                    break
+        assert kinds[0] == aiohttp.WSMsgType.PING
+        assert kinds[-1] in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+
+
+async def test_resume_gives_exactly_the_missed_events_then_live(
+    ws_settings: Callable[..., Settings],
+) -> None:
+    async with gateway(ws_settings()) as client:
+        ws = await client.ws_connect(f"/ws/alpha?token={API_KEY}")
+        seen = [await publish(client, "alpha", "messages.upsert", {"i": i}) for i in range(3)]
+        assert [f["id"] for f in await frames(ws, 3)] == seen
+        await ws.close()
+
+        missed = [await publish(client, "alpha", "messages.upsert", {"i": i}) for i in range(3, 8)]
+        await publish(client, "beta", "messages.upsert")  # another instance: never replayed
+        back = await client.ws_connect(f"/ws/alpha?token={API_KEY}&last_event_id={seen[-1]}")
+        assert [f["id"] for f in await frames(back, 5)] == missed
+        control = await frame(back)
+        assert control == {"type": "resumed", "last_event_id": seen[-1], "replayed": 5}
+        live = await publish(client, "alpha", "call")
+        assert (await frame(back))["id"] == live
+        await nothing_more(back)
+        await back.close()
+
+
+async def test_resume_under_live_traffic_has_no_gap_and_no_duplicate(
+    ws_settings: Callable[..., Settings],
+) -> None:
+    async with gateway(ws_settings()) as client:
+        ws = await client.ws_connect(f"/ws/alpha?token={API_KEY}")
+        first = await publish(client, "alpha", "call")
+        assert (await frame(ws))["id"] == first
+        await ws.close()
+        missed = [await publish(client, "alpha", "call", {"i": i}) for i in range(200)]
+
+        async def keep_publishing() -> list[str]:
+            return [await publish(client, "alpha", "call", {"live": i}) for i in range(100)]
+
+        publisher = asyncio.create_task(keep_publishing())
+        back = await client.ws_connect(f"/ws/alpha?token={API_KEY}&last_event_id={first}")
+        live = await publisher
+        ids: list[str] = []
+        while len(ids) < len(missed) + len(live):
+            got = await frame(back)
+            if got.get("type") != "resumed":
+                ids.append(got["id"])
+        assert ids == missed + live
+        await back.close()
+
+
+async def test_an_unknown_id_says_history_is_unavailable_then_goes_live(
+    ws_settings: Callable[..., Settings],
+) -> None:
+    async with gateway(ws_settings()) as client:
+        await publish(client, "alpha", "call")
+        unknown = "0190a000-0000-7000-8000-000000000000"  # a UUIDv7 from 2024, never sent
+        ws = await client.ws_connect(f"/ws/alpha?token={API_KEY}&last_event_id={unknown}")
+        control = await frame(ws, timeout=10)
+        assert control["type"] == "history_unavailable"
+        assert control["last_event_id"] == unknown
+        live = await publish(client, "alpha", "call")
+        assert (await frame(ws))["id"] == live
+        await ws.close()
