@@ -98,6 +98,7 @@ def create_app(
     broker = Broker(
         settings.rabbitmq.uri.get_secret_value(),
         name=f"{settings.server.name}-router[{','.join(chosen)}]",
+        provisioned=settings.rabbitmq.provisioned,
     )
     app[SETTINGS] = settings
     app[BROKER] = broker

@@ -46,8 +46,11 @@ class Broker:
         setup_timeout: float = 60.0,
         backoff_initial: float = BROKER_BACKOFF_INITIAL_SECONDS,
         backoff_max: float = BROKER_BACKOFF_MAX_SECONDS,
+        provisioned: bool = False,
     ) -> None:
         self.url = url
+        # The broker objects exist already: set-up steps only check them (passive declares).
+        self.provisioned = provisioned
         self.name = name
         self.connect_timeout = connect_timeout
         self.setup_timeout = setup_timeout

@@ -154,7 +154,11 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
         return 2
 
     async def go() -> int:
-        broker = Broker(settings.rabbitmq.uri.get_secret_value(), name="router-cli")
+        broker = Broker(
+            settings.rabbitmq.uri.get_secret_value(),
+            name="router-cli",
+            provisioned=settings.rabbitmq.provisioned,
+        )
         publisher = Publisher(
             broker,
             topology_for(settings, enabled_adapters(settings)),

@@ -51,6 +51,7 @@ from router.constants import (
     SETTLE_FAILURE_PAUSE_SECONDS,
 )
 from router.logging import get_logger, mask_url
+from router.retryqueues import delays_ms, within
 from router.topology import (
     AdapterBinding,
     AdapterQueues,
@@ -155,6 +156,8 @@ class Consumer:
         self._tag: str | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._retry_declared: dict[int, float] = {}
+        # On a provisioned broker only these retry queues exist; delays are kept among them.
+        self.retry_delays = delays_ms(adapter.retry_policy) if broker.provisioned else ()
         self.bound_keys: frozenset[str] = frozenset()
         broker.add_setup(self.setup)
 
@@ -170,11 +173,12 @@ class Consumer:
             lambda _: self.broker.connection_lost("consumer cancelled by the broker")
         )
         await channel.set_qos(prefetch_count=self.prefetch)
-        exchange = await declare_exchange(channel, self.exchange_name)
-        dead = await declare_exchange(channel, self.queues.dead_exchange)
+        passive = self.broker.provisioned
+        exchange = await declare_exchange(channel, self.exchange_name, passive=passive)
+        dead = await declare_exchange(channel, self.queues.dead_exchange, passive=passive)
         self.bound_keys = self.adapter.routing_keys()
         binding = AdapterBinding(self.queues, self.bound_keys, self.dead_letters)
-        queue = await declare_adapter(channel, exchange, binding)
+        queue = await declare_adapter(channel, exchange, binding, passive=passive)
         self._retry_declared.clear()
         # Strong references for the life of the connection.
         self._connection, self._link, self._queue = connection, Link(channel, dead), queue
@@ -195,7 +199,9 @@ class Consumer:
         source = (
             link.dead
             if self.dead_letters
-            else await declare_exchange(link.channel, self.exchange_name)
+            else await declare_exchange(
+                link.channel, self.exchange_name, passive=self.broker.provisioned
+            )
         )
         await rebind(queue, source, self.bound_keys, keys)
         self.bound_keys = keys
@@ -334,6 +340,8 @@ class Consumer:
             if delay is None or not math.isfinite(delay) or delay < 0:
                 delay = policy.delay_for(attempt)
             delay_ms = quantize_delay_ms(delay)
+            if self.retry_delays:
+                delay_ms = within(delay_ms, self.retry_delays)
             headers: dict[str, Any] = {HEADER_LAST_ERROR: outcome.error[:MAX_ERROR_CHARS]}
             if outcome.counts:
                 headers[HEADER_ATTEMPT] = attempt + 1
@@ -442,7 +450,9 @@ class Consumer:
         channel: AbstractChannel | None = None
         try:
             channel = await connection.channel(publisher_confirms=False)
-            await declare_retry_queue(channel, self.queues, delay_ms)
+            await declare_retry_queue(
+                channel, self.queues, delay_ms, passive=self.broker.provisioned
+            )
         except aiormq.exceptions.ChannelPreconditionFailed as exc:
             # The queue exists with other arguments (declared by another version); it still
             # dead-letters back to the work queue, so use it as it is.

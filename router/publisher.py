@@ -86,7 +86,7 @@ class Publisher:
         channel.close_callbacks.add(
             lambda *_: self.broker.connection_lost("publisher channel closed")
         )
-        self._exchange = await declare(channel, self.topology)
+        self._exchange = await declare(channel, self.topology, passive=self.broker.provisioned)
         self._channel = channel  # held strongly for the life of the connection
 
     @classmethod

@@ -171,6 +171,10 @@ class RabbitmqSettings(Family):
     frame_max: int = Field(
         8192, description="AMQP frame size (Evolution's setting; accepted, RabbitMQ negotiates)"
     )
+    provisioned: bool = Field(
+        False,
+        description="the broker objects exist already (router topology --definitions): only check them, so the user needs no configure permission",
+    )
 
 
 class WebhookSettings(Family):

@@ -149,12 +149,32 @@ def downstream_queues(prefix: str, wires: Iterable[str]) -> tuple[tuple[str, str
     return tuple((downstream_queue_name(prefix, w), f"*.{w}") for w in wires)
 
 
-async def declare_exchange(channel: AbstractChannel, name: str) -> AbstractExchange:
-    return await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
+# ``passive`` below: the broker was provisioned (``RABBITMQ_PROVISIONED``); a declaration only
+# checks that the object exists, which needs no configure permission. Bindings are still made.
+
+
+async def declare_exchange(
+    channel: AbstractChannel, name: str, *, passive: bool = False
+) -> AbstractExchange:
+    return await channel.declare_exchange(
+        name, aio_pika.ExchangeType.TOPIC, durable=True, passive=passive
+    )
+
+
+async def declare_queue(
+    channel: AbstractChannel, name: str, arguments: dict[str, Any], *, passive: bool = False
+) -> AbstractQueue:
+    if passive:
+        return await channel.declare_queue(name, passive=True)
+    return await channel.declare_queue(name, durable=True, arguments=arguments)
 
 
 async def declare_adapter(
-    channel: AbstractChannel, exchange: AbstractExchange, binding: AdapterBinding
+    channel: AbstractChannel,
+    exchange: AbstractExchange,
+    binding: AdapterBinding,
+    *,
+    passive: bool = False,
 ) -> AbstractQueue:
     """Declare the work queue and its DLQ, and make the bindings match ``routing_keys`` exactly.
 
@@ -162,10 +182,10 @@ async def declare_adapter(
     keys this process bound before; see :func:`rebind`.
     """
     queues = binding.queues
-    dead = await declare_exchange(channel, queues.dead_exchange)
-    dlq = await channel.declare_queue(queues.dlq, durable=True, arguments=DLQ_ARGUMENTS)
+    dead = await declare_exchange(channel, queues.dead_exchange, passive=passive)
+    dlq = await declare_queue(channel, queues.dlq, DLQ_ARGUMENTS, passive=passive)
     await dlq.bind(dead, routing_key=queues.role)
-    work = await channel.declare_queue(queues.work, durable=True, arguments=queues.work_arguments())
+    work = await declare_queue(channel, queues.work, queues.work_arguments(), passive=passive)
     source = dead if binding.dead_letters else exchange
     for key in sorted(binding.routing_keys):
         await work.bind(source, routing_key=key)
@@ -184,19 +204,21 @@ async def rebind(
 
 
 async def declare_retry_queue(
-    channel: AbstractChannel, queues: AdapterQueues, delay_ms: int
+    channel: AbstractChannel, queues: AdapterQueues, delay_ms: int, *, passive: bool = False
 ) -> str:
     name = queues.retry(delay_ms)
-    await channel.declare_queue(name, durable=True, arguments=queues.retry_arguments(delay_ms))
+    await declare_queue(channel, name, queues.retry_arguments(delay_ms), passive=passive)
     return name
 
 
-async def declare(channel: AbstractChannel, topology: Topology) -> AbstractExchange:
+async def declare(
+    channel: AbstractChannel, topology: Topology, *, passive: bool = False
+) -> AbstractExchange:
     """Declare everything ``topology`` describes; safe to call again at any time."""
-    exchange = await declare_exchange(channel, topology.exchange)
+    exchange = await declare_exchange(channel, topology.exchange, passive=passive)
     for binding in topology.adapters:
-        await declare_adapter(channel, exchange, binding)
+        await declare_adapter(channel, exchange, binding, passive=passive)
     for name, key in topology.downstream_queues:
-        queue = await channel.declare_queue(name, durable=True, arguments=QUORUM)
+        queue = await declare_queue(channel, name, QUORUM, passive=passive)
         await queue.bind(exchange, routing_key=key)
     return exchange
