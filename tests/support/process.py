@@ -44,8 +44,8 @@ def free_port() -> int:
 
 
 class RouterProcess:
-    def __init__(self, env: Mapping[str, str], *args: str) -> None:
-        self.port = free_port()
+    def __init__(self, env: Mapping[str, str], *args: str, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.env = {**env, "SERVER_PORT": str(self.port), "SERVER_HOST": "127.0.0.1"}
         self.args = args
         self.proc: asyncio.subprocess.Process | None = None

@@ -1,0 +1,200 @@
+"""A Python client for the WebSocket gateway that reconnects and resumes by itself.
+
+    client = EventClient("http://router:8080", "my-instance", token="...")
+
+    @client.on("messages.upsert")
+    async def on_message(event): print(event["data"])
+
+    asyncio.run(client.run())
+
+Each reconnection sends the id of the last event received, so the gateway replays what came
+meanwhile; ids already seen are skipped, so handlers see each event once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Self
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import aiohttp
+import orjson
+
+from schemas import resolve
+
+Event = dict[str, Any]
+Handler = Callable[[Event], Awaitable[None] | None]
+log = logging.getLogger("evrouter.sdk")
+ALL = "*"
+# Refusals that another attempt would only repeat.
+FINAL_STATUSES = frozenset({400, 401, 403, 404, 422, 426})
+
+
+class GatewayRefused(Exception):
+    """The gateway refused the connection (bad token, unknown stream): retrying cannot help."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+
+
+class GatewayUnreachable(ConnectionError):
+    """Every attempt of the last ``max_retries`` failed."""
+
+
+class EventClient:
+    def __init__(
+        self,
+        url: str,
+        instance: str | None = None,
+        *,
+        token: str | None = None,
+        events: Iterable[str] | None = None,
+        max_retries: int = 10,
+        retry_delay_seconds: float = 1.0,
+        max_retry_delay_seconds: float = 30.0,
+        last_event_id: str | None = None,
+        heartbeat_seconds: float = 30.0,
+        remember: int = 10_000,
+    ) -> None:
+        """``url`` is the router's base URL (http, https, ws or wss); ``instance`` None opens
+        the stream of every instance. ``max_retries`` failed attempts in a row give up."""
+        self.url = url.rstrip("/")
+        self.instance = instance
+        self.token = token
+        self.events = sorted({resolve(e).key for e in events}) if events else None
+        self.max_retries = max_retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.max_retry_delay_seconds = max_retry_delay_seconds
+        self.last_event_id = last_event_id
+        self.heartbeat_seconds = heartbeat_seconds
+        self.connections = 0  # successful connections so far
+        self._handlers: dict[str, list[Handler]] = {}
+        self._gap_handlers: list[Handler] = []
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
+        self._closing = asyncio.Event()
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    def on(self, event: str = ALL) -> Callable[[Handler], Handler]:
+        """Register a handler for one event (any spelling: ``MESSAGES_UPSERT``,
+        ``messages.upsert``, ``messagesUpsert``) or, with ``*``, for every event."""
+        key = ALL if event == ALL else resolve(event).wire
+
+        def register(handler: Handler) -> Handler:
+            self._handlers.setdefault(key, []).append(handler)
+            return handler
+
+        return register
+
+    def on_gap(self, handler: Handler) -> Handler:
+        """Called with the gateway's notice when events after ``last_event_id`` are no longer
+        kept (the client was away longer than the retention)."""
+        self._gap_handlers.append(handler)
+        return handler
+
+    def stream_url(self) -> str:
+        parts = urlsplit(self.url)
+        scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+        path = f"{parts.path}/ws" + (f"/{self.instance}" if self.instance else "")
+        query: dict[str, str] = {}
+        if self.events:
+            query["events"] = ",".join(self.events)
+        if self.last_event_id:
+            query["last_event_id"] = self.last_event_id
+        return urlunsplit((scheme, parts.netloc, path, urlencode(query), ""))
+
+    async def run(self) -> None:
+        """Receive and dispatch until ``close()``; reconnects with capped exponential backoff.
+        Raises ``GatewayRefused`` at once on a refusal, ``GatewayUnreachable`` after
+        ``max_retries`` failures in a row."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        failures = 0
+        async with aiohttp.ClientSession(headers=headers) as session:
+            while not self._closing.is_set():
+                try:
+                    async with session.ws_connect(
+                        self.stream_url(), heartbeat=self.heartbeat_seconds, max_msg_size=0
+                    ) as ws:
+                        self._ws = ws
+                        self.connections += 1
+                        failures = 0
+                        await self._receive(ws)
+                except aiohttp.WSServerHandshakeError as exc:
+                    if exc.status in FINAL_STATUSES:
+                        raise GatewayRefused(exc.status, exc.message) from None
+                    failures += 1
+                    log.warning("gateway answered %s; retrying", exc.status)
+                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    failures += 1
+                    log.warning("gateway connection failed: %s", exc)
+                finally:
+                    self._ws = None
+                if self._closing.is_set():
+                    return
+                if failures > self.max_retries:
+                    raise GatewayUnreachable(f"gave up after {self.max_retries} retries")
+                await self._pause(failures)
+
+    async def close(self) -> None:
+        """Stop ``run()`` cleanly: the connection is closed with a normal close frame."""
+        self._closing.set()
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def _pause(self, failures: int) -> None:
+        """Capped exponential backoff with jitter; ``close()`` ends it early."""
+        base = min(
+            self.retry_delay_seconds * 2 ** max(0, failures - 1), self.max_retry_delay_seconds
+        )
+        delay = base * random.uniform(0.8, 1.2)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), delay)
+
+    async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in ws:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                continue
+            frame = orjson.loads(message.data)
+            if not isinstance(frame, dict):
+                continue
+            if "event" not in frame:
+                await self._control(frame)
+                continue
+            event_id = frame.get("id")
+            if not isinstance(event_id, str) or event_id in self._seen:
+                continue
+            self._seen[event_id] = None
+            if len(self._seen) > self._remember:
+                self._seen.popitem(last=False)
+            self.last_event_id = event_id
+            await self._dispatch(
+                [*self._handlers.get(frame["event"], ()), *self._handlers.get(ALL, ())], frame
+            )
+
+    async def _control(self, frame: Event) -> None:
+        if frame.get("type") == "history_unavailable":
+            log.warning("events after %s are no longer available", frame.get("last_event_id"))
+            await self._dispatch(self._gap_handlers, frame)
+
+    async def _dispatch(self, handlers: list[Handler], frame: Event) -> None:
+        for handler in handlers:
+            try:
+                result = handler(frame)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                # The handler's failure is the application's; the stream goes on.
+                log.exception("handler %r failed for event %s", handler, frame.get("id"))
