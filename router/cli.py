@@ -64,6 +64,16 @@ def parser() -> argparse.ArgumentParser:
         "--example", action="store_true", help="print .env.example (every setting, defaults)"
     )
 
+    topo = sub.add_parser("topology", help="the exchanges, queues and bindings the settings imply")
+    topo.add_argument(
+        "--definitions",
+        action="store_true",
+        help="as RabbitMQ definitions JSON, to provision the broker (rabbitmqctl import_definitions)",
+    )
+    topo.add_argument(
+        "--user", default="evrouter", help="the least-privilege user the definitions create"
+    )
+
     dlq = sub.add_parser("dlq", help="dead-letter queues: list, replay, purge")
     dsub = dlq.add_subparsers(dest="action", required=True)
     for action, text in (
@@ -101,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "publish": cmd_publish,
         "tail": cmd_tail,
         "config": cmd_config,
+        "topology": cmd_topology,
         "dlq": cmd_dlq,
     }
     try:
@@ -233,6 +244,17 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
         print(f"# {family}")
         for name, value in section.items():
             print(f"{name}={value}")
+    return 0
+
+
+def cmd_topology(settings: Settings, args: argparse.Namespace) -> int:
+    from router.definitions import definitions, listing, render
+
+    found = definitions(settings, args.user)
+    if args.definitions:
+        sys.stdout.write(render(found))
+    else:
+        print("\n".join(listing(found)))
     return 0
 
 
