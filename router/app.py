@@ -10,11 +10,12 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from router import dialects, ingest, metrics, registry
-from router.adapter import Adapter
+from router.adapter import Adapter, Routed
 from router.appkeys import BROKER, CONFIG, CONSUMERS, PUBLISHER, SETTINGS
 from router.broker import Broker
 from router.configsvc import ConfigService
 from router.consumer import Consumer
+from router.gateway import Gateway
 from router.livecfg import LiveConfig
 from router.logging import get_logger
 from router.publisher import Publisher
@@ -23,16 +24,16 @@ from router.store import ConfigStore, open_store
 from router.topology import AdapterBinding, AdapterQueues, Topology, downstream_queues
 
 ADAPTER_ROLES = ("webhook", "sqs", "pusher", "websocket")
-ADAPTERS = web.AppKey("adapters", dict[str, Adapter])
+ADAPTERS = web.AppKey("adapters", dict[str, Routed])
 STORE = web.AppKey("store", ConfigStore)
 LIVE = web.AppKey("live", LiveConfig)
 log = get_logger("router.app")
 
 
-def enabled_adapters(settings: Settings) -> dict[str, Adapter]:
-    """Every adapter the settings switch on, by name, built without I/O. A role's factory may
-    give several (the webhook role also runs its errors reporter, ``webhook-errors``)."""
-    found: dict[str, Adapter] = {}
+def enabled_adapters(settings: Settings) -> dict[str, Routed]:
+    """Every destination the settings switch on, by name, built without I/O. A role's factory
+    may give several (the webhook role also runs its errors reporter, ``webhook-errors``)."""
+    found: dict[str, Routed] = {}
     installed = set(registry.available())
     for role in ADAPTER_ROLES:
         if role in installed:
@@ -45,7 +46,7 @@ def role_of(adapter_name: str) -> str:
     return adapter_name.split("-", 1)[0]
 
 
-def topology_for(settings: Settings, adapters: Mapping[str, Adapter]) -> Topology:
+def topology_for(settings: Settings, adapters: Mapping[str, Routed]) -> Topology:
     """The whole topology the settings imply, whichever roles this process runs."""
     rabbit = settings.rabbitmq
     exchange = rabbit.exchange_name
@@ -63,12 +64,14 @@ def topology_for(settings: Settings, adapters: Mapping[str, Adapter]) -> Topolog
                 bool(getattr(adapter, "dead_letters", False)),
             )
             for name, adapter in adapters.items()
+            if not isinstance(adapter, Gateway)
         ),
         downstream_queues=downstream,
+        streams=tuple(a.stream(exchange) for a in adapters.values() if isinstance(a, Gateway)),
     )
 
 
-def resolve_roles(requested: Iterable[str] | None, adapters: Mapping[str, Adapter]) -> list[str]:
+def resolve_roles(requested: Iterable[str] | None, adapters: Mapping[str, Routed]) -> list[str]:
     """``None`` means every role: ingest and each enabled adapter's."""
     present = list(dict.fromkeys(role_of(name) for name in adapters))
     if not requested:
@@ -87,7 +90,7 @@ def create_app(
     settings: Settings,
     roles: Iterable[str] | None = None,
     *,
-    adapters: Mapping[str, Adapter] | None = None,
+    adapters: Mapping[str, Routed] | None = None,
     store: ConfigStore | None = None,
 ) -> web.Application:
     adapters = dict(enabled_adapters(settings) if adapters is None else adapters)
@@ -119,8 +122,8 @@ def create_app(
     # Before the consumers: its reload step must run before they consume on each connection.
     live = LiveConfig(broker, store, topology.exchange, adapters)
     app[LIVE] = live
-    consumer_list = [
-        Consumer(
+    consumers = {
+        name: Consumer(
             broker,
             adapter,
             topology.exchange,
@@ -128,10 +131,14 @@ def create_app(
             prefetch=max(limits.prefetch, int(getattr(adapter, "prefetch", 0))),
             deliver_timeout=limits.delivery_timeout_seconds,
         )
-        for adapter in running.values()
-    ]
-    app[CONSUMERS] = consumer_list
-    live.attach(dict(zip(running, consumer_list, strict=True)))
+        for name, adapter in running.items()
+        if isinstance(adapter, Adapter) and not isinstance(adapter, Gateway)
+    }
+    app[CONSUMERS] = list(consumers.values())
+    live.attach(consumers)
+    for gateway in running.values():
+        if isinstance(gateway, Gateway):
+            gateway.install(app, broker, store, topology.exchange)
     app[CONFIG] = ConfigService(
         store,
         live.announce,

@@ -269,8 +269,13 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "list":
             if args.queue is None:
                 from router.app import enabled_adapters
+                from router.gateway import Gateway
 
-                names = [dlq_name(settings, role) for role in enabled_adapters(settings)]
+                names = [
+                    dlq_name(settings, role)
+                    for role, adapter in enabled_adapters(settings).items()
+                    if not isinstance(adapter, Gateway)
+                ]
                 async with dlq_ops.open_channel(url) as channel:
                     for name in names:
                         print(

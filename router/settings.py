@@ -299,17 +299,41 @@ class PusherSettings(Family):
 
 
 class WebsocketSettings(Family):
-    """WEBSOCKET_*: live events for browsers and apps."""
-
     model_config = SettingsConfigDict(env_prefix="WEBSOCKET_")
     prefix: ClassVar[str] = "WEBSOCKET_"
     enabled: bool = Field(False, description="serve /ws/{instance}")
     global_events: bool = Field(
-        False, description="also serve /ws with the events of every instance"
+        False,
+        description="serve /ws with every instance's events, and stream the events switched on below to every instance (all of them when none is)",
     )
     allowed_hosts: str = Field(
-        "", description="Evolution's client allow-list (accepted; tokens are checked instead)"
+        "",
+        description="peer addresses that may connect without a token, comma-separated, or *; as in Evolution, but empty by default",
     )
+    max_buffer: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="frames queued per client; a client that falls further behind is disconnected",
+    )
+    heartbeat_seconds: float = Field(
+        30, gt=0, description="ping every client this often; one that does not answer is closed"
+    )
+    retention_max_age: str = Field(
+        "1D",
+        pattern=r"^[1-9][0-9]*[YMDhms]$",
+        description="how long the stream keeps events for resuming (x-max-age: 1D, 12h, 30m)",
+    )
+    retention_max_bytes: int = Field(
+        1_000_000_000, ge=1_000_000, description="most bytes the stream keeps for resuming"
+    )
+
+    def selected_events(self) -> frozenset[str]:
+        """Wire names streamed for every instance: the switches on, all when none is, and none
+        without ``GLOBAL_EVENTS`` (each instance's ``websocket`` block decides then)."""
+        if not self.global_events:
+            return frozenset()
+        return self.enabled_events() or frozenset(e.wire for e in CATALOG)
 
 
 class AuthenticationSettings(Family):
@@ -413,13 +437,16 @@ SQS = with_event_switches(SqsSettings, "SQS_*: Amazon SQS or a compatible server
 PUSHER = with_event_switches(
     PusherSettings, "PUSHER_*: Pusher channels or a Pusher-protocol server."
 )
+WEBSOCKET = with_event_switches(
+    WebsocketSettings, "WEBSOCKET_*: live events for browsers and apps, resumable."
+)
 
 FAMILIES: dict[str, type[Family]] = {
     "rabbitmq": RABBITMQ,
     "webhook": WEBHOOK,
     "sqs": SQS,
     "pusher": PUSHER,
-    "websocket": WebsocketSettings,
+    "websocket": WEBSOCKET,
     "authentication": AuthenticationSettings,
     "server": ServerSettings,
     "log": LogSettings,

@@ -4,17 +4,20 @@ The exchange is a durable topic exchange; routing keys are ``<instance>.<event>`
 role owns a durable quorum work queue ``<exchange>.<role>`` bound only to the keys it wants, a
 dead-letter queue ``<work>.dlq`` and, on demand, TTL retry queues ``<work>.retry.<ms>ms`` that
 dead-letter back into the work queue. Downstream consumers get one quorum queue per enabled
-event, named ``<prefix>.<wire name>``.
+event, named ``<prefix>.<wire name>``. The WebSocket role keeps events in a stream,
+``<exchange>.websocket``, which every gateway reads in full and from which clients resume.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 from router.constants import (
@@ -24,7 +27,9 @@ from router.constants import (
     RETRY_QUEUE_EXPIRY_MARGIN_MS,
     WORK_QUEUE_DELIVERY_LIMIT,
 )
+from router.logging import get_logger
 
+log = get_logger("router.topology")
 QUORUM: dict[str, Any] = {"x-queue-type": "quorum"}
 # At-least-once dead-lettering keeps a message in its queue until the target confirmed it;
 # RabbitMQ requires reject-publish overflow for that strategy.
@@ -112,6 +117,24 @@ class AdapterBinding:
     dead_letters: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class StreamBinding:
+    """A stream (append-only, read by offset) bound to the exchange: consumers read it without
+    removing anything, so every reader sees every event and can start again from the past."""
+
+    name: str
+    routing_keys: frozenset[str]
+    max_age: str  # RabbitMQ's x-max-age: a number and one of Y M D h m s ("1D", "12h")
+    max_bytes: int
+
+    def arguments(self) -> dict[str, Any]:
+        return {
+            "x-queue-type": "stream",
+            "x-max-age": self.max_age,
+            "x-max-length-bytes": self.max_bytes,
+        }
+
+
 def topic_matches(pattern: str, key: str) -> bool:
     """AMQP topic matching: ``*`` is exactly one word, ``#`` zero or more."""
     return _match(pattern.split("."), key.split("."))
@@ -133,11 +156,13 @@ class Topology:
     exchange: str
     adapters: tuple[AdapterBinding, ...] = ()
     downstream_queues: tuple[tuple[str, str], ...] = ()  # (queue name, binding key)
+    streams: tuple[StreamBinding, ...] = ()
 
     def routes(self, routing_key: str) -> bool:
         """Whether a queue this topology declares is bound to ``routing_key``."""
         patterns = [k for b in self.adapters if not b.dead_letters for k in b.routing_keys]
         patterns += [key for _, key in self.downstream_queues]
+        patterns += [key for s in self.streams for key in s.routing_keys]
         return any(topic_matches(p, routing_key) for p in patterns)
 
 
@@ -221,4 +246,33 @@ async def declare(
     for name, key in topology.downstream_queues:
         queue = await declare_queue(channel, name, QUORUM, passive=passive)
         await queue.bind(exchange, routing_key=key)
+    for stream in topology.streams:
+        queue = await (
+            declare_queue(channel, stream.name, {}, passive=True)
+            if passive
+            else declare_stream(channel, stream)
+        )
+        for key in sorted(stream.routing_keys):
+            await queue.bind(exchange, routing_key=key)
     return exchange
+
+
+async def declare_stream(channel: AbstractChannel, stream: StreamBinding) -> AbstractQueue:
+    """Declare ``stream`` on a scratch channel, then hand back a handle on ``channel``.
+
+    A stream that exists with other retention arguments refuses the declaration (and closes
+    the channel that asked); it is then used as it is, with a warning, rather than stopping
+    every role over a retention setting. Retention of an existing stream is changed with a
+    policy (see the README).
+    """
+    underlay = await channel.get_underlay_channel()
+    scratch = await underlay.connection.channel()
+    try:
+        await scratch.queue_declare(stream.name, durable=True, arguments=stream.arguments())
+    except aiormq.exceptions.ChannelPreconditionFailed as exc:
+        log.warning("topology.stream_differs", stream=stream.name, error=str(exc))
+    finally:
+        if not scratch.is_closed:
+            with contextlib.suppress(Exception):
+                await scratch.close()
+    return await channel.get_queue(stream.name, ensure=False)

@@ -232,9 +232,20 @@ async def test_resume_gives_exactly_the_missed_events_then_live(
         missed = [await publish(client, "alpha", "messages.upsert", {"i": i}) for i in range(3, 8)]
         await publish(client, "beta", "messages.upsert")  # another instance: never replayed
         back = await client.ws_connect(f"/ws/alpha?token={API_KEY}&last_event_id={seen[-1]}")
-        assert [f["id"] for f in await frames(back, 5)] == missed
-        control = await frame(back)
-        assert control == {"type": "resumed", "last_event_id": seen[-1], "replayed": 5}
+        ids: list[str] = []
+        controls: list[dict[str, Any]] = []
+        while len(ids) < 5 or not controls:
+            got = await frame(back)
+            if "type" in got:
+                controls.append(got)
+            else:
+                ids.append(got["id"])
+        assert ids == missed
+        # Replayed from the stream, except any that reached the gateway after the reconnect
+        # and came live, after the notice.
+        assert controls == [{"type": "resumed", "last_event_id": seen[-1], "replayed": 5}] or (
+            controls[0]["type"] == "resumed" and controls[0]["replayed"] < 5
+        )
         live = await publish(client, "alpha", "call")
         assert (await frame(back))["id"] == live
         await nothing_more(back)
@@ -270,12 +281,18 @@ async def test_an_unknown_id_says_history_is_unavailable_then_goes_live(
     ws_settings: Callable[..., Settings],
 ) -> None:
     async with gateway(ws_settings()) as client:
-        await publish(client, "alpha", "call")
+        earlier = await publish(client, "alpha", "call")
         unknown = "0190a000-0000-7000-8000-000000000000"  # a UUIDv7 from 2024, never sent
         ws = await client.ws_connect(f"/ws/alpha?token={API_KEY}&last_event_id={unknown}")
         control = await frame(ws, timeout=10)
         assert control["type"] == "history_unavailable"
         assert control["last_event_id"] == unknown
         live = await publish(client, "alpha", "call")
-        assert (await frame(ws))["id"] == live
+        # The event published just before connecting may still have been on its way to the
+        # gateway: then it comes live, once. Nothing else comes before the new one.
+        ids = [(await frame(ws))["id"]]
+        if ids[0] == earlier:
+            ids.append((await frame(ws))["id"])
+        assert ids[-1] == live
+        await nothing_more(ws, 0.3)
         await ws.close()

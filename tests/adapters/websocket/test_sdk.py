@@ -49,7 +49,8 @@ async def scripted() -> AsyncIterator[tuple[TestServer, list[str]]]:
 
     app = web.Application()
     app.router.add_get("/ws/alpha", stream)
-    async with TestServer(app, host="127.0.0.1") as server:
+    server = TestServer(app, host="127.0.0.1")
+    async with server:
         yield server, queries
 
 
