@@ -69,17 +69,19 @@ async def check(
     allowed: frozenset[str] | None,
     token_of: TokenOf,
 ) -> None:
-    """Return when the caller may open the stream of ``instance`` (None: every instance)."""
-    if not global_key or peer_allowed(request.remote, allowed):
+    """Return when the caller may open the stream of ``instance`` (None: every instance).
+    Without a global key, a stream is open unless its instance has a token of its own."""
+    if peer_allowed(request.remote, allowed):
+        return
+    own = await token_of(instance) if instance is not None else ""
+    if not global_key and not own:
         return
     token = presented_token(request)
     if not token:
         raise Denied(
             "missing_token", "a token is required: ?token=, an apikey header or a Bearer token"
         )
-    if same(global_key, token):
-        return
-    if instance is not None and same(await token_of(instance), token):
+    if same(global_key, token) or same(own, token):
         return
     scope = f"instance {instance!r}" if instance else "the stream of every instance"
     raise Denied("wrong_token", f"this token does not open {scope}")

@@ -103,6 +103,12 @@ class WebsocketGateway:
         self._replays = asyncio.Semaphore(MAX_CONCURRENT_REPLAYS)
         if self.allowed is None:
             log.warning("websocket.open", detail="WEBSOCKET_ALLOWED_HOSTS=*: no token is checked")
+        elif not self.global_key:
+            log.warning(
+                "websocket.open",
+                detail="AUTHENTICATION_API_KEY is empty: only instances with a token of their "
+                "own need one; /ws and every other stream are open",
+            )
 
     async def close(self) -> None:
         await self.hub.close_all(CLOSE_GOING_AWAY, "gateway shutting down")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Final
@@ -18,6 +19,7 @@ from aiohttp import WSMsgType, web
 from adapters.websocket.frames import CLOSE_TOO_SLOW
 from adapters.websocket.metrics import CLIENTS, DROPPED, FRAMES_SENT
 from router.logging import get_logger
+from schemas.ids import event_time_ms
 
 log = get_logger("adapters.websocket")
 
@@ -26,6 +28,9 @@ HOLD_FACTOR: Final = 16
 # Event id -> stream offset of the latest events seen, so a resume starts at the exact offset.
 RECENT_IDS: Final = 100_000
 CLOSE_TIMEOUT_SECONDS: Final = 2.0
+# A client that is keeping up (nothing queued, little unsent in its socket) gets the frame
+# written at once, without waking its writer; past this many unsent bytes it waits its turn.
+DIRECT_WRITE_LIMIT: Final = 64 * 1024
 
 # (instance, event) -> (may go to that instance's clients, may go to the all-instances clients)
 Permits = Callable[[str, str], tuple[bool, bool]]
@@ -33,6 +38,7 @@ Permits = Callable[[str, str], tuple[bool, bool]]
 
 class Client:
     __slots__ = (
+        "busy",
         "closed",
         "events",
         "held",
@@ -63,30 +69,75 @@ class Client:
         self.held: deque[tuple[int, bytes]] | None = None
         self.hold_limit = max_buffer * HOLD_FACTOR
         self.writer: asyncio.Task[None] | None = None
+        self.busy = False  # the writer holds a frame (sending it, or waiting for the socket)
         self.closed = False
 
     def wants(self, event: str) -> bool:
         return self.events is None or event in self.events
 
-    def offer(self, offset: int, frame: bytes) -> bool:
-        """Queue a live frame without waiting; False when the client is too far behind."""
+    def offer(self, offset: int, frame: bytes, wire: WireFrame) -> int:
+        """Hand over a live frame without waiting: 1 when written at once, 0 when queued or
+        held, -1 when the client is too far behind."""
         if self.held is not None:
             if len(self.held) >= self.hold_limit:
-                return False
+                return -1
             self.held.append((offset, frame))
-            return True
+            return 0
+        transport = self.transport
+        if (
+            not self.busy
+            and self.queue.empty()
+            and transport is not None
+            and not transport.is_closing()
+            and not self.ws.closed
+            and transport.get_write_buffer_size() <= DIRECT_WRITE_LIMIT
+        ):
+            # Nothing ahead of it: the same bytes as every other client, written now.
+            transport.write(wire.bytes())
+            return 1
         try:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
-            return False
-        return True
+            return -1
+        return 0
 
     async def write_forever(self) -> None:
-        """The client's one writer: frames go out in order, at the client's pace."""
+        """The client's one writer, for frames that had to wait: in order, at its pace. It
+        ends quietly when the connection is gone; the handler sees the close and cleans up."""
         while True:
             frame = await self.queue.get()
-            await self.ws.send_frame(frame, WSMsgType.TEXT)
+            self.busy = True
+            try:
+                await self.ws.send_frame(frame, WSMsgType.TEXT)
+            except (ConnectionError, RuntimeError):
+                return
+            finally:
+                self.busy = False
             FRAMES_SENT.inc()
+
+
+class WireFrame:
+    """An event's WebSocket text frame (unmasked, as a server sends it), built on first use and
+    then the same bytes for every client. Only valid on connections without per-message
+    compression, which the gateway never negotiates (``compress=False``)."""
+
+    __slots__ = ("_bytes", "payload")
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+        self._bytes: bytes | None = None
+
+    def bytes(self) -> bytes:
+        if self._bytes is None:
+            size = len(self.payload)
+            if size < 126:
+                header = struct.pack("!BB", 0x81, size)
+            elif size < 65536:
+                header = struct.pack("!BBH", 0x81, 126, size)
+            else:
+                header = struct.pack("!BBQ", 0x81, 127, size)
+            self._bytes = header + self.payload
+        return self._bytes
 
 
 class Hub:
@@ -98,6 +149,9 @@ class Hub:
         # Set once this process knows where it stands in the stream (its first message read).
         self.positioned = asyncio.Event()
         self.recent: OrderedDict[str, int] = OrderedDict()
+        # The creation time (Unix ms) of the latest event read, when its id carries one.
+        self.last_event_ms: int | None = None
+        self._moved: asyncio.Future[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
 
     @property
@@ -125,30 +179,45 @@ class Hub:
         """Record that everything up to ``offset`` has been read (markers included)."""
         self.last_offset = offset
         self.positioned.set()
+        moved, self._moved = self._moved, None
+        if moved is not None and not moved.done():
+            moved.set_result(None)
+
+    def moved(self) -> asyncio.Future[None]:
+        """Done when this process next reads from the stream."""
+        if self._moved is None:
+            self._moved = asyncio.get_running_loop().create_future()
+        return self._moved
 
     def publish(self, offset: int, event_id: str, instance: str, event: str, frame: bytes) -> int:
         """Offer one event to every client that may and wants to see it; the number offered."""
-        self.position(offset)
         self.recent[event_id] = offset
         if len(self.recent) > RECENT_IDS:
             self.recent.popitem(last=False)
+        self.last_event_ms = event_time_ms(event_id) or self.last_event_ms
+        self.position(offset)
         to_instance, to_all = self.permits(instance, event)
+        wire = WireFrame(frame)
         slow: list[Client] = []
-        offered = 0
-        if to_instance:
-            for client in self.by_instance.get(instance, ()):
+        offered = written = 0
+        groups = (
+            self.by_instance.get(instance, ()) if to_instance else (),
+            self.everywhere if to_all else (),
+        )
+        for group in groups:
+            for client in group:
                 if client.wants(event):
                     offered += 1
-                    if not client.offer(offset, frame):
+                    result = client.offer(offset, frame, wire)
+                    if result < 0:
                         slow.append(client)
-        if to_all:
-            for client in self.everywhere:
-                if client.wants(event):
-                    offered += 1
-                    if not client.offer(offset, frame):
-                        slow.append(client)
+                    written += result > 0
+        if written:
+            FRAMES_SENT.inc(written)
         for client in slow:
-            self.drop(client, CLOSE_TOO_SLOW, "too slow: send buffer full", "slow")
+            # Held frames overflow only while the client is still being resumed.
+            reason = "slow" if client.held is None else "resume_backlog"
+            self.drop(client, CLOSE_TOO_SLOW, "too slow: send buffer full", reason)
         return offered
 
     def drop(self, client: Client, code: int, message: str, reason: str) -> None:
@@ -184,11 +253,20 @@ class Hub:
 
 
 async def close_client(client: Client, code: int, message: str) -> None:
-    """A close frame if the peer takes it in time; otherwise the connection is cut."""
+    """A close frame if the peer takes it in time. Then, if anything is still unsent (a peer
+    that stopped reading never takes it), the connection is cut rather than left to flush."""
     try:
         async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
             await client.ws.close(code=code, message=message.encode())
+    except asyncio.CancelledError:
+        # aiohttp shares one wait for the socket among writers, and the writer just cancelled
+        # may have been in it; only a cancellation of this task itself goes on.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
     except (TimeoutError, ConnectionError, RuntimeError):
-        if client.transport is not None:
-            with contextlib.suppress(Exception):
-                client.transport.abort()
+        pass
+    transport = client.transport
+    if transport is not None and transport.get_write_buffer_size() > 0:
+        with contextlib.suppress(Exception):
+            transport.abort()

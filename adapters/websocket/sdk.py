@@ -34,6 +34,7 @@ log = logging.getLogger("evrouter.sdk")
 ALL = "*"
 # Refusals that another attempt would only repeat.
 FINAL_STATUSES = frozenset({400, 401, 403, 404, 422, 426})
+CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 class GatewayRefused(Exception):
@@ -116,7 +117,8 @@ class EventClient:
         ``max_retries`` failures in a row."""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         failures = 0
-        async with aiohttp.ClientSession(headers=headers) as session:
+        timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_SECONDS)
+        async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
             while not self._closing.is_set():
                 try:
                     async with session.ws_connect(
@@ -126,6 +128,9 @@ class EventClient:
                         self.connections += 1
                         failures = 0
                         await self._receive(ws)
+                    if not self._closing.is_set():
+                        # 4008: this client fell behind; 1013: resume failed; 1001: shutdown.
+                        log.warning("gateway closed the stream (code %s); resuming", ws.close_code)
                 except aiohttp.WSServerHandshakeError as exc:
                     if exc.status in FINAL_STATUSES:
                         raise GatewayRefused(exc.status, exc.message) from None
@@ -167,7 +172,11 @@ class EventClient:
         async for message in ws:
             if message.type != aiohttp.WSMsgType.TEXT:
                 continue
-            frame = orjson.loads(message.data)
+            try:
+                frame = orjson.loads(message.data)
+            except orjson.JSONDecodeError:
+                log.warning("skipped a frame that is not JSON: %.100s", message.data)
+                continue
             if not isinstance(frame, dict):
                 continue
             if "event" not in frame:

@@ -13,26 +13,34 @@ from aiohttp import WSMsgType, web
 from adapters.websocket import frames
 from adapters.websocket.hub import Client, Hub
 from adapters.websocket.metrics import RESUMES
-from adapters.websocket.stream import StreamEvent, replay, seek_for
+from adapters.websocket.stream import ReplayStalled, StreamEvent, replay, seek_for
 from router.broker import Broker
 from router.logging import get_logger
+from schemas.ids import event_time_ms
 
 log = get_logger("adapters.websocket")
 
 # A resume that fails half-way (RabbitMQ lost) closes the client with "try again later"; it
 # reconnects with the last id it saw and nothing is lost.
 CLOSE_TRY_AGAIN: Final = 1013
+# An id not found up to this process's position may have come from a gateway further along;
+# it is awaited this long when its time is no older than this process's latest event (less a
+# margin for clocks of different ingest hosts).
+AHEAD_WAIT_SECONDS: Final = 5.0
+CLOCK_SLACK_MS: Final = 1000
 
 
 class Resume:
     """Replays what came after ``last_event_id`` up to offset ``until`` (the live reader's
     position when the client was registered), then the live frames held meanwhile."""
 
-    def __init__(self, client: Client, last_event_id: str, until: int, hub: Hub) -> None:
+    def __init__(self, client: Client, last_event_id: str, hub: Hub) -> None:
+        assert hub.last_offset is not None
         self.client = client
         self.last_event_id = last_event_id
-        self.until = until
         self.hub = hub
+        self.until = hub.last_offset
+        self.until_ms = hub.last_event_ms
         self.found = False
         self.replayed = 0
 
@@ -55,7 +63,15 @@ class Resume:
     async def run(self, broker: Broker, stream: str, limit: asyncio.Semaphore) -> None:
         async with limit:
             start = seek_for(self.last_event_id, self.hub.recent)
-            await replay(broker.connection, stream, start, self.until, self.on_event)
+            try:
+                await replay(broker.connection, stream, start, self.until, self.on_event)
+            except ReplayStalled:
+                # RabbitMQ went quiet on this connection: start it over. The live reader goes
+                # on from its last offset; this client is closed to resume again.
+                broker.connection_lost("a replay stalled")
+                raise
+        if not self.found and self.may_be_ahead():
+            await self.catch_up()
         client = self.client
         if self.found:
             await client.queue.put(frames.resumed(self.last_event_id, self.replayed))
@@ -76,6 +92,34 @@ class Resume:
             await client.queue.put(frame)
         client.held = None  # no await since the last check: the next live frame queues directly
 
+    def may_be_ahead(self) -> bool:
+        """Whether ``last_event_id`` may be newer than anything this process had read: the
+        client saw it on another gateway that is further along the stream."""
+        made = event_time_ms(self.last_event_id)
+        return made is not None and (self.until_ms is None or made > self.until_ms - CLOCK_SLACK_MS)
+
+    async def catch_up(self) -> None:
+        """Wait a little for ``last_event_id`` to come live; once it has, drop the held frames
+        up to it, which the client already has."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + AHEAD_WAIT_SECONDS
+        while True:
+            offset = self.hub.recent.get(self.last_event_id)
+            if offset is not None and offset > self.until:
+                held = self.client.held
+                while held and held[0][0] <= offset:
+                    held.popleft()
+                self.found = True
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            try:
+                async with asyncio.timeout(remaining):
+                    await asyncio.shield(self.hub.moved())
+            except TimeoutError:
+                return
+
 
 async def serve(
     ws: web.WebSocketResponse,
@@ -94,7 +138,7 @@ async def serve(
         # after ``until`` reaches the held frames, every one up to it the replay.
         client.held = collections.deque()
         hub.add(client)
-        job = Resume(client, last_event_id, hub.last_offset, hub)
+        job = Resume(client, last_event_id, hub)
         resume = asyncio.create_task(job.run(broker, stream, replays))
         resume.add_done_callback(functools.partial(_resume_done, client, hub))
     else:

@@ -32,13 +32,18 @@ STREAM_OFFSET: Final = "x-stream-offset"
 HEADER_MARKER: Final = "x-router-marker"
 LIVE_PREFETCH: Final = 1000
 REPLAY_PREFETCH: Final = 500
-# A replay ends when the stream has nothing more to give for this long.
-REPLAY_IDLE_SECONDS: Final = 2.0
+# A replay that gets nothing for this long: with nothing read yet, a search by time that landed
+# past the end of the stream; after something was read, RabbitMQ stalled (the replay fails).
+REPLAY_IDLE_SECONDS: Final = 5.0
 # Stream chunks are found by broker time in whole seconds; an id made on a host whose clock is
-# ahead of the broker's is still found within this margin.
-SEEK_MARGIN_SECONDS: Final = 60.0
+# ahead of the broker's by up to this much is still found.
+SEEK_MARGIN_SECONDS: Final = 10.0
 
 Offset = int | datetime | str
+
+
+class ReplayStalled(Exception):
+    """The stream stopped giving messages before the replay reached its end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +135,13 @@ async def replay(
     start: Offset,
     until: int,
     on_event: Callable[[StreamEvent], Awaitable[None]],
-) -> None:
+) -> bool:
     """Read from ``start`` through offset ``until`` on a channel of its own, handing each event
-    to ``on_event`` (which may wait: the client's pace is the reading pace)."""
+    to ``on_event`` (which may wait: the client's pace is the reading pace). False when the
+    search by time found nothing at all (it started past the end); raises ``ReplayStalled``
+    when the stream went quiet part-way."""
     channel = await connection.channel(publisher_confirms=False)
+    read_any = stalled = False
     try:
         await channel.set_qos(prefetch_count=REPLAY_PREFETCH)
         inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
@@ -144,19 +152,27 @@ async def replay(
                 async with asyncio.timeout(REPLAY_IDLE_SECONDS):
                     message = await inbox.get()
             except TimeoutError:
-                return
+                if read_any or not isinstance(start, datetime):
+                    stalled = True
+                    raise ReplayStalled(
+                        f"no message from {stream} for {REPLAY_IDLE_SECONDS}s"
+                    ) from None
+                return False
+            read_any = True
             decoded = decode(message)
             await message.ack()
             if decoded is None:
                 continue
             offset, event = decoded
             if offset > until:
-                return
+                return True
             if event is not None:
                 await on_event(event)
             if offset >= until:
-                return
+                return True
     finally:
-        if not channel.is_closed:
+        # After a stall the close would wait for an answer that may never come; the caller
+        # starts the connection over instead, which closes this channel with it.
+        if not stalled and not channel.is_closed:
             with contextlib.suppress(Exception):
                 await channel.close()

@@ -14,6 +14,9 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._pumps: set[asyncio.Task[None]] = set()
+        # Cleared by hold(): nothing more from the broker reaches the client, like a slow link.
+        self._downstream = asyncio.Event()
+        self._downstream.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -35,6 +38,13 @@ class TcpProxy:
     async def restore(self) -> None:
         await self.start()  # same port as before
 
+    def hold(self) -> None:
+        """Keep connections open but pass nothing more from the broker to the client."""
+        self._downstream.clear()
+
+    def release(self) -> None:
+        self._downstream.set()
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
@@ -42,15 +52,19 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers.update((writer, up_writer))
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pump(src, dst))
+        for src, dst, gate in ((reader, up_writer, None), (up_reader, writer, self._downstream)):
+            task = asyncio.create_task(self._pump(src, dst, gate))
             self._pumps.add(task)
             task.add_done_callback(self._pumps.discard)
 
     @staticmethod
-    async def _pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pump(
+        src: asyncio.StreamReader, dst: asyncio.StreamWriter, gate: asyncio.Event | None
+    ) -> None:
         with contextlib.suppress(ConnectionError, asyncio.CancelledError):
             while data := await src.read(65536):
+                if gate is not None:
+                    await gate.wait()
                 dst.write(data)
                 await dst.drain()
         dst.transport.abort()

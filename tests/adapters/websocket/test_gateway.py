@@ -296,3 +296,34 @@ async def test_an_unknown_id_says_history_is_unavailable_then_goes_live(
         assert ids[-1] == live
         await nothing_more(ws, 0.3)
         await ws.close()
+
+
+async def test_frames_of_every_length_class_arrive_intact(
+    ws_settings: Callable[..., Settings],
+) -> None:
+    # Frames below 65536 bytes and above: two of the header forms of RFC 6455.
+    async with gateway(ws_settings()) as client:
+        ws = await client.ws_connect(f"/ws/alpha?token={API_KEY}")
+        sizes = [0, 30_000, 70_000]  # with the envelope around it: 126+, 126+, 65536+
+        ids = [await publish(client, "alpha", "call", "y" * n if n else None) for n in sizes]
+        got = await frames(ws, 3)
+        assert [f["id"] for f in got] == ids
+        assert [len(f["data"] or "") for f in got] == sizes
+        await ws.close()
+
+
+async def test_without_a_global_key_only_instances_with_a_token_need_one(
+    amqp_url: str, exchange_name: str, cleanup: Cleanup, tokens: MemoryStore
+) -> None:
+    settings = router_settings(
+        amqp_url,
+        exchange_name,
+        authentication={"api_key": ""},
+        websocket={"enabled": True, "global_events": True},
+    )
+    async with gateway(settings, tokens) as client:
+        assert await status_of(client, "/ws/alpha") == 401
+        assert await status_of(client, "/ws/alpha?token=beta-token") == 401
+        assert await status_of(client, "/ws/alpha?token=alpha-token") == 101
+        assert await status_of(client, "/ws/gamma") == 101  # no token of its own
+        assert await status_of(client, "/ws") == 101
