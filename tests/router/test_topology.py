@@ -3,6 +3,7 @@ by every role, and per-event queues for downstream AMQP consumers."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import orjson
@@ -150,3 +151,38 @@ def test_roles_are_checked() -> None:
         resolve_roles(["sqs"], {"webhook": adapter})
     with pytest.raises(ValueError, match="unknown role"):
         resolve_roles(["mailer"], {})
+
+
+async def test_a_stream_kept_with_other_retention_is_used_as_it_is(
+    amqp_url: str, exchange_name: str, cleanup: Cleanup
+) -> None:
+    import aio_pika
+
+    from router.topology import StreamBinding, Topology, declare
+
+    name = f"{exchange_name}.websocket"
+    first = StreamBinding(name, frozenset({"*.call"}), "1D", 10_000_000)
+    changed = StreamBinding(name, frozenset({"*.call", "a.#"}), "12h", 20_000_000)
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        await declare(channel, Topology(exchange=exchange_name, streams=(first,)))
+        # Other retention refuses the declaration; the stream stays, bound and usable.
+        exchange = await declare(channel, Topology(exchange=exchange_name, streams=(changed,)))
+        assert not channel.is_closed
+        await exchange.publish(aio_pika.Message(b"{}"), routing_key="a.messages.upsert")
+        await exchange.publish(aio_pika.Message(b"{}"), routing_key="b.call")
+        reader = await connection.channel()
+        await reader.set_qos(prefetch_count=10)
+        got: asyncio.Queue[str] = asyncio.Queue()
+
+        async def take(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            await got.put(message.routing_key or "")
+            await message.ack()
+
+        stream = await reader.get_queue(name, ensure=False)
+        await stream.consume(take, arguments={"x-stream-offset": "first"})
+        keys = [await asyncio.wait_for(got.get(), 5) for _ in range(2)]
+        assert keys == ["a.messages.upsert", "b.call"]  # the new binding took effect too
+    finally:
+        await connection.close()
