@@ -210,6 +210,7 @@ def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
             count=args.count,
             timeout=args.timeout,
             pretty=args.pretty,
+            passive=settings.rabbitmq.provisioned,
         )
     )
     return 0

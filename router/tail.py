@@ -31,6 +31,7 @@ async def tail(
     pretty: bool | None = None,
     write: Callable[[str], object] = print,
     ready: asyncio.Event | None = None,
+    passive: bool = False,
 ) -> int:
     """Print each event routed by ``patterns`` until ``count`` arrived or ``timeout`` passed;
     returns how many were printed."""
@@ -39,7 +40,8 @@ async def tail(
     connection = await aio_pika.connect(url, client_properties={"connection_name": "router-tail"})
     try:
         channel = await connection.channel()
-        ex = await declare_exchange(channel, exchange)
+        # On a provisioned broker the exchange is only checked (no configure permission).
+        ex = await declare_exchange(channel, exchange, passive=passive)
         queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
         for pattern in patterns:
             await queue.bind(ex, routing_key=pattern)
