@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 import aio_pika
+import aiormq
 import orjson
 from aio_pika.abc import (
     AbstractChannel,
@@ -205,12 +206,38 @@ class LiveConfig:
             chosen = frozenset(WIRE_NAMES) if events is None else events
             keys = frozenset(f"{name}.{wire}" for wire in chosen)
             before = self._instance_keys.get(name, frozenset())
+            refused: set[str] = set()
             for key in sorted(keys - before):
-                queue = await channel.declare_queue(key, durable=True, arguments=QUORUM)
-                await queue.bind(exchange, routing_key=key)
+                if await self._declare_instance_queue(channel, key):
+                    queue = await channel.get_queue(key, ensure=False)
+                    await queue.bind(exchange, routing_key=key)
+                else:
+                    refused.add(key)  # tried again at the next resync
             for key in sorted(before - keys):
                 # No declaration: a queue deleted by hand must not close this channel.
                 queue = await channel.get_queue(key, ensure=False)
                 with contextlib.suppress(aio_pika.exceptions.AMQPException):
                     await queue.unbind(exchange, routing_key=key)
-            self._instance_keys[name] = keys
+            self._instance_keys[name] = keys - refused
+
+    async def _declare_instance_queue(self, channel: AbstractChannel, name: str) -> bool:
+        """Declare on a scratch channel, so that a refusal (no configure permission on a
+        provisioned broker, or a queue of that name with other arguments) closes that channel
+        only and the other instances' queues are still set up."""
+        underlay = await channel.get_underlay_channel()
+        scratch = await underlay.connection.channel()
+        try:
+            await scratch.queue_declare(name, durable=True, arguments=QUORUM)
+        except aiormq.exceptions.ChannelClosed as exc:
+            log.error(
+                "config.instance_queue_refused",
+                queue=name,
+                error=str(exc),
+                detail="provision this queue (quorum, durable) or grant configure on it",
+            )
+            return False
+        finally:
+            if not scratch.is_closed:
+                with contextlib.suppress(Exception):
+                    await scratch.close()
+        return True

@@ -9,6 +9,7 @@ import aio_pika
 import orjson
 from aio_pika.abc import AbstractConnection, AbstractQueue
 
+from router.appkeys import BROKER
 from tests.conftest import Cleanup
 from tests.support.amqp import next_message
 from tests.support.app import API_KEY, router_settings, running_app
@@ -50,3 +51,33 @@ async def test_rabbitmq_block_gets_a_queue_per_chosen_event(
         assert (
             await channel.declare_queue(queue.name, passive=True)
         ).declaration_result.message_count == 0
+
+
+async def test_a_refused_instance_queue_leaves_the_others_working(
+    amqp_url: str, exchange_name: str, cleanup: Cleanup, amqp: AbstractConnection
+) -> None:
+    instance = f"inst-{uuid.uuid4().hex[:8]}"
+    taken, fine = f"{instance}.call", f"{instance}.messages.upsert"
+    cleanup.queue(taken)
+    cleanup.queue(fine)
+    # A classic queue of the same name: declaring it as a quorum queue is refused.
+    channel = await amqp.channel()
+    await channel.declare_queue(taken, durable=True)
+    settings = router_settings(amqp_url, exchange_name)
+    async with running_app(settings) as client:
+        response = await client.post(
+            f"/rabbitmq/set/{instance}",
+            json={"rabbitmq": {"enabled": True, "events": ["CALL", "MESSAGES_UPSERT"]}},
+            headers=AUTH,
+        )
+        assert response.status in (200, 201), await response.text()
+        queue = await wait_for_queue(amqp, fine)
+        await asyncio.sleep(1.0)
+        answer = await client.post(
+            f"/events/{instance}", json={"event": "messages.upsert"}, headers=AUTH
+        )
+        assert answer.status == 202
+        message = await next_message(queue)
+        assert orjson.loads(message.body)["event"] == "messages.upsert"
+        # The configuration channel survived: a later change still applies.
+        assert client.app[BROKER].ready
