@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 import aio_pika
-import aiormq
 import orjson
 from aio_pika.abc import (
     AbstractChannel,
@@ -28,7 +27,7 @@ from router.broker import Broker, BrokerUnavailable
 from router.consumer import Consumer
 from router.logging import get_logger
 from router.store.base import ConfigStore
-from router.topology import QUORUM, AdapterQueues, declare_exchange, rebind
+from router.topology import QUORUM, AdapterQueues, declare_apart, declare_exchange, rebind
 from schemas import WIRE_NAMES, InvalidInstanceError, validate_instance
 
 log = get_logger("router.config")
@@ -221,23 +220,14 @@ class LiveConfig:
             self._instance_keys[name] = keys - refused
 
     async def _declare_instance_queue(self, channel: AbstractChannel, name: str) -> bool:
-        """Declare on a scratch channel, so that a refusal (no configure permission on a
-        provisioned broker, or a queue of that name with other arguments) closes that channel
-        only and the other instances' queues are still set up."""
-        underlay = await channel.get_underlay_channel()
-        scratch = await underlay.connection.channel()
-        try:
-            await scratch.queue_declare(name, durable=True, arguments=QUORUM)
-        except aiormq.exceptions.ChannelClosed as exc:
+        """Declared apart, so that a refusal (no configure permission on a provisioned broker,
+        or a queue of that name with other arguments) leaves the other instances' queues be."""
+        refused = await declare_apart(channel, name, QUORUM)
+        if refused is not None:
             log.error(
                 "config.instance_queue_refused",
                 queue=name,
-                error=str(exc),
+                error=str(refused),
                 detail="provision this queue (quorum, durable) or grant configure on it",
             )
-            return False
-        finally:
-            if not scratch.is_closed:
-                with contextlib.suppress(Exception):
-                    await scratch.close()
-        return True
+        return refused is None

@@ -257,22 +257,33 @@ async def declare(
     return exchange
 
 
-async def declare_stream(channel: AbstractChannel, stream: StreamBinding) -> AbstractQueue:
-    """Declare ``stream`` on a scratch channel, then hand back a handle on ``channel``.
-
-    A stream that exists with other retention arguments refuses the declaration (and closes
-    the channel that asked); it is then used as it is, with a warning, rather than stopping
-    every role over a retention setting. Retention of an existing stream is changed with a
-    policy (see the README).
-    """
+async def declare_apart(
+    channel: AbstractChannel, name: str, arguments: dict[str, Any]
+) -> aiormq.exceptions.ChannelClosed | None:
+    """Declare a durable queue on a scratch channel of ``channel``'s connection. A refusal (other
+    arguments, no configure permission) closes that channel only, and is returned."""
     underlay = await channel.get_underlay_channel()
     scratch = await underlay.connection.channel()
     try:
-        await scratch.queue_declare(stream.name, durable=True, arguments=stream.arguments())
-    except aiormq.exceptions.ChannelPreconditionFailed as exc:
-        log.warning("topology.stream_differs", stream=stream.name, error=str(exc))
+        await scratch.queue_declare(name, durable=True, arguments=arguments)
+    except aiormq.exceptions.ChannelClosed as exc:
+        return exc
     finally:
         if not scratch.is_closed:
             with contextlib.suppress(Exception):
                 await scratch.close()
+    return None
+
+
+async def declare_stream(channel: AbstractChannel, stream: StreamBinding) -> AbstractQueue:
+    """Declare ``stream`` and hand back a handle on ``channel``.
+
+    A stream that exists with other retention arguments refuses the declaration; it is then
+    used as it is, with a warning, rather than stopping every role over a retention setting.
+    """
+    refused = await declare_apart(channel, stream.name, stream.arguments())
+    if isinstance(refused, aiormq.exceptions.ChannelPreconditionFailed):
+        log.warning("topology.stream_differs", stream=stream.name, error=str(refused))
+    elif refused is not None:
+        raise refused
     return await channel.get_queue(stream.name, ensure=False)
