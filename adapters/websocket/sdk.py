@@ -133,7 +133,8 @@ class EventClient:
                         log.warning("gateway closed the stream (code %s); resuming", ws.close_code)
                 except aiohttp.WSServerHandshakeError as exc:
                     if exc.status in FINAL_STATUSES:
-                        raise GatewayRefused(exc.status, exc.message) from None
+                        reason = await self._refusal_reason(session) or exc.message
+                        raise GatewayRefused(exc.status, reason) from None
                     failures += 1
                     log.warning("gateway answered %s; retrying", exc.status)
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -147,8 +148,21 @@ class EventClient:
                     raise GatewayUnreachable(f"gave up after {self.max_retries} retries")
                 await self._pause(failures)
 
+    async def _refusal_reason(self, session: aiohttp.ClientSession) -> str | None:
+        """The gateway's own words: a refusal comes before the upgrade, so the same request
+        without one gets the same answer, with its JSON body."""
+        url = self.stream_url().replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+        try:
+            async with session.get(url) as response:
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+            return None
+        message = body.get("message") if isinstance(body, dict) else None
+        return str(message) if message else None
+
     async def close(self) -> None:
-        """Stop ``run()`` cleanly: the connection is closed with a normal close frame."""
+        """Stop ``run()`` cleanly: the connection is closed with a normal close frame. A closed
+        client stays closed; make a new one to connect again."""
         self._closing.set()
         if self._ws is not None and not self._ws.closed:
             await self._ws.close()

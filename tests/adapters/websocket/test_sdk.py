@@ -99,6 +99,7 @@ async def test_a_refusal_is_raised_not_retried(
         with pytest.raises(GatewayRefused) as refused:
             await asyncio.wait_for(client.run(), 5)
         assert refused.value.status == 401
+        assert "does not open instance 'alpha'" in str(refused.value)
         good = EventClient(str(app.make_url("")), "alpha", token=API_KEY)
         running = asyncio.create_task(good.run())
         async with asyncio.timeout(5):
