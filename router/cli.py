@@ -73,6 +73,11 @@ def parser() -> argparse.ArgumentParser:
     topo.add_argument(
         "--user", default="evrouter", help="the least-privilege user the definitions create"
     )
+    topo.add_argument(
+        "--no-user",
+        action="store_true",
+        help="leave the user and its permissions out (importing them again resets the password)",
+    )
 
     dlq = sub.add_parser("dlq", help="dead-letter queues: list, replay, purge")
     dsub = dlq.add_subparsers(dest="action", required=True)
@@ -252,6 +257,8 @@ def cmd_topology(settings: Settings, args: argparse.Namespace) -> int:
     from router.definitions import definitions, listing, render
 
     found = definitions(settings, args.user)
+    if args.no_user:
+        found = {**found, "users": [], "permissions": []}
     if args.definitions:
         sys.stdout.write(render(found))
     else:

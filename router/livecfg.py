@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 import aio_pika
+import aiormq
 import orjson
 from aio_pika.abc import (
     AbstractChannel,
@@ -27,7 +28,7 @@ from router.broker import Broker, BrokerUnavailable
 from router.consumer import Consumer
 from router.logging import get_logger
 from router.store.base import ConfigStore
-from router.topology import QUORUM, AdapterQueues, declare_apart, declare_exchange, rebind
+from router.topology import QUORUM, AdapterQueues, apart, declare_exchange, rebind
 from schemas import WIRE_NAMES, InvalidInstanceError, validate_instance
 
 log = get_logger("router.config")
@@ -198,7 +199,8 @@ class LiveConfig:
             config = await self.store.get(instance)
             names = {instance}
             wanted = {instance: config} if config else {}
-        exchange = await declare_exchange(channel, self.exchange, passive=self.broker.provisioned)
+        # The exchange first: the bindings below are made on channels of their own.
+        await declare_exchange(channel, self.exchange, passive=self.broker.provisioned)
         for name in sorted(names):
             config = wanted.get(name)
             events = config.rabbitmq.wanted() if config else frozenset()
@@ -207,27 +209,34 @@ class LiveConfig:
             before = self._instance_keys.get(name, frozenset())
             refused: set[str] = set()
             for key in sorted(keys - before):
-                if await self._declare_instance_queue(channel, key):
-                    queue = await channel.get_queue(key, ensure=False)
-                    await queue.bind(exchange, routing_key=key)
-                else:
+                if not await self._instance_queue(channel, key, bound=True):
                     refused.add(key)  # tried again at the next resync
             for key in sorted(before - keys):
-                # No declaration: a queue deleted by hand must not close this channel.
-                queue = await channel.get_queue(key, ensure=False)
-                with contextlib.suppress(aio_pika.exceptions.AMQPException):
-                    await queue.unbind(exchange, routing_key=key)
+                await self._instance_queue(channel, key, bound=False)
             self._instance_keys[name] = keys - refused
 
-    async def _declare_instance_queue(self, channel: AbstractChannel, name: str) -> bool:
-        """Declared apart, so that a refusal (no configure permission on a provisioned broker,
-        or a queue of that name with other arguments) leaves the other instances' queues be."""
-        refused = await declare_apart(channel, name, QUORUM)
+    async def _instance_queue(self, channel: AbstractChannel, key: str, *, bound: bool) -> bool:
+        """Declare and bind (or unbind) ``key`` on a scratch channel: a refusal (permissions on
+        a provisioned broker, a queue of that name with other arguments, one deleted by hand)
+        is logged, and leaves this channel and the other instances' queues be. On a
+        provisioned broker the queue is only checked, never created."""
+        provisioned = self.broker.provisioned
+
+        async def bind(ch: aiormq.abc.AbstractChannel) -> None:
+            await ch.queue_declare(key, durable=True, arguments=QUORUM, passive=provisioned)
+            await ch.queue_bind(key, self.exchange, routing_key=key)
+
+        async def unbind(ch: aiormq.abc.AbstractChannel) -> None:
+            await ch.queue_unbind(key, self.exchange, routing_key=key)
+
+        refused = await apart(channel, bind if bound else unbind)
         if refused is not None:
             log.error(
                 "config.instance_queue_refused",
-                queue=name,
+                queue=key,
+                action="bind" if bound else "unbind",
                 error=str(refused),
-                detail="provision this queue (quorum, durable) or grant configure on it",
+                detail="provision this queue (quorum, durable) and grant write on it, or "
+                "grant configure and write on it",
             )
         return refused is None

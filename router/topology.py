@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -257,15 +257,15 @@ async def declare(
     return exchange
 
 
-async def declare_apart(
-    channel: AbstractChannel, name: str, arguments: dict[str, Any]
+async def apart(
+    channel: AbstractChannel, work: Callable[[aiormq.abc.AbstractChannel], Awaitable[object]]
 ) -> aiormq.exceptions.ChannelClosed | None:
-    """Declare a durable queue on a scratch channel of ``channel``'s connection. A refusal (other
-    arguments, no configure permission) closes that channel only, and is returned."""
+    """Run ``work`` on a scratch channel of ``channel``'s connection. A refusal (other arguments,
+    a missing permission) closes that channel only, and is returned."""
     underlay = await channel.get_underlay_channel()
     scratch = await underlay.connection.channel()
     try:
-        await scratch.queue_declare(name, durable=True, arguments=arguments)
+        await work(scratch)
     except aiormq.exceptions.ChannelClosed as exc:
         return exc
     finally:
@@ -281,7 +281,10 @@ async def declare_stream(channel: AbstractChannel, stream: StreamBinding) -> Abs
     A stream that exists with other retention arguments refuses the declaration; it is then
     used as it is, with a warning, rather than stopping every role over a retention setting.
     """
-    refused = await declare_apart(channel, stream.name, stream.arguments())
+    refused = await apart(
+        channel,
+        lambda ch: ch.queue_declare(stream.name, durable=True, arguments=stream.arguments()),
+    )
     if isinstance(refused, aiormq.exceptions.ChannelPreconditionFailed):
         log.warning("topology.stream_differs", stream=stream.name, error=str(refused))
     elif refused is not None:

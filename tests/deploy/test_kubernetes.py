@@ -157,7 +157,48 @@ def test_services_and_ingresses_reach_the_http_roles() -> None:
                 assert backend["name"] in services
                 assert backend["port"]["name"] == "http"
                 routed[path["path"]] = backend["name"]
-    assert routed == {"/": "evrouter-ingest", "/ws": "evrouter-websocket"}
+    api = [
+        "/events",
+        "/instances",
+        "/webhook",
+        "/rabbitmq",
+        "/sqs",
+        "/websocket",
+        "/pusher",
+        "/api",
+    ]
+    assert routed == {"/ws": "evrouter-websocket"} | dict.fromkeys(api, "evrouter-ingest")
+    # Unauthenticated operational endpoints are not published.
+    for open_path in ("/metrics", "/healthz", "/readyz"):
+        assert not any(open_path.startswith(prefix) for prefix in routed)
+
+
+def test_every_api_route_is_published() -> None:
+    import re
+
+    from router.app import create_app
+    from router.dialects.evolution import BLOCKS
+    from router.settings import Settings
+    from router.store import MemoryStore
+
+    app = create_app(Settings.build(), ["ingest"], adapters={}, store=MemoryStore())
+    published = [
+        path["path"]
+        for ingress in of_kind("Ingress").values()
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    samples = []
+    for resource in app.router.resources():
+        info = resource.get_info()
+        template = str(info.get("path") or info.get("formatter"))
+        if template in ("/healthz", "/readyz", "/metrics"):
+            continue
+        for block in BLOCKS if "{block}" in template else [""]:
+            samples.append(re.sub(r"{[^}]+}", "x", template.replace("{block}", block)))
+    assert samples
+    for sample in samples:
+        assert any(sample.startswith(prefix) for prefix in published), sample
 
 
 def test_the_websocket_ingress_keeps_long_connections_open() -> None:
