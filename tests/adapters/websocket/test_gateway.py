@@ -327,3 +327,29 @@ async def test_without_a_global_key_only_instances_with_a_token_need_one(
         assert await status_of(client, "/ws/alpha?token=alpha-token") == 101
         assert await status_of(client, "/ws/gamma") == 101  # no token of its own
         assert await status_of(client, "/ws") == 101
+
+
+async def test_an_instance_block_set_at_run_time_takes_effect(
+    ws_settings: Callable[..., Settings],
+) -> None:
+    async with gateway(ws_settings(global_events=False)) as client:
+        ws = await client.ws_connect(f"/ws/alpha?token={API_KEY}")
+        await publish(client, "alpha", "call")  # nothing selects it yet: not even stored
+        answer = await client.post(
+            "/websocket/set/alpha",
+            json={"websocket": {"enabled": True, "events": ["CALL"]}},
+            headers=AUTH,
+        )
+        assert answer.status in (200, 201), await answer.text()
+        sent: list[str] = []
+        async with asyncio.timeout(5):
+            while True:  # applied through the configuration fanout, within a second
+                sent.append(await publish(client, "alpha", "call"))
+                try:
+                    got = await frame(ws, timeout=0.3)
+                    break
+                except TimeoutError:
+                    continue
+        assert got["id"] in sent
+        assert got["event"] == "call"
+        await ws.close()
