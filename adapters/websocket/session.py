@@ -35,14 +35,21 @@ class Resume:
     position when the client was registered), then the live frames held meanwhile."""
 
     def __init__(self, client: Client, last_event_id: str, hub: Hub) -> None:
-        assert hub.last_offset is not None
         self.client = client
         self.last_event_id = last_event_id
         self.hub = hub
-        self.until = hub.last_offset
-        self.until_ms = hub.last_event_ms
+        self.until = -1
+        self.until_ms: int | None = None
         self.found = False
         self.replayed = 0
+
+    def register(self) -> None:
+        """Register the client and read the position together, with no await between: every
+        offset after ``until`` reaches the held frames, every one up to it the replay."""
+        assert self.hub.last_offset is not None
+        self.until, self.until_ms = self.hub.last_offset, self.hub.last_event_ms
+        self.client.held = collections.deque()
+        self.hub.add(self.client)
 
     async def on_event(self, event: StreamEvent) -> None:
         if not self.found:
@@ -61,7 +68,9 @@ class Resume:
             self.replayed += 1
 
     async def run(self, broker: Broker, stream: str, limit: asyncio.Semaphore) -> None:
+        # Registered only once a replay slot is free: a client waiting for one holds no frames.
         async with limit:
+            self.register()
             start = seek_for(self.last_event_id, self.hub.recent)
             try:
                 await replay(broker.connection, stream, start, self.until, self.on_event)
@@ -134,10 +143,6 @@ async def serve(
     """Register the client, resume if asked, and keep it until either side closes."""
     resume: asyncio.Task[None] | None = None
     if last_event_id is not None and hub.last_offset is not None:
-        # Registration and the position read together, with no await between: every offset
-        # after ``until`` reaches the held frames, every one up to it the replay.
-        client.held = collections.deque()
-        hub.add(client)
         job = Resume(client, last_event_id, hub)
         resume = asyncio.create_task(job.run(broker, stream, replays))
         resume.add_done_callback(functools.partial(_resume_done, client, hub))
