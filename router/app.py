@@ -132,7 +132,7 @@ def create_app(
             deliver_timeout=limits.delivery_timeout_seconds,
         )
         for name, adapter in running.items()
-        if isinstance(adapter, Adapter) and not isinstance(adapter, Gateway)
+        if isinstance(adapter, Adapter)  # a gateway has no deliver: it reads a stream
     }
     app[CONSUMERS] = list(consumers.values())
     live.attach(consumers)

@@ -119,7 +119,7 @@ def definitions(settings: Settings, user: str = DEFAULT_USER) -> dict[str, Any]:
     for name, key in topology.downstream_queues:
         out.queue(name, QUORUM)
         out.bind(topology.exchange, name, [key])
-    for stream in getattr(topology, "streams", ()):
+    for stream in topology.streams:
         out.queue(stream.name, stream_arguments(stream))
         out.bind(topology.exchange, stream.name, stream.routing_keys)
     downstream = [name for name, _ in topology.downstream_queues]

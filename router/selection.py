@@ -37,11 +37,14 @@ class Selection:
 
     def block_for(self, envelope: Envelope) -> ChannelConfig | None:
         """The instance's block when it wants this event."""
-        block = self.blocks.get(envelope.instance)
+        return self.block_wanting(envelope.instance, envelope.event)
+
+    def block_wanting(self, instance: str, event: str) -> ChannelConfig | None:
+        block = self.blocks.get(instance)
         if block is None:
             return None
         events = block.wanted()
-        return block if events is None or envelope.event in events else None
+        return block if events is None or event in events else None
 
     async def reload(self, store: ConfigStore, instance: str | None) -> None:
         """One instance's block from the store, or every instance's when ``instance`` is None."""

@@ -121,9 +121,7 @@ class WebsocketGateway:
     def permits(self, instance: str, event: str) -> tuple[bool, bool]:
         """(the instance's own clients may see it, the all-instances clients may)."""
         to_all = event in self.selection.global_events
-        block = self.selection.blocks.get(instance)
-        wanted = block.wanted() if block is not None else frozenset()
-        return to_all or wanted is None or event in wanted, to_all
+        return to_all or self.selection.block_wanting(instance, event) is not None, to_all
 
     async def _token_of(self, instance: str) -> str:
         config = await self._store.get(instance) if self._store else None

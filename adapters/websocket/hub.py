@@ -72,8 +72,10 @@ class Client:
         self.busy = False  # the writer holds a frame (sending it, or waiting for the socket)
         self.closed = False
 
-    def wants(self, event: str) -> bool:
-        return self.events is None or event in self.events
+    def sees(self, instance: str, event: str, to_instance: bool, to_all: bool) -> bool:
+        """Whether this client gets an event, given who may see it (``Hub.permits``)."""
+        mine = to_all if self.instance is None else to_instance and instance == self.instance
+        return mine and (self.events is None or event in self.events)
 
     def offer(self, offset: int, frame: bytes, wire: WireFrame) -> int:
         """Hand over a live frame without waiting: 1 when written at once, 0 when queued or
@@ -154,10 +156,6 @@ class Hub:
         self._moved: asyncio.Future[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
 
-    @property
-    def count(self) -> int:
-        return len(self.everywhere) + sum(len(c) for c in self.by_instance.values())
-
     def add(self, client: Client) -> None:
         if client.instance is None:
             self.everywhere.add(client)
@@ -189,8 +187,8 @@ class Hub:
             self._moved = asyncio.get_running_loop().create_future()
         return self._moved
 
-    def publish(self, offset: int, event_id: str, instance: str, event: str, frame: bytes) -> int:
-        """Offer one event to every client that may and wants to see it; the number offered."""
+    def publish(self, offset: int, event_id: str, instance: str, event: str, frame: bytes) -> None:
+        """Offer one event to every client that may and wants to see it."""
         self.recent[event_id] = offset
         if len(self.recent) > RECENT_IDS:
             self.recent.popitem(last=False)
@@ -199,15 +197,14 @@ class Hub:
         to_instance, to_all = self.permits(instance, event)
         wire = WireFrame(frame)
         slow: list[Client] = []
-        offered = written = 0
+        written = 0
         groups = (
             self.by_instance.get(instance, ()) if to_instance else (),
             self.everywhere if to_all else (),
         )
         for group in groups:
             for client in group:
-                if client.wants(event):
-                    offered += 1
+                if client.sees(instance, event, to_instance, to_all):
                     result = client.offer(offset, frame, wire)
                     if result < 0:
                         slow.append(client)
@@ -218,7 +215,6 @@ class Hub:
             # Held frames overflow only while the client is still being resumed.
             reason = "slow" if client.held is None else "resume_backlog"
             self.drop(client, CLOSE_TOO_SLOW, "too slow: send buffer full", reason)
-        return offered
 
     def drop(self, client: Client, code: int, message: str, reason: str) -> None:
         """Disconnect ``client`` without waiting for it."""

@@ -26,6 +26,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import aiohttp
 import orjson
 
+from adapters.websocket.frames import HISTORY_UNAVAILABLE
 from schemas import resolve
 
 Event = dict[str, Any]
@@ -208,7 +209,7 @@ class EventClient:
             )
 
     async def _control(self, frame: Event) -> None:
-        if frame.get("type") == "history_unavailable":
+        if frame.get("type") == HISTORY_UNAVAILABLE:
             log.warning("events after %s are no longer available", frame.get("last_event_id"))
             await self._dispatch(self._gap_handlers, frame)
 

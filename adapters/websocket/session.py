@@ -59,11 +59,7 @@ class Resume:
             raise asyncio.CancelledError
         client = self.client
         to_instance, to_all = self.hub.permits(event.instance, event.event)
-        if client.instance is None:
-            allowed = to_all
-        else:
-            allowed = to_instance and event.instance == client.instance
-        if allowed and client.wants(event.event):
+        if client.sees(event.instance, event.event, to_instance, to_all):
             await client.queue.put(event.frame)
             self.replayed += 1
 

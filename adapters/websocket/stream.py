@@ -48,7 +48,6 @@ class ReplayStalled(Exception):
 
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
-    offset: int
     id: str
     instance: str
     event: str
@@ -70,7 +69,7 @@ def decode(message: AbstractIncomingMessage) -> tuple[int, StreamEvent | None] |
         return offset, None
     ours = message.app_id == APP_ID and message.message_id == envelope.id
     frame = message.body if ours else envelope.to_json()
-    return offset, StreamEvent(offset, envelope.id, envelope.instance, envelope.event, frame)
+    return offset, StreamEvent(envelope.id, envelope.instance, envelope.event, frame)
 
 
 def seek_for(event_id: str, recent: Mapping[str, int]) -> Offset:
