@@ -1,12 +1,14 @@
 """A webhook receiver for the benchmarks, run as its own process so its CPU is not counted
 against either side: counts requests and, for bodies that carry ``data.sent_at``, the latency
-from ingest to receipt.
+from ingest to receipt. With LATENCY (seconds) it answers each request that much later, as a
+slow receiver does.
 
-    python bench/receiver.py PORT
+    python bench/receiver.py PORT [LATENCY]
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 STATE: dict[str, list[float] | int] = {"count": 0, "latencies": []}
+LATENCY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -28,6 +31,8 @@ def percentile(values: list[float], p: float) -> float:
 
 async def hook(request: web.Request) -> web.Response:
     body = await request.read()
+    if LATENCY:
+        await asyncio.sleep(LATENCY)
     count = STATE["count"]
     assert isinstance(count, int)
     STATE["count"] = count + 1

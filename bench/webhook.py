@@ -48,8 +48,9 @@ def rss_mb(pid: int) -> float:
 
 
 class ReceiverProcess:
-    def __init__(self) -> None:
+    def __init__(self, latency: float = 0.0) -> None:
         self.port = free_port()
+        self.latency = latency
         self.proc: asyncio.subprocess.Process | None = None
 
     @property
@@ -58,7 +59,7 @@ class ReceiverProcess:
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "bench" / "receiver.py"), str(self.port)
+            sys.executable, str(ROOT / "bench" / "receiver.py"), str(self.port), str(self.latency)
         )
         await wait_http(f"{self.base}/stats")
 

@@ -16,6 +16,7 @@ from router.broker import Broker
 from router.configsvc import ConfigService
 from router.consumer import Consumer
 from router.gateway import Gateway
+from router.ledger import Ledger
 from router.livecfg import LiveConfig
 from router.logging import get_logger
 from router.publisher import Publisher
@@ -102,6 +103,8 @@ def create_app(
         settings.rabbitmq.uri.get_secret_value(),
         name=f"{settings.server.name}-router[{','.join(chosen)}]",
         provisioned=settings.rabbitmq.provisioned,
+        # Ingest answers 503 at once while RabbitMQ blocks publishers, so it must know first.
+        watch_alarms="ingest" in chosen,
     )
     app[SETTINGS] = settings
     app[BROKER] = broker
@@ -113,6 +116,7 @@ def create_app(
         lambda: topology_for(settings, adapters),
         timeout=limits.publish_timeout_seconds,
         server_url=settings.server.url or None,
+        ledger=Ledger(limits.resend_window_seconds, limits.resend_max_ids),
     )
     running = {name: a for name, a in adapters.items() if role_of(name) in chosen}
     app[ADAPTERS] = running
@@ -195,16 +199,20 @@ async def healthz(_: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    ready = request.app[BROKER].ready
-    metrics.BROKER_UP.set(1 if ready else 0)
-    return web.json_response(
-        {"status": "ready" if ready else "unavailable", "broker": ready},
-        status=200 if ready else 503,
-    )
+    broker = request.app[BROKER]
+    connected, blocked = broker.ready, broker.blocked
+    metrics.BROKER_UP.set(1 if connected else 0)
+    metrics.BROKER_BLOCKED.set(0 if blocked is None else 1)
+    ready = connected and blocked is None
+    body: dict[str, object] = {"status": "ready" if ready else "unavailable", "broker": connected}
+    if blocked is not None:
+        body["blocked"] = f"RabbitMQ blocks publishers: {blocked}"
+    return web.json_response(body, status=200 if ready else 503)
 
 
 async def prometheus(request: web.Request) -> web.Response:
     metrics.BROKER_UP.set(1 if request.app[BROKER].ready else 0)
+    metrics.BROKER_BLOCKED.set(0 if request.app[BROKER].blocked is None else 1)
     return web.Response(
         body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

@@ -38,14 +38,11 @@ WORK_QUEUE_DELIVERY_LIMIT: Final = 20
 RETRY_DELAY_SERIES: Final = (1.0, 1.25, 1.6, 2.0, 2.5, 3.15, 4.0, 5.0, 6.3, 8.0)
 RETRY_MIN_DELAY_MS: Final = 100
 RETRY_MAX_DELAY_MS: Final = 24 * 3600 * 1000
-# An idle retry queue is removed by the broker after its TTL plus this margin; the
-# runtime re-declares a queue it publishes to well within that margin.
-RETRY_QUEUE_EXPIRY_MARGIN_MS: Final = 120_000
-RETRY_QUEUE_REDECLARE_SECONDS: Final = 30.0
 
 # Deferrals (Retry with counts=False) spend no attempt; past this many the event is
 # dead-lettered all the same, so a destination that never recovers cannot hold it forever.
 DEFERRAL_LIMIT: Final = 2000
 
-BROKER_BACKOFF_INITIAL_SECONDS: Final = 0.5
-BROKER_BACKOFF_MAX_SECONDS: Final = 30.0
+# Reconnecting: capped so that a broker answering again is used again within two seconds.
+BROKER_BACKOFF_INITIAL_SECONDS: Final = 0.2
+BROKER_BACKOFF_MAX_SECONDS: Final = 1.0

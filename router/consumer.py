@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,42 +29,28 @@ from aio_pika.abc import (
 )
 
 from router import metrics
-from router.adapter import Adapter, Dead, Delivered, Delivery, Outcome, PerTarget, Retry, Skipped
+from router.adapter import Adapter, Dead, Delivery, Outcome, PerTarget, Retry, Skipped
 from router.broker import Broker
 from router.constants import (
-    DEFERRAL_LIMIT,
-    HEADER_ATTEMPT,
-    HEADER_ATTEMPTS,
-    HEADER_DEAD_AT,
-    HEADER_DEFERRALS,
-    HEADER_DESTINATION,
     HEADER_EVENT,
     HEADER_EVENT_ID,
     HEADER_INSTANCE,
-    HEADER_LAST_ERROR,
-    HEADER_LAST_STATUS,
-    HEADER_REASON,
-    HEADER_SOURCE_QUEUE,
     HEADER_TARGET,
-    RETRY_QUEUE_REDECLARE_SECONDS,
     SETTLE_FAILURE_PAUSE_SECONDS,
 )
 from router.logging import get_logger, mask_url
-from router.retryqueues import delays_ms, within
+from router.parking import Finish, Park, Parking, Progress, Settlement, Single
+from router.retryqueues import declare_delay_queue, delays_ms, drain_legacy, legacy_delays
 from router.topology import (
     AdapterBinding,
     AdapterQueues,
     declare_adapter,
     declare_exchange,
-    declare_retry_queue,
-    quantize_delay_ms,
     rebind,
 )
 from schemas import Envelope, is_event_id
 
 log = get_logger("router.delivery")
-# Header values are capped so a huge error text cannot bloat every retried message.
-MAX_ERROR_CHARS = 2000
 
 
 def derived_event_id(body: bytes) -> str:
@@ -103,15 +88,6 @@ def parse_envelope(message: AbstractIncomingMessage) -> Envelope:
     return Envelope.model_validate(body)
 
 
-def count_header(message: AbstractIncomingMessage, name: str, default: int) -> int:
-    value = (message.headers or {}).get(name, default)
-    return value if isinstance(value, int) and value >= 0 else default
-
-
-def attempt_of(message: AbstractIncomingMessage) -> int:
-    return max(1, count_header(message, HEADER_ATTEMPT, 1))
-
-
 def target_of(message: AbstractIncomingMessage) -> str | None:
     value = (message.headers or {}).get(HEADER_TARGET)
     if isinstance(value, bytes):
@@ -126,9 +102,6 @@ class Link:
 
     channel: AbstractChannel
     dead: AbstractExchange
-
-
-Single = Delivered | Retry | Dead | Skipped
 
 
 class Consumer:
@@ -155,9 +128,11 @@ class Consumer:
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self._inflight: set[asyncio.Task[None]] = set()
-        self._retry_declared: dict[int, float] = {}
-        # On a provisioned broker only these retry queues exist; delays are kept among them.
-        self.retry_delays = delays_ms(adapter.retry_policy) if broker.provisioned else ()
+        # Delay queues declared on the current connection; they are permanent, so once is enough.
+        self._delay_queues: set[int] = set()
+        policy = adapter.retry_policy
+        self.parking = Parking(policy, delays_ms(policy), self.queues.work)
+        self._legacy: asyncio.Task[None] | None = None
         self.bound_keys: frozenset[str] = frozenset()
         broker.add_setup(self.setup)
 
@@ -179,10 +154,14 @@ class Consumer:
         self.bound_keys = self.adapter.routing_keys()
         binding = AdapterBinding(self.queues, self.bound_keys, self.dead_letters)
         queue = await declare_adapter(channel, exchange, binding, passive=passive)
-        self._retry_declared.clear()
+        self._delay_queues.clear()
         # Strong references for the life of the connection.
         self._connection, self._link, self._queue = connection, Link(channel, dead), queue
         self._tag = await queue.consume(self._on_message, no_ack=False)
+        if self._legacy is None:
+            # Once per process, beside consuming: an upgraded role empties the retry queues an
+            # earlier release left behind before they expire with events in them.
+            self._legacy = asyncio.create_task(self._drain_legacy(connection))
         log.info(
             "consumer.started",
             adapter=self.adapter.name,
@@ -190,6 +169,14 @@ class Consumer:
             routing_keys=sorted(self.bound_keys),
             prefetch=self.prefetch,
         )
+
+    async def _drain_legacy(self, connection: AbstractConnection) -> None:
+        try:
+            delays = legacy_delays(self.adapter.retry_policy)
+            await drain_legacy(connection, self.queues, delays)
+        except Exception as exc:
+            log.warning("consumer.legacy_drain_failed", queue=self.queues.work, error=str(exc))
+            self._legacy = None  # tried again on the next connection
 
     async def rebind(self, keys: frozenset[str]) -> None:
         """Make the work queue's bindings ``keys`` (subscriptions changed at run time)."""
@@ -222,6 +209,10 @@ class Consumer:
     async def stop(self, timeout: float = 30.0) -> None:
         """Stop taking new messages and let deliveries in progress settle (shutdown)."""
         queue, tag, self._tag = self._queue, self._tag, None
+        if self._legacy is not None and not self._legacy.done():
+            self._legacy.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._legacy
         if queue is not None and tag is not None:
             with contextlib.suppress(Exception):
                 await queue.cancel(tag)
@@ -244,13 +235,14 @@ class Consumer:
             await self._give_back(message)
 
     async def _process(self, message: AbstractIncomingMessage, link: Link) -> None:
-        attempt = attempt_of(message)
+        progress = Progress.of(message.headers or {})
         target = target_of(message)
         try:
             envelope = parse_envelope(message)
         except ValueError as exc:
             reason = f"invalid envelope: {exc}"
-            if await self._dead_letter(link, message, None, reason, attempt, Dead(reason), target):
+            burial = self.parking.bury(Dead(reason), progress.attempt, target, datetime.now(UTC))
+            if await self._store(link, message, None, burial):
                 await self._ack(message)
                 metrics.DELIVERIES.labels(adapter=self.adapter.name, outcome="invalid").inc()
                 log.error(
@@ -258,7 +250,7 @@ class Consumer:
                     outcome="invalid",
                     adapter=self.adapter.name,
                     message_id=message.message_id,
-                    attempt=attempt,
+                    attempt=progress.attempt,
                     reason=reason,
                 )
             else:
@@ -266,7 +258,11 @@ class Consumer:
             return
         started = time.perf_counter()
         delivery = Delivery(
-            envelope, attempt, dict(message.headers or {}), bool(message.redelivered), target
+            envelope,
+            progress.attempt,
+            dict(message.headers or {}),
+            bool(message.redelivered),
+            target,
         )
         try:
             async with asyncio.timeout(self.deliver_timeout):
@@ -282,10 +278,14 @@ class Consumer:
             if isinstance(outcome, PerTarget)
             else [(target, outcome)]
         )
-        settled = [
-            await self._settle(link, message, envelope, attempt, part, part_target, elapsed)
-            for part_target, part in parts
-        ]
+        now = datetime.now(UTC)
+        settled = []
+        for part_target, part in parts:
+            settlement = self.parking.settle(part, progress, part_target, now)
+            stored = await self._store(link, message, envelope, settlement)
+            if stored:
+                self._record(settlement, envelope, progress.attempt, part_target, elapsed)
+            settled.append(stored)
         if all(settled):
             await self._ack(message)
         else:
@@ -293,32 +293,34 @@ class Consumer:
             # may receive it again; their receivers de-duplicate by event id.
             await self._give_back(message, link)
 
-    async def _settle(
+    async def _store(
         self,
         link: Link,
         message: AbstractIncomingMessage,
+        envelope: Envelope | None,
+        settlement: Settlement,
+    ) -> bool:
+        """Store the copy a settlement needs; True once it is safe to ack the original."""
+        event_id = envelope.id if envelope else None
+        if isinstance(settlement, Finish):
+            return True
+        if isinstance(settlement, Park):
+            copy = self._copy(message, event_id, "retry", settlement.headers)
+            return await self._to_retry(link, copy, settlement.delay_ms)
+        # Through the dead-letter exchange: the role's DLQ, and the errors webhook if on.
+        copy = self._copy(message, event_id, "dead", settlement.headers)
+        return await self._publish(link, copy, self.queues.role, dead=True)
+
+    def _record(
+        self,
+        settlement: Settlement,
         envelope: Envelope,
         attempt: int,
-        outcome: Single,
         target: str | None,
         elapsed: float,
-    ) -> bool:
-        """Store what this outcome needs (a retry or dead-letter copy); True once it is safe."""
-        policy = self.adapter.retry_policy
-        deferrals = count_header(message, HEADER_DEFERRALS, 0)
-        if isinstance(outcome, Retry):
-            if outcome.counts and policy.gives_up_after(attempt):
-                outcome = Dead(
-                    f"gave up after {attempt} attempts: {outcome.error}",
-                    destination=outcome.destination,
-                    status=outcome.status,
-                )
-            elif not outcome.counts and deferrals + 1 >= DEFERRAL_LIMIT:
-                outcome = Dead(
-                    f"deferred {deferrals + 1} times: {outcome.error}",
-                    destination=outcome.destination,
-                    status=outcome.status,
-                )
+    ) -> None:
+        outcome = settlement.outcome
+        name = type(outcome).__name__.lower()
         fields: dict[str, Any] = {
             "adapter": self.adapter.name,
             "event_id": envelope.id,
@@ -330,44 +332,12 @@ class Consumer:
         }
         if outcome.status is not None:
             fields["status"] = outcome.status
-        if isinstance(outcome, Delivered | Skipped):
-            if isinstance(outcome, Skipped):
-                fields["reason"] = outcome.reason
-            self._record(outcome, fields)
-            return True
-        if isinstance(outcome, Retry):
-            delay = outcome.delay
-            if delay is None or not math.isfinite(delay) or delay < 0:
-                delay = policy.delay_for(attempt)
-            delay_ms = quantize_delay_ms(delay)
-            if self.retry_delays:
-                delay_ms = within(delay_ms, self.retry_delays)
-            headers: dict[str, Any] = {HEADER_LAST_ERROR: outcome.error[:MAX_ERROR_CHARS]}
-            if outcome.counts:
-                headers[HEADER_ATTEMPT] = attempt + 1
-            else:
-                headers[HEADER_DEFERRALS] = deferrals + 1
-            if outcome.status is not None:
-                headers[HEADER_LAST_STATUS] = outcome.status
-            if target is not None:
-                headers[HEADER_TARGET] = target
-            copy = self._copy(message, envelope.id, f"retry{attempt + 1}", headers)
-            if await self._to_retry(link, copy, delay_ms):
-                fields.update(error=outcome.error, retry_in_ms=delay_ms)
-                if not outcome.counts:
-                    fields["deferred"] = True
-                self._record(outcome, fields)
-                return True
-            return False
-        if await self._dead_letter(
-            link, message, envelope, outcome.reason, attempt, outcome, target
-        ):
-            self._record(outcome, {**fields, "reason": outcome.reason})
-            return True
-        return False
-
-    def _record(self, outcome: Single, fields: dict[str, Any]) -> None:
-        name = type(outcome).__name__.lower()
+        if isinstance(outcome, Skipped | Dead):
+            fields["reason"] = outcome.reason
+        if isinstance(settlement, Park):
+            fields.update(error=settlement.outcome.error, retry_in_ms=settlement.delay_ms)
+            if not settlement.outcome.counts:
+                fields["deferred"] = True
         metrics.DELIVERIES.labels(adapter=self.adapter.name, outcome=name).inc()
         level = {"delivered": "info", "skipped": "info", "retry": "warning"}.get(name, "error")
         getattr(log, level)("delivery", outcome=name, **fields)
@@ -429,68 +399,26 @@ class Consumer:
         return not isinstance(result, aiormq.abc.DeliveredMessage)
 
     async def _to_retry(self, link: Link, copy: aio_pika.Message, delay_ms: int) -> bool:
-        for _ in range(2):  # a second time only if the queue expired between declare and publish
-            if await self._ensure_retry_queue(delay_ms) and await self._publish(
-                link, copy, self.queues.retry(delay_ms)
+        for _ in range(2):  # a second time only if the queue was deleted under us
+            if await self._ensure_delay_queue(delay_ms) and await self._publish(
+                link, copy, self.queues.delay(delay_ms)
             ):
                 return True
-            self._retry_declared.pop(delay_ms, None)
+            self._delay_queues.discard(delay_ms)
         return False
 
-    async def _ensure_retry_queue(self, delay_ms: int) -> bool:
-        """Declare the retry queue for ``delay_ms`` unless done lately. On a channel of its own:
-        a refused declaration closes that channel only, never the consumer's."""
-        declared = self._retry_declared.get(delay_ms)
-        now = time.monotonic()
-        if declared is not None and now - declared < RETRY_QUEUE_REDECLARE_SECONDS:
+    async def _ensure_delay_queue(self, delay_ms: int) -> bool:
+        if delay_ms in self._delay_queues:
             return True
         connection = self._connection
         if connection is None or connection.is_closed:
             return False
-        channel: AbstractChannel | None = None
         try:
-            channel = await connection.channel(publisher_confirms=False)
-            await declare_retry_queue(
-                channel, self.queues, delay_ms, passive=self.broker.provisioned
-            )
-        except aiormq.exceptions.ChannelPreconditionFailed as exc:
-            # The queue exists with other arguments (declared by another version); it still
-            # dead-letters back to the work queue, so use it as it is.
-            log.warning(
-                "consumer.retry_queue_differs", queue=self.queues.retry(delay_ms), error=str(exc)
+            await declare_delay_queue(
+                connection, self.queues, delay_ms, passive=self.broker.provisioned
             )
         except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
             log.warning("consumer.retry_queue_failed", delay_ms=delay_ms, error=str(exc))
             return False
-        finally:
-            if channel is not None and not channel.is_closed:
-                with contextlib.suppress(Exception):
-                    await channel.close()
-        self._retry_declared[delay_ms] = now
+        self._delay_queues.add(delay_ms)
         return True
-
-    async def _dead_letter(
-        self,
-        link: Link,
-        message: AbstractIncomingMessage,
-        envelope: Envelope | None,
-        reason: str,
-        attempt: int,
-        outcome: Dead,
-        target: str | None,
-    ) -> bool:
-        headers: dict[str, Any] = {
-            HEADER_REASON: reason[:MAX_ERROR_CHARS],
-            HEADER_ATTEMPTS: attempt,
-            HEADER_DEAD_AT: datetime.now(UTC).isoformat(timespec="milliseconds"),
-            HEADER_SOURCE_QUEUE: self.queues.work,
-        }
-        if outcome.destination:
-            headers[HEADER_DESTINATION] = outcome.destination
-        if outcome.status is not None:
-            headers[HEADER_LAST_STATUS] = outcome.status
-        if target is not None:
-            headers[HEADER_TARGET] = target
-        copy = self._copy(message, envelope.id if envelope else None, "dead", headers)
-        # Through the dead-letter exchange: the role's DLQ, and the errors webhook if on.
-        return await self._publish(link, copy, self.queues.role, dead=True)

@@ -6,7 +6,7 @@ An operator provisions the broker with them and runs every role with
 only (``amq.gen-*``, the private queue each process receives configuration announcements on,
 removed with its connection). Everything else comes from the same code that declares it:
 exchanges, queues and their arguments, bindings, and every retry queue the retry policy can
-use, without the idle expiry (``x-expires``) the router gives the ones it creates on demand.
+use (the router declares those on first use; provisioned, they exist from the start).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from router.adapter import RetryPolicy
 from router.app import enabled_adapters, topology_for
+from router.broker import parse_uris
 from router.livecfg import config_exchange_name
 from router.retryqueues import delays_ms
 from router.settings import Settings
@@ -98,7 +99,7 @@ def stream_arguments(stream: Any) -> dict[str, Any]:
 def definitions(settings: Settings, user: str = DEFAULT_USER) -> dict[str, Any]:
     adapters = enabled_adapters(settings)
     topology = topology_for(settings, adapters)
-    vhost = vhost_of(settings.rabbitmq.uri.get_secret_value())
+    vhost = vhost_of(parse_uris(settings.rabbitmq.uri.get_secret_value())[0])
     fallback = RetryPolicy.from_settings(settings.webhook)
     out = Builder(vhost)
     out.exchange(topology.exchange)
@@ -113,9 +114,7 @@ def definitions(settings: Settings, user: str = DEFAULT_USER) -> dict[str, Any]:
         out.bind(source, queues.work, binding.routing_keys)
         policy = getattr(adapters.get(queues.role), "retry_policy", fallback)
         for delay in delays_ms(policy):
-            arguments = queues.retry_arguments(delay)
-            del arguments["x-expires"]  # provisioned: kept, never removed when idle
-            out.queue(queues.retry(delay), arguments)
+            out.queue(queues.delay(delay), queues.delay_arguments(delay))
     for name, key in topology.downstream_queues:
         out.queue(name, QUORUM)
         out.bind(topology.exchange, name, [key])

@@ -16,6 +16,7 @@ import aiormq
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
+from router.broker import connect_any
 from router.constants import (
     HEADER_ATTEMPT,
     HEADER_ATTEMPTS,
@@ -106,7 +107,7 @@ def work_queue_of(dlq: str) -> str:
 
 @contextlib.asynccontextmanager
 async def open_channel(url: str) -> AsyncIterator[AbstractChannel]:
-    connection = await aio_pika.connect(url, client_properties={"connection_name": "router-dlq"})
+    connection = await connect_any(url, "router-dlq")
     try:
         yield await connection.channel(publisher_confirms=True)
     finally:

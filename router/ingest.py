@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from router import metrics
 from router.appkeys import PUBLISHER, SETTINGS
 from router.auth import key_matches, presented_key
-from router.broker import BrokerUnavailable
+from router.broker import BrokerBlocked, BrokerUnavailable
 from router.constants import CONTENT_TYPE_NDJSON
 from router.publisher import Published, PublishFailed
 from schemas import (
@@ -187,13 +187,19 @@ async def publish(
     started = time.perf_counter()
     try:
         results = await publisher.publish_envelopes(envelopes, bodies)
+    except BrokerBlocked as exc:
+        raise Refused(
+            503, "broker_unavailable", f"{exc}: nothing was published; retry later"
+        ) from None
     except BrokerUnavailable as exc:
         raise Refused(
             503, "broker_unavailable", f"RabbitMQ is unavailable: {exc}; retry later"
         ) from None
     metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
     for result in results:
-        if isinstance(result, Published):
+        if isinstance(result, Published) and result.again:
+            metrics.EVENTS_RESENT.inc()
+        elif isinstance(result, Published):
             metrics.EVENTS_ACCEPTED.labels(event=result.envelope.event).inc()
             if not result.routed:
                 metrics.EVENTS_UNROUTED.labels(event=result.envelope.event).inc()

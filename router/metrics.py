@@ -11,6 +11,10 @@ EVENTS_ACCEPTED = Counter(
 EVENTS_UNROUTED = Counter(
     "router_events_unrouted_total", "Accepted events that no queue was bound to", ["event"]
 )
+EVENTS_RESENT = Counter(
+    "router_events_resent_total",
+    "Events sent again under an id confirmed lately: answered without publishing them twice",
+)
 EVENTS_REFUSED = Counter("router_events_refused_total", "Events refused at ingest", ["reason"])
 PUBLISH_SECONDS = Histogram(
     "router_publish_seconds",
@@ -21,3 +25,6 @@ DELIVERIES = Counter(
     "router_deliveries_total", "Delivery outcomes per adapter", ["adapter", "outcome"]
 )
 BROKER_UP = Gauge("router_broker_connected", "1 while connected to RabbitMQ")
+BROKER_BLOCKED = Gauge(
+    "router_broker_blocked", "1 while RabbitMQ blocks this process's publishes (an alarm)"
+)

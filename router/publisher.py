@@ -2,6 +2,11 @@
 
 A publish returns only once RabbitMQ confirmed it. Many publishes share one channel and their
 confirms are awaited together, so a batch costs about one round trip, not one per event.
+
+While RabbitMQ blocks publishers nothing is published: the caller is refused at once. A publish
+already on its way when the block began, or whose confirm does not come within ``timeout``, is
+answered as unconfirmed with its id, and followed until its confirm comes, so a resend of that
+id is answered from the ledger instead of being published again (``router.ledger``).
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
-from router.broker import Broker, BrokerUnavailable
+from router.broker import Broker, BrokerBlocked, BrokerUnavailable
 from router.constants import CONTENT_TYPE_JSON, HEADER_EVENT, HEADER_INSTANCE
+from router.ledger import Ledger
 from router.topology import Topology, declare
 from schemas import Envelope, build_envelope
 
 APP_ID = "evrouter"
+# How long a publish answered as unconfirmed is still followed for its confirm.
+CONFIRM_FOLLOW_SECONDS = 120.0
 
 
 class PublishFailed(BrokerUnavailable):
@@ -34,6 +42,7 @@ class PublishFailed(BrokerUnavailable):
 class Published:
     envelope: Envelope
     routed: bool  # False when no queue was bound to the routing key
+    again: bool = False  # confirmed before, under the same id: not published this time
 
 
 def amqp_message(
@@ -70,6 +79,7 @@ class Publisher:
         *,
         timeout: float = 10.0,
         server_url: str | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.broker = broker
         # A callable is asked again on every connection: per-instance configuration can
@@ -77,9 +87,27 @@ class Publisher:
         self._topology = topology
         self.timeout = timeout
         self.server_url = server_url
+        self.ledger = ledger or Ledger(window=300.0, max_ids=100_000)
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
+        self._blocked_signal: asyncio.Future[None] | None = None
         broker.add_setup(self._setup)
+        broker.on_block(self._block_changed)
+
+    def _block_changed(self, reason: str | None) -> None:
+        signal = self._blocked_signal
+        if reason is not None and signal is not None and not signal.done():
+            signal.set_result(None)  # publishes waiting for a confirm are answered now
+        if reason is None:
+            self._blocked_signal = None
+
+    def _blocked(self) -> asyncio.Future[None]:
+        """Done once RabbitMQ blocks publishers."""
+        if self._blocked_signal is None:
+            self._blocked_signal = asyncio.get_running_loop().create_future()
+            if self.broker.blocked is not None:
+                self._blocked_signal.set_result(None)
+        return self._blocked_signal
 
     async def _setup(self, connection: AbstractConnection) -> None:
         channel = await connection.channel(publisher_confirms=True)
@@ -146,53 +174,82 @@ class Publisher:
         self, envelopes: Sequence[Envelope], bodies: Sequence[bytes] | None = None
     ) -> list[Published | PublishFailed]:
         """Publish all at once and await every confirm concurrently; the result keeps the order
-        of the input, each entry either confirmed or the reason it was not."""
+        of the input, each entry either confirmed or the reason it was not. Raises when nothing
+        could be published: the broker is unreachable, or blocks publishers."""
         exchange = self._exchange
         if not self.broker.ready or exchange is None:
             raise BrokerUnavailable("not connected to RabbitMQ")
-        outcomes: list[bool | BaseException]
-        if len(envelopes) == 1:
-            # One event (the common request): awaited in place, no task to schedule.
-            try:
-                outcomes = [
-                    await self._publish_one(exchange, envelopes[0], bodies[0] if bodies else None)
-                ]
-            except Exception as exc:
-                outcomes = [exc]
-        else:
-            outcomes = await asyncio.gather(
-                *(
-                    self._publish_one(exchange, e, None if bodies is None else bodies[i])
-                    for i, e in enumerate(envelopes)
-                ),
-                return_exceptions=True,
+        blocked = self.broker.blocked
+        results: list[Published | PublishFailed | asyncio.Future[bool]] = []
+        for i, envelope in enumerate(envelopes):
+            routed = self.ledger.confirmed(envelope.id)
+            if routed is not None:
+                results.append(Published(envelope, routed, again=True))
+                continue
+            pending = self.ledger.pending(envelope.id)
+            if pending is None and blocked is not None:
+                if len(envelopes) == 1:
+                    raise BrokerBlocked(f"RabbitMQ blocks publishers ({blocked})")
+                results.append(PublishFailed(f"RabbitMQ blocks publishers ({blocked})"))
+                continue
+            if pending is None:
+                body = None if bodies is None else bodies[i]
+                pending = asyncio.ensure_future(self._publish_one(exchange, envelope, body))
+                self.ledger.track(envelope.id, pending)
+            results.append(pending)
+        waiting = [r for r in results if isinstance(r, asyncio.Future)]
+        if waiting:
+            await self._settle(waiting)
+        return [self._result(e, r) for e, r in zip(envelopes, results, strict=True)]
+
+    async def _settle(self, confirms: list[asyncio.Future[bool]]) -> None:
+        """Wait until every confirm came, the timeout passed, or RabbitMQ blocks publishers;
+        never cancels a publish, which goes on and is recorded when its confirm comes."""
+        every = (
+            confirms[0] if len(confirms) == 1 else asyncio.gather(*confirms, return_exceptions=True)
+        )
+        blocked = self._blocked()
+        await asyncio.wait(
+            (every, blocked), timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+
+    def _result(
+        self, envelope: Envelope, result: Published | PublishFailed | asyncio.Future[bool]
+    ) -> Published | PublishFailed:
+        if not isinstance(result, asyncio.Future):
+            return result
+        if not result.done():
+            why = (
+                f"RabbitMQ started blocking publishers ({self.broker.blocked})"
+                if self.broker.blocked is not None
+                else f"no confirm from RabbitMQ within {self.timeout:g}s"
             )
-        results: list[Published | PublishFailed] = []
-        for envelope, outcome in zip(envelopes, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                if isinstance(outcome, asyncio.CancelledError):
-                    raise outcome
-                results.append(
-                    outcome
-                    if isinstance(outcome, PublishFailed)
-                    else PublishFailed(f"{type(outcome).__name__}: {outcome}")
-                )
-            else:
-                results.append(Published(envelope, routed=outcome))
-        return results
+            return PublishFailed(f"{why}; it may still be published")
+        if result.cancelled():
+            return PublishFailed("the publish was cancelled")
+        error = result.exception()
+        if error is not None:
+            return (
+                error
+                if isinstance(error, PublishFailed)
+                else PublishFailed(f"{type(error).__name__}: {error}")
+            )
+        return Published(envelope, routed=result.result())
 
     async def _publish_one(
         self, exchange: AbstractExchange, envelope: Envelope, body: bytes | None
     ) -> bool:
         try:
+            # The caller stops waiting after ``timeout``; the confirm is awaited far longer, so
+            # the ledger learns the outcome of a publish answered as unconfirmed.
             result = await exchange.publish(
                 amqp_message(envelope, body=body),
                 envelope.routing_key,
                 mandatory=True,
-                timeout=self.timeout,
+                timeout=max(CONFIRM_FOLLOW_SECONDS, self.timeout),
             )
         except TimeoutError as exc:
-            raise PublishFailed(f"no confirm from RabbitMQ within {self.timeout:g}s") from exc
+            raise PublishFailed("RabbitMQ never confirmed the publish") from exc
         except aio_pika.exceptions.DeliveryError as exc:
             raise PublishFailed("RabbitMQ refused the publish (nack)") from exc
         except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:

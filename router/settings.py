@@ -157,7 +157,8 @@ class RabbitmqSettings(Family):
         False, description="publish per-event queues for downstream consumers (with GLOBAL_ENABLED)"
     )
     uri: SecretStr = Field(
-        SecretStr("amqp://guest:guest@127.0.0.1:5672/"), description="AMQP URI of the broker"
+        SecretStr("amqp://guest:guest@127.0.0.1:5672/"),
+        description="AMQP URI of the broker; several, comma-separated, for the nodes of a cluster (the next is tried at once when one fails)",
     )
     exchange_name: str = Field(
         "evolution_exchange", description="topic exchange every event is published to"
@@ -209,7 +210,7 @@ class WebhookSettings(Family):
     endpoint_max_in_flight: int = Field(
         16,
         ge=1,
-        description="requests in flight per receiver (origin); more wait in the retry queues",
+        description="requests in flight per receiver (origin); as many more wait for a slot, the rest are deferred to their turn",
     )
     endpoint_failure_threshold: int = Field(
         5, ge=1, description="failures in a row that pause a receiver for one retry delay"
@@ -410,6 +411,14 @@ class RouterSettings(Family):
     )
     publish_timeout_seconds: float = Field(
         10, gt=0, description="wait for RabbitMQ's confirm this long, then 503"
+    )
+    resend_window_seconds: float = Field(
+        300,
+        ge=0,
+        description="an event sent again under an id confirmed this recently is answered 202 without being published twice (per process)",
+    )
+    resend_max_ids: int = Field(
+        100_000, ge=0, description="most confirmed ids remembered for RESEND_WINDOW_SECONDS"
     )
     prefetch: int = Field(64, ge=1, description="unacked deliveries per adapter consumer")
     delivery_timeout_seconds: float = Field(

@@ -6,9 +6,9 @@ import asyncio
 import sys
 from collections.abc import Callable
 
-import aio_pika
 import orjson
 
+from router.broker import connect_any
 from router.topology import declare_exchange
 
 
@@ -37,7 +37,7 @@ async def tail(
     returns how many were printed."""
     pretty = sys.stdout.isatty() if pretty is None else pretty
     seen = 0
-    connection = await aio_pika.connect(url, client_properties={"connection_name": "router-tail"})
+    connection = await connect_any(url, "router-tail")
     try:
         channel = await connection.channel()
         # On a provisioned broker the exchange is only checked (no configure permission).

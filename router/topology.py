@@ -2,8 +2,9 @@
 
 The exchange is a durable topic exchange; routing keys are ``<instance>.<event>``. Each adapter
 role owns a durable quorum work queue ``<exchange>.<role>`` bound only to the keys it wants, a
-dead-letter queue ``<work>.dlq`` and, on demand, TTL retry queues ``<work>.retry.<ms>ms`` that
-dead-letter back into the work queue. Downstream consumers get one quorum queue per enabled
+dead-letter queue ``<work>.dlq`` and, declared on first use, permanent TTL delay queues
+``<work>.delay.<ms>ms`` where retries wait, dead-lettered back into the work queue when due
+(see ``router.retryqueues``). Downstream consumers get one quorum queue per enabled
 event, named ``<prefix>.<wire name>``. The WebSocket role keeps events in a stream,
 ``<exchange>.websocket``, which every gateway reads in full and from which clients resume.
 """
@@ -24,7 +25,6 @@ from router.constants import (
     RETRY_DELAY_SERIES,
     RETRY_MAX_DELAY_MS,
     RETRY_MIN_DELAY_MS,
-    RETRY_QUEUE_EXPIRY_MARGIN_MS,
     WORK_QUEUE_DELIVERY_LIMIT,
 )
 from router.logging import get_logger
@@ -78,7 +78,12 @@ class AdapterQueues:
     def dlq(self) -> str:
         return f"{self.work}.dlq"
 
-    def retry(self, delay_ms: int) -> str:
+    def delay(self, delay_ms: int) -> str:
+        return f"{self.work}.delay.{delay_ms}ms"
+
+    def legacy_retry(self, delay_ms: int) -> str:
+        """Where earlier releases parked retries, in queues that expired (see
+        ``router.retryqueues``)."""
         return f"{self.work}.retry.{delay_ms}ms"
 
     def work_arguments(self) -> dict[str, Any]:
@@ -90,12 +95,12 @@ class AdapterQueues:
             "x-dead-letter-routing-key": self.role,
         }
 
-    def retry_arguments(self, delay_ms: int) -> dict[str, Any]:
+    def delay_arguments(self, delay_ms: int) -> dict[str, Any]:
         return {
             **QUORUM,
             **SAFE_DEAD_LETTERING,
+            # No x-expires: a queue that can hold a message must never be deleted by the broker.
             "x-message-ttl": delay_ms,
-            "x-expires": 2 * delay_ms + RETRY_QUEUE_EXPIRY_MARGIN_MS,
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": self.work,
         }
@@ -226,14 +231,6 @@ async def rebind(
         await queue.bind(exchange, routing_key=key)
     for key in sorted(old_keys - new_keys):
         await queue.unbind(exchange, routing_key=key)
-
-
-async def declare_retry_queue(
-    channel: AbstractChannel, queues: AdapterQueues, delay_ms: int, *, passive: bool = False
-) -> str:
-    name = queues.retry(delay_ms)
-    await declare_queue(channel, name, queues.retry_arguments(delay_ms), passive=passive)
-    return name
 
 
 async def declare(

@@ -80,7 +80,7 @@ async def cleanup(exchange_name: str) -> AsyncIterator[Cleanup]:
         names.queue(queues.work)
         names.queue(queues.dlq)
         for seconds in RETRY_SECONDS:
-            names.queue(queues.retry(quantize_delay_ms(seconds)))
+            names.queue(queues.delay(quantize_delay_ms(seconds)))
     yield names
     connection = await aio_pika.connect(AMQP_URL)
     try:

@@ -29,8 +29,16 @@ def new_sender(settings: Settings, policy: RetryPolicy) -> Sender:
         failure_threshold=hook.endpoint_failure_threshold,
         # An endpoint that keeps failing is left alone as long as the retry policy would wait.
         cooldown=lambda opened: policy.delay_for(opened),
+        max_waiting=hook.endpoint_max_in_flight,
     )
     return Sender(policy, hook.non_retryable_codes, hook.request_timeout_ms, endpoints)
+
+
+def prefetch_for(settings: Settings) -> int:
+    """Messages the webhook consumer holds at once: enough that one receiver, with its requests
+    in flight and its events waiting for a slot, holds at most half of them."""
+    endpoints = settings.webhook.endpoint_max_in_flight * 2
+    return max(settings.router.prefetch, 2 * endpoints)
 
 
 class WebhookAdapter:
@@ -40,6 +48,7 @@ class WebhookAdapter:
         self.retry_policy = RetryPolicy.from_settings(settings.webhook)
         self.subscriptions = subscriptions
         self.sender = new_sender(settings, self.retry_policy)
+        self.prefetch = prefetch_for(settings)
         self._store: ConfigStore | None = None
 
     def routing_keys(self) -> frozenset[str]:

@@ -1,13 +1,34 @@
-"""Per-endpoint isolation: a cap on requests in flight and a circuit breaker, so a hanging or
-failing receiver holds a few consumer slots at most and its events wait in the retry queues
-instead of in the consumer."""
+"""Per-receiver isolation: a cap on requests in flight, a circuit breaker, and waiting that does
+not cost the broker a round trip.
+
+An event whose receiver is at its cap waits here for a free slot, in order, as long as few
+others wait (``max_waiting``): its message stays unacked in the consumer. Past that, or past
+``max_wait`` seconds, it is deferred to a delay queue, and the delay is its turn: each deferred
+event reserves the next free moment of the receiver at its measured pace, so an event comes
+back about when a slot is free instead of looping through the broker every second. No receiver
+can hold more than ``max_in_flight + max_waiting`` of the consumer's messages, so the others
+keep flowing. Behind an open breaker an event is deferred until the cool-down ends; while the
+probe is out, a few wait for its verdict and the rest take turns after it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from adapters.webhook.breaker import Breaker, Go, Open, Probing, Verdict
+
+# Before a receiver has answered once, a request is taken to last this long.
+DEFAULT_LATENCY = 1.0
+# Weight of the newest duration in the running mean of a receiver's request durations.
+LATENCY_WEIGHT = 0.2
+# Turns are reserved at most this far ahead; past it the delay queues' own cap applies.
+MAX_RESERVATION = 600.0
 
 
 def endpoint_of(url: str) -> str:
@@ -17,14 +38,14 @@ def endpoint_of(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
-@dataclass(slots=True)
-class Endpoint:
-    in_flight: int = 0
-    failures: int = 0  # consecutive
-    open_until: float = 0.0
-    opened: int = 0  # consecutive openings, for the growing cool-down
-    probing: bool = False
-    probe_at: float = 0.0
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """Leave to send one request; give it back with :meth:`Endpoints.release`."""
+
+    endpoint: str
+    ticket: int
+    probe: bool
+    started: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +54,16 @@ class Deferral:
 
     reason: str
     delay: float
+    kind: str  # open, probing or busy
+
+
+@dataclass(slots=True)
+class Endpoint:
+    breaker: Breaker
+    in_flight: int = 0
+    waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
+    latency: float = DEFAULT_LATENCY
+    next_turn: float = 0.0  # the next free moment a deferred event may reserve
 
 
 class Endpoints:
@@ -42,55 +73,103 @@ class Endpoints:
         failure_threshold: int,
         cooldown: Callable[[int], float],
         clock: Callable[[], float] = time.monotonic,
-        busy_delay: float = 1.0,
+        max_waiting: int | None = None,
+        max_wait: float = 10.0,
     ) -> None:
         self.max_in_flight = max_in_flight
+        self.max_waiting = max_in_flight if max_waiting is None else max_waiting
+        self.max_wait = max_wait
         self.failure_threshold = failure_threshold
         self.cooldown = cooldown  # seconds for the n-th consecutive opening
         self.clock = clock
-        self.busy_delay = busy_delay
         self._state: dict[str, Endpoint] = {}
+        self._tickets = itertools.count(1)
 
     def state(self, endpoint: str) -> Endpoint:
-        return self._state.setdefault(endpoint, Endpoint())
+        found = self._state.get(endpoint)
+        if found is None:
+            found = self._state[endpoint] = Endpoint(Breaker(self.failure_threshold, self.cooldown))
+        return found
 
     def in_flight(self) -> dict[str, int]:
         return {name: e.in_flight for name, e in self._state.items() if e.in_flight}
 
-    def admit(self, url: str) -> Deferral | None:
-        """None: go ahead (and call :meth:`release` after). Otherwise why and how long to wait."""
-        endpoint = self.state(endpoint_of(url))
-        now = self.clock()
-        if endpoint.open_until:
-            if now < endpoint.open_until:
-                return Deferral(
-                    f"{endpoint_of(url)} failed {endpoint.failures} times in a row; waiting",
-                    endpoint.open_until - now,
-                )
-            if endpoint.probing:
-                return Deferral(f"{endpoint_of(url)} is being probed", self.busy_delay)
-            endpoint.probing = True  # half-open: one request finds out whether it is back
-            endpoint.probe_at = now
-        elif endpoint.in_flight >= self.max_in_flight:
-            return Deferral(
-                f"{endpoint_of(url)} has {endpoint.in_flight} requests in flight", self.busy_delay
-            )
-        endpoint.in_flight += 1
-        return None
+    def open_breakers(self) -> list[str]:
+        return [name for name, e in self._state.items() if not e.breaker.closed]
 
-    def release(self, url: str, healthy: bool, admitted_at: float | None = None) -> None:
-        """``admitted_at``: the clock when the request was admitted; requests admitted before
-        a probe may finish during it and must not end the probe."""
-        endpoint = self.state(endpoint_of(url))
+    async def acquire(self, url: str) -> Permit | Deferral:
+        """A permit to send now, after waiting for a slot if few others wait; otherwise a
+        deferral whose delay is this event's turn."""
+        name = endpoint_of(url)
+        endpoint = self.state(name)
+        loop = asyncio.get_running_loop()  # waiting is measured on the loop's own clock
+        deadline = loop.time() + self.max_wait
+        while True:
+            now = self.clock()
+            ticket = next(self._tickets)
+            admission = endpoint.breaker.admit(ticket, now)
+            if isinstance(admission, Go) and (
+                admission.probe or endpoint.in_flight < self.max_in_flight
+            ):
+                endpoint.in_flight += 1
+                return Permit(name, ticket, admission.probe, now)
+            if isinstance(admission, Open):
+                kind, why = "open", "it is failing; its cool-down is not over"
+            elif isinstance(admission, Probing):
+                kind, why = "probing", "a probe finds out whether it is back"
+            else:
+                kind, why = "busy", f"{endpoint.in_flight} requests are in flight"
+            if (
+                isinstance(admission, Open)
+                or len(endpoint.waiters) >= self.max_waiting
+                or loop.time() >= deadline
+            ):
+                delay = self._turn(endpoint, now)
+                return Deferral(f"{name}: {why}; deferred to its turn", delay, kind)
+            await self._wait(endpoint, deadline - loop.time())
+
+    def release(self, permit: Permit, verdict: Verdict) -> None:
+        endpoint = self.state(permit.endpoint)
         endpoint.in_flight = max(0, endpoint.in_flight - 1)
-        if endpoint.probing and (admitted_at is None or admitted_at >= endpoint.probe_at):
-            endpoint.probing = False
-        if healthy:
-            endpoint.failures = 0
-            endpoint.opened = 0
-            endpoint.open_until = 0.0
-            return
-        endpoint.failures += 1
-        if endpoint.failures >= self.failure_threshold:
-            endpoint.opened += 1
-            endpoint.open_until = self.clock() + self.cooldown(endpoint.opened)
+        now = self.clock()
+        if verdict is not Verdict.NEUTRAL:
+            took = max(0.0, now - permit.started)
+            endpoint.latency += LATENCY_WEIGHT * (took - endpoint.latency)
+        endpoint.breaker.release(permit.ticket, verdict, now)
+        self._wake(endpoint)
+
+    def _turn(self, endpoint: Endpoint, now: float) -> float:
+        """Reserve the next free moment of ``endpoint`` and return how far off it is."""
+        pace = endpoint.latency / self.max_in_flight  # seconds between two free slots
+        ahead = (endpoint.in_flight + len(endpoint.waiters)) * pace
+        turn = max(endpoint.next_turn, now + ahead)
+        if endpoint.breaker.open_until is not None:
+            turn = max(turn, endpoint.breaker.open_until)
+        turn = min(turn, now + MAX_RESERVATION)
+        endpoint.next_turn = turn + pace
+        return turn - now
+
+    async def _wait(self, endpoint: Endpoint, timeout: float) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        endpoint.waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except TimeoutError:
+            pass  # the caller looks again, and defers
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._wake(endpoint)  # woken, but leaving: the turn goes to the next one
+            raise
+        finally:
+            if waiter in endpoint.waiters:
+                endpoint.waiters.remove(waiter)
+
+    def _wake(self, endpoint: Endpoint) -> None:
+        """Wake the longest waiter; a breaker that changed wakes them all, to read it again."""
+        while endpoint.waiters:
+            waiter = endpoint.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                if endpoint.breaker.closed:
+                    return

@@ -14,7 +14,8 @@ from importlib.metadata import PackageNotFoundError, version
 import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
-from adapters.webhook.endpoints import Endpoints, endpoint_of
+from adapters.webhook.breaker import Verdict
+from adapters.webhook.endpoints import Deferral, Endpoints
 from adapters.webhook.signing import WebhookSecret, apply_jwt_key, signature_headers
 from router.adapter import Dead, Delivered, Retry, RetryPolicy
 
@@ -37,6 +38,11 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 IN_FLIGHT = Gauge("router_webhook_in_flight", "Webhook requests in flight", ["endpoint"])
+DEFERRED = Counter(
+    "router_webhook_deferred_total",
+    "Webhook events deferred to a delay queue without an attempt, by why",
+    ["why"],
+)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -55,6 +61,17 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
             when = when.replace(tzinfo=UTC)
         seconds = when.timestamp() - (time.time() if now is None else now)
     return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def verdict_of(result: Delivered | Retry | Dead | None) -> Verdict:
+    """What a request's result says about its receiver."""
+    if result is None or (isinstance(result, Dead) and result.status is None):
+        return Verdict.NEUTRAL  # not sent, or cut short by the router
+    if isinstance(result, Delivered) or (
+        result.status is not None and result.status < 500 and result.status != 429
+    ):
+        return Verdict.SUCCESS
+    return Verdict.FAILURE
 
 
 def status_class(status: int | None) -> str:
@@ -108,31 +125,32 @@ class Sender:
         return headers
 
     async def send(self, request: Request, attempt: int) -> Result:
-        admitted_at = self.endpoints.clock()
-        deferral = self.endpoints.admit(request.url)
-        if deferral is not None:
+        admission = await self.endpoints.acquire(request.url)
+        if isinstance(admission, Deferral):
+            DEFERRED.labels(why=admission.kind).inc()
             return Retry(
-                deferral.reason, delay=deferral.delay, destination=request.url, counts=False
+                admission.reason, delay=admission.delay, destination=request.url, counts=False
             )
-        endpoint = endpoint_of(request.url)
-        IN_FLIGHT.labels(endpoint=endpoint).inc()
+        IN_FLIGHT.labels(endpoint=admission.endpoint).inc()
         started = time.perf_counter()
-        result: Result = Retry("not sent", destination=request.url)
+        result: Result | None = None
         try:
             result = await self._post(request, attempt)
         except ValueError as exc:
             # The request itself cannot be built (a bad header): no retry will fix it.
             result = Dead(f"request not sent: {exc}", destination=request.url)
+            return result
         finally:
-            IN_FLIGHT.labels(endpoint=endpoint).dec()
+            IN_FLIGHT.labels(endpoint=admission.endpoint).dec()
             REQUEST_SECONDS.observe(time.perf_counter() - started)
-            healthy = isinstance(result, Delivered) or (
-                result.status is not None and result.status < 500 and result.status != 429
-            )
-            self.endpoints.release(request.url, healthy, admitted_at)
-            REQUESTS.labels(
-                outcome=type(result).__name__.lower(), status_class=status_class(result.status)
-            ).inc()
+            # No result: cut short by the router (shutdown, a timeout of its own), which
+            # says nothing about the receiver.
+            self.endpoints.release(admission, verdict_of(result))
+            if result is not None:
+                REQUESTS.labels(
+                    outcome=type(result).__name__.lower(),
+                    status_class=status_class(result.status),
+                ).inc()
         return result
 
     async def _post(self, request: Request, attempt: int) -> Result:

@@ -71,7 +71,7 @@ def test_retry_queues_are_kept_and_cover_every_delay_the_policy_gives() -> None:
     queues = {q["name"]: q["arguments"] for q in found["queues"]}
     policy = RetryPolicy.from_settings(reference_settings().webhook)
     for delay in delays_ms(policy):
-        arguments = queues[AdapterQueues.for_role("evolution_exchange", "webhook").retry(delay)]
+        arguments = queues[AdapterQueues.for_role("evolution_exchange", "webhook").delay(delay)]
         assert arguments["x-message-ttl"] == delay
         assert "x-expires" not in arguments
 
@@ -240,9 +240,8 @@ async def test_what_the_router_declares_matches_the_imported_definitions(
         for binding in topology.adapters:
             queues = binding.queues
             for delay in delays_ms(RetryPolicy.from_settings(settings.webhook)):
-                arguments = queues.retry_arguments(delay)
-                del arguments["x-expires"]
-                await channel.declare_queue(queues.retry(delay), durable=True, arguments=arguments)
+                arguments = queues.delay_arguments(delay)
+                await channel.declare_queue(queues.delay(delay), durable=True, arguments=arguments)
         assert not channel.is_closed
         # And the stream really is bound for the events it streams.
         routed = await channel.declare_queue(stream.name, passive=True)

@@ -26,9 +26,9 @@ from router.adapter import (
 from router.broker import Broker
 from router.constants import HEADER_ATTEMPTS, HEADER_LAST_ERROR, HEADER_REASON
 from router.consumer import Consumer
-from router.publisher import Publisher
+from router.publisher import Publisher, amqp_message
 from router.topology import AdapterQueues, Topology, quantize_delay_ms
-from schemas import is_event_id
+from schemas import build_envelope, is_event_id
 from tests.conftest import Cleanup
 from tests.support.adapter import ScriptedAdapter
 from tests.support.amqp import depth, next_message
@@ -43,7 +43,7 @@ class Harness:
         for name in (self.queues.work, self.queues.dlq):
             cleanup.queue(name)
         for seconds in (0.1, 0.2, 0.5, 1.0, 1.2):
-            cleanup.queue(self.queues.retry(quantize_delay_ms(seconds)))
+            cleanup.queue(self.queues.delay(quantize_delay_ms(seconds)))
         self.broker = Broker(url, name="test-consumer")
         self.consumer = Consumer(self.broker, adapter, exchange, prefetch=8)
         self.publisher = Publisher(self.broker, Topology(exchange=exchange))
@@ -108,7 +108,7 @@ async def test_retry_waits_in_a_ttl_queue_and_comes_back_with_the_attempt_raised
         sent = await h.publisher.publish("inst", "call", {"ring": True})
         first = await adapter.next()
         first_at = time.monotonic()
-        retry_name = h.queues.retry(quantize_delay_ms(1.0))
+        retry_name = h.queues.delay(quantize_delay_ms(1.0))
         async with asyncio.timeout(1):
             while True:  # the retry queue is declared on first use, then holds the copy
                 channel = await amqp.channel()
@@ -356,7 +356,7 @@ async def test_a_retry_queue_declared_differently_is_used_without_reconnecting(
         # An older deployment left this queue with other arguments.
         queues = h.queues
         await channel.declare_queue(
-            queues.retry(200),
+            queues.delay(200),
             durable=True,
             arguments={
                 "x-queue-type": "quorum",
@@ -430,3 +430,35 @@ async def test_deferrals_spend_no_attempt(harness: Callable[[ScriptedAdapter], H
         seen = [await adapter.next(timeout=5) for _ in range(3)]
     assert [d.attempt for d in seen] == [1, 1, 1]
     assert seen[2].headers["x-router-deferrals"] == 2
+
+
+async def test_retry_queues_of_an_earlier_release_are_emptied_into_the_work_queue(
+    harness: Callable[[ScriptedAdapter], Harness],
+    channel: AbstractChannel,
+    cleanup: Cleanup,
+    exchange_name: str,
+) -> None:
+    """An upgrade finds events parked in the expiring retry queues of the release before; they
+    are moved to the work queue at once, not left to the queue's expiry."""
+    work = AdapterQueues.for_role(exchange_name, "scripted").work
+    legacy = cleanup.queue(AdapterQueues.for_role(exchange_name, "scripted").legacy_retry(1000))
+    await channel.declare_queue(
+        legacy,
+        durable=True,
+        arguments={
+            "x-queue-type": "quorum",
+            "x-message-ttl": 600_000,  # far beyond the test: only the drain can move them
+            "x-expires": 2 * 1000 + 120_000,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": work,
+        },
+    )
+    envelopes = [build_envelope("inst", "call", {"n": n}) for n in range(3)]
+    for envelope in envelopes:
+        await channel.default_exchange.publish(amqp_message(envelope), legacy)
+    adapter = ScriptedAdapter()
+    async with harness(adapter):
+        got = {(await adapter.next(timeout=10)).envelope.id for _ in envelopes}
+        left = await channel.declare_queue(legacy, passive=True)
+        assert await depth(left) == 0
+    assert got == {e.id for e in envelopes}

@@ -24,12 +24,13 @@ def test_adapter_queue_names_derive_from_the_exchange() -> None:
     queues = AdapterQueues.for_role("evolution_exchange", "webhook")
     assert queues.work == "evolution_exchange.webhook"
     assert queues.dlq == "evolution_exchange.webhook.dlq"
-    assert queues.retry(5000) == "evolution_exchange.webhook.retry.5000ms"
-    args = queues.retry_arguments(5000)
+    assert queues.delay(5000) == "evolution_exchange.webhook.delay.5000ms"
+    assert queues.legacy_retry(5000) == "evolution_exchange.webhook.retry.5000ms"
+    args = queues.delay_arguments(5000)
     assert args["x-message-ttl"] == 5000
     assert args["x-dead-letter-routing-key"] == "evolution_exchange.webhook"
     assert args["x-queue-type"] == "quorum"
-    assert args["x-expires"] > 5000
+    assert "x-expires" not in args  # a queue that holds messages must never expire
     assert queues.work_arguments()["x-dead-letter-exchange"] == "evolution_exchange.dead"
     assert queues.work_arguments()["x-dead-letter-routing-key"] == "webhook"
 

@@ -43,7 +43,7 @@ def hook_settings(
         cleanup.queue(queues.work)
         cleanup.queue(queues.dlq)
         for seconds in (0.1, 0.2, 0.4, 0.8, 1.6, 2, 3, 4, 5, 10):
-            cleanup.queue(queues.retry(quantize_delay_ms(seconds)))
+            cleanup.queue(queues.delay(quantize_delay_ms(seconds)))
     cleanup.exchange(f"{exchange_name}.dead")
 
     def make(**webhook: Any) -> Settings:

@@ -1,8 +1,13 @@
-"""Per-endpoint cap and circuit breaker, on a clock the test moves."""
+"""Per-receiver cap, waiting in memory and deferral to a turn, on a clock the test moves."""
 
 from __future__ import annotations
 
-from adapters.webhook.endpoints import Endpoints, endpoint_of
+import asyncio
+
+import pytest
+
+from adapters.webhook.breaker import Verdict
+from adapters.webhook.endpoints import Deferral, Endpoints, Permit, endpoint_of
 
 
 class Clock:
@@ -13,8 +18,23 @@ class Clock:
         return self.now
 
 
-def make(clock: Clock, cap: int = 2, threshold: int = 3) -> Endpoints:
-    return Endpoints(cap, threshold, cooldown=lambda n: 10.0 * n, clock=clock)
+def make(
+    clock: Clock, cap: int = 2, threshold: int = 3, waiting: int = 2, wait: float = 5.0
+) -> Endpoints:
+    return Endpoints(
+        cap,
+        threshold,
+        cooldown=lambda n: 10.0 * n,
+        clock=clock,
+        max_waiting=waiting,
+        max_wait=wait,
+    )
+
+
+async def permit(endpoints: Endpoints, url: str) -> Permit:
+    got = await endpoints.acquire(url)
+    assert isinstance(got, Permit), got
+    return got
 
 
 def test_endpoints_are_origins() -> None:
@@ -22,36 +42,97 @@ def test_endpoints_are_origins() -> None:
     assert endpoint_of("http://127.0.0.1:8080/x") == "http://127.0.0.1:8080"
 
 
-def test_requests_over_the_cap_are_deferred() -> None:
+async def test_an_event_over_the_cap_waits_in_memory_for_a_slot() -> None:
     endpoints = make(Clock())
-    assert endpoints.admit("http://a/1") is None
-    assert endpoints.admit("http://a/2") is None
-    deferral = endpoints.admit("http://a/3")
-    assert deferral is not None
-    assert "2 requests in flight" in deferral.reason
-    assert endpoints.admit("http://b/1") is None  # another receiver is not affected
-    endpoints.release("http://a/1", healthy=True)
-    assert endpoints.admit("http://a/3") is None
+    first = await permit(endpoints, "http://a/1")
+    await permit(endpoints, "http://a/2")
+    waiting = asyncio.create_task(endpoints.acquire("http://a/3"))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    assert isinstance(await endpoints.acquire("http://b/1"), Permit)  # another receiver flows
+    endpoints.release(first, Verdict.SUCCESS)
+    assert isinstance(await asyncio.wait_for(waiting, 1), Permit)
 
 
-def test_breaker_opens_probes_and_closes() -> None:
+async def test_past_the_waiting_limit_an_event_is_deferred_to_its_turn() -> None:
     clock = Clock()
-    endpoints = make(clock, cap=10, threshold=3)
+    endpoints = make(clock, cap=2, waiting=1)
+    for path in ("1", "2"):
+        await permit(endpoints, f"http://a/{path}")
+    clock.now += 1.0  # the two took a second: the receiver's pace is known
+    endpoints.state("http://a:80").latency = 1.0
+    waiter = asyncio.create_task(endpoints.acquire("http://a/3"))
+    await asyncio.sleep(0.01)
+    turns = []
+    for _ in range(4):
+        deferral = await endpoints.acquire("http://a/x")
+        assert isinstance(deferral, Deferral)
+        assert deferral.kind == "busy"
+        turns.append(deferral.delay)
+    # Two in flight and one waiting at half a second a slot: the first free turn is 1.5 s
+    # away, and each next one half a second later, so they come back one by one.
+    assert turns == pytest.approx([1.5, 2.0, 2.5, 3.0])
+    waiter.cancel()
+
+
+async def test_a_waiter_that_is_cancelled_passes_its_turn_on() -> None:
+    endpoints = make(Clock(), cap=1, waiting=2)
+    held = await permit(endpoints, "http://a/1")
+    first = asyncio.create_task(endpoints.acquire("http://a/2"))
+    second = asyncio.create_task(endpoints.acquire("http://a/3"))
+    await asyncio.sleep(0.01)
+    endpoints.release(held, Verdict.SUCCESS)
+    first.cancel()  # woken, but its delivery was cancelled before it could go
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert isinstance(await asyncio.wait_for(second, 1), Permit)
+
+
+async def test_waiting_ends_after_max_wait_with_a_deferral() -> None:
+    endpoints = make(Clock(), cap=1, waiting=2, wait=0.05)
+    await permit(endpoints, "http://a/1")
+    got = await asyncio.wait_for(endpoints.acquire("http://a/2"), 1)
+    assert isinstance(got, Deferral)
+    assert not endpoints.state("http://a:80").waiters
+
+
+async def test_behind_an_open_breaker_events_wait_for_the_cool_down_then_one_probes() -> None:
+    clock = Clock()
+    endpoints = make(clock, cap=10, threshold=3, waiting=2)
     for _ in range(3):
-        assert endpoints.admit("http://a/") is None
-        endpoints.release("http://a/", healthy=False)
-    deferral = endpoints.admit("http://a/")
-    assert deferral is not None
-    assert deferral.delay == 10.0
+        endpoints.release(await permit(endpoints, "http://a/"), Verdict.FAILURE)
+    deferral = await endpoints.acquire("http://a/")
+    assert isinstance(deferral, Deferral)
+    assert deferral.kind == "open"
+    assert deferral.delay >= 10.0
     clock.now += 10.5
-    assert endpoints.admit("http://a/") is None  # the probe
-    assert endpoints.admit("http://a/") is not None  # only one probe at a time
-    endpoints.release("http://a/", healthy=False)
-    reopened = endpoints.admit("http://a/")
-    assert reopened is not None
-    assert reopened.delay == 20.0  # the cool-down grows
+    probe = await permit(endpoints, "http://a/")
+    assert probe.probe
+    behind = asyncio.create_task(endpoints.acquire("http://a/"))  # waits for the verdict
+    await asyncio.sleep(0.01)
+    assert not behind.done()
+    endpoints.release(probe, Verdict.FAILURE)
+    reopened = await asyncio.wait_for(behind, 1)
+    assert isinstance(reopened, Deferral)
+    assert reopened.delay >= 20.0  # the cool-down grows
     clock.now += 21
-    assert endpoints.admit("http://a/") is None
-    endpoints.release("http://a/", healthy=True)
-    assert endpoints.admit("http://a/") is None
-    assert endpoints.state("http://a:80").failures == 0
+    probe = await permit(endpoints, "http://a/")
+    assert probe.probe
+    behind = asyncio.create_task(endpoints.acquire("http://a/"))
+    await asyncio.sleep(0.01)
+    endpoints.release(probe, Verdict.SUCCESS)
+    after = await asyncio.wait_for(behind, 1)
+    assert isinstance(after, Permit)
+    assert not after.probe
+    assert endpoints.open_breakers() == []
+
+
+async def test_a_probe_cut_short_never_leaves_the_breaker_stuck() -> None:
+    clock = Clock()
+    endpoints = make(clock, cap=10, threshold=1)
+    endpoints.release(await permit(endpoints, "http://a/"), Verdict.FAILURE)
+    clock.now += 10.5
+    probe = await permit(endpoints, "http://a/")
+    endpoints.release(probe, Verdict.NEUTRAL)
+    again = await permit(endpoints, "http://a/")
+    assert again.probe

@@ -20,8 +20,8 @@ async def test_killed_while_events_wait_for_retry_then_all_delivered(
     for name in (
         queues.work,
         queues.dlq,
-        queues.retry(quantize_delay_ms(2)),
-        queues.retry(quantize_delay_ms(4)),
+        queues.delay(quantize_delay_ms(2)),
+        queues.delay(quantize_delay_ms(4)),
     ):
         cleanup.queue(name)
     cleanup.exchange(f"{exchange_name}.dead")

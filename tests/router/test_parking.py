@@ -1,0 +1,123 @@
+"""Settling an outcome, decided without a broker: finish, park in a delay queue that exists for
+the policy, or bury with the reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from router.adapter import Dead, Delivered, Retry, RetryPolicy, Skipped
+from router.constants import (
+    HEADER_ATTEMPT,
+    HEADER_ATTEMPTS,
+    HEADER_DEAD_AT,
+    HEADER_DEFERRALS,
+    HEADER_DESTINATION,
+    HEADER_LAST_ERROR,
+    HEADER_LAST_STATUS,
+    HEADER_REASON,
+    HEADER_SOURCE_QUEUE,
+    HEADER_TARGET,
+)
+from router.parking import MAX_ERROR_CHARS, Bury, Finish, Park, Parking, Progress
+from router.retryqueues import delays_ms
+
+POLICY = RetryPolicy(max_attempts=4, initial_delay=2.0, max_delay=60.0, jitter=0.0)
+PARKING = Parking(POLICY, delays_ms(POLICY), "ex.webhook", deferral_limit=10)
+NOW = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
+
+
+def test_delivered_and_skipped_are_finished() -> None:
+    for outcome in (Delivered("http://a"), Skipped("nobody wants it")):
+        assert PARKING.settle(outcome, Progress(), None, NOW) == Finish(outcome)
+
+
+def test_a_retry_is_parked_with_the_next_attempt_and_the_policy_delay() -> None:
+    settled = PARKING.settle(Retry("HTTP 503", status=503), Progress(attempt=2), "sub-1", NOW)
+    assert isinstance(settled, Park)
+    assert settled.delay_ms == 4000  # 2 s doubled once
+    assert settled.headers == {
+        HEADER_ATTEMPT: 3,
+        HEADER_LAST_ERROR: "HTTP 503",
+        HEADER_LAST_STATUS: 503,
+        HEADER_TARGET: "sub-1",
+    }
+
+
+def test_a_deferral_spends_no_attempt() -> None:
+    settled = PARKING.settle(
+        Retry("busy", delay=1.0, counts=False), Progress(attempt=3, deferrals=4), None, NOW
+    )
+    assert isinstance(settled, Park)
+    assert settled.headers[HEADER_DEFERRALS] == 5
+    assert HEADER_ATTEMPT not in settled.headers
+    assert settled.delay_ms == 1000
+
+
+def test_the_last_attempt_is_buried_with_its_error() -> None:
+    retry = Retry("HTTP 500", destination="http://a/hook", status=500)
+    settled = PARKING.settle(retry, Progress(attempt=4), None, NOW)
+    assert isinstance(settled, Bury)
+    assert settled.outcome.reason == "gave up after 4 attempts: HTTP 500"
+    assert settled.headers == {
+        HEADER_REASON: "gave up after 4 attempts: HTTP 500",
+        HEADER_ATTEMPTS: 4,
+        HEADER_DEAD_AT: "2026-12-02T10:30:00.000+00:00",
+        HEADER_SOURCE_QUEUE: "ex.webhook",
+        HEADER_DESTINATION: "http://a/hook",
+        HEADER_LAST_STATUS: 500,
+    }
+
+
+def test_too_many_deferrals_are_buried() -> None:
+    settled = PARKING.settle(
+        Retry("breaker open", counts=False), Progress(deferrals=9), "sub-2", NOW
+    )
+    assert isinstance(settled, Bury)
+    assert settled.outcome.reason == "deferred 10 times: breaker open"
+    assert settled.headers[HEADER_TARGET] == "sub-2"
+
+
+def test_a_dead_end_is_buried_at_once() -> None:
+    settled = PARKING.settle(Dead("HTTP 404 (not retried)"), Progress(), None, NOW)
+    assert isinstance(settled, Bury)
+    assert settled.headers[HEADER_ATTEMPTS] == 1
+
+
+def test_error_texts_are_capped() -> None:
+    settled = PARKING.settle(Retry("x" * 10_000), Progress(), None, NOW)
+    assert isinstance(settled, Park)
+    assert len(settled.headers[HEADER_LAST_ERROR]) == MAX_ERROR_CHARS
+
+
+def test_progress_reads_the_headers_and_ignores_nonsense() -> None:
+    assert Progress.of({}) == Progress(1, 0)
+    assert Progress.of({HEADER_ATTEMPT: 3, HEADER_DEFERRALS: 7}) == Progress(3, 7)
+    assert Progress.of({HEADER_ATTEMPT: "3", HEADER_DEFERRALS: -1}) == Progress(1, 0)
+    assert Progress.of({HEADER_ATTEMPT: 0}) == Progress(1, 0)
+
+
+@given(
+    delay=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+    attempt=st.integers(min_value=1, max_value=50),
+    counts=st.booleans(),
+    initial=st.floats(min_value=0, max_value=3600),
+    maximum=st.floats(min_value=0, max_value=86_400),
+    jitter=st.floats(min_value=0, max_value=1),
+)
+def test_every_parked_delay_has_its_queue(
+    delay: float | None, attempt: int, counts: bool, initial: float, maximum: float, jitter: float
+) -> None:
+    """Whatever delay an adapter asks for, the copy goes to one of the policy's delay queues, so
+    the set of queues a role can use is fixed by its policy alone."""
+    policy = RetryPolicy(
+        max_attempts=1_000, initial_delay=initial, max_delay=maximum, jitter=jitter
+    )
+    parking = Parking(policy, delays_ms(policy), "ex.webhook")
+    settled = parking.settle(
+        Retry("x", delay=delay, counts=counts), Progress(attempt=attempt), None, NOW
+    )
+    assert isinstance(settled, Park)
+    assert settled.delay_ms in parking.delays
