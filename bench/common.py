@@ -18,6 +18,8 @@ from router.publisher import amqp_message
 from schemas import build_envelope
 
 ROOT = Path(__file__).resolve().parent.parent
+# The interpreter that runs the router; a benchmark may point it at another installation.
+PYTHON = sys.executable
 AMQP_URL = os.environ.get("RABBITMQ_URI", "amqp://guest:guest@127.0.0.1:5672/")
 # A realistic messages.upsert payload, the same in every benchmark.
 DATA = {
@@ -66,7 +68,7 @@ async def spawn_router(env: dict[str, str], *roles: str) -> asyncio.subprocess.P
     """The roles as a process (every role when none is named), not waited for."""
     args = [a for role in roles for a in ("--only", role)]
     return await asyncio.create_subprocess_exec(
-        sys.executable,
+        PYTHON,
         "-m",
         "router",
         "--env-file",
@@ -74,7 +76,7 @@ async def spawn_router(env: dict[str, str], *roles: str) -> asyncio.subprocess.P
         "run",
         *args,
         env=env,
-        cwd=ROOT,
+        cwd=ROOT if sys.executable == PYTHON else None,
     )
 
 

@@ -27,6 +27,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import common  # noqa: E402
 from bench.common import (  # noqa: E402
     AMQP_URL,
     declare_then_stop,
@@ -66,6 +67,9 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.25)
     parser.add_argument("--router-root", type=Path, default=ROOT)
+    parser.add_argument(
+        "--python", default=sys.executable, help="the interpreter that runs the router"
+    )
     args = parser.parse_args()
 
     receiver = ReceiverProcess(latency=args.latency)
@@ -79,9 +83,9 @@ async def main() -> None:
         WEBHOOK_GLOBAL_URL=f"{receiver.base}/hook",
         WEBHOOK_EVENTS_MESSAGES_UPSERT="true",
         WEBHOOK_ENDPOINT_MAX_IN_FLIGHT=str(CAP),
-        PYTHONPATH=str(args.router_root),
     )
     root = args.router_root.resolve()
+    common.PYTHON = args.python
     connection = await aio_pika.connect(AMQP_URL)
     channel = await connection.channel()
     delays: list[str] = []

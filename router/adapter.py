@@ -39,13 +39,16 @@ class Retry:
     ``Retry-After`` header; the runtime still gives up after the policy's last attempt.
 
     ``counts=False`` defers without spending an attempt, for when nothing was tried (the
-    destination is busy or known to be failing); deferrals have a limit of their own."""
+    destination is busy or known to be failing); deferrals have a limit of their own. ``due``
+    (seconds since the epoch) is when a deferred event's turn comes; it travels with the event,
+    so one that comes back before it keeps its turn."""
 
     error: str
     delay: float | None = None
     destination: str | None = None
     status: int | None = None
     counts: bool = True
+    due: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

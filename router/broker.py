@@ -302,5 +302,7 @@ class Broker:
         while not channel.is_closed:
             if self.blocked is None:
                 with contextlib.suppress(Exception):
-                    await channel.default_exchange.publish(probe, ALARM_PROBE_KEY, timeout=5)
+                    await channel.default_exchange.publish(
+                        probe, ALARM_PROBE_KEY, mandatory=False, timeout=5
+                    )
             await asyncio.sleep(ALARM_PROBE_SECONDS)

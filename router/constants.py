@@ -15,6 +15,8 @@ HEADER_DESTINATION: Final = "x-router-destination"
 HEADER_LAST_STATUS: Final = "x-router-last-status"
 HEADER_TARGET: Final = "x-router-target"
 HEADER_DEFERRALS: Final = "x-router-deferrals"
+# When a deferred event's turn comes (milliseconds since the epoch): back early, it keeps it.
+HEADER_DUE: Final = "x-router-due"
 # The event id on retry and dead-letter copies, whose AMQP message_id is made unique: aiormq
 # pairs a returned message with its publish by message_id.
 HEADER_EVENT_ID: Final = "x-router-event-id"

@@ -23,6 +23,7 @@ from router.constants import (
     HEADER_DEAD_AT,
     HEADER_DEFERRALS,
     HEADER_DESTINATION,
+    HEADER_DUE,
     HEADER_LAST_ERROR,
     HEADER_LAST_STATUS,
     HEADER_REASON,
@@ -131,6 +132,8 @@ class Parking:
             headers[HEADER_ATTEMPT] = progress.attempt + 1
         else:
             headers[HEADER_DEFERRALS] = progress.deferrals + 1
+        if retry.due is not None and math.isfinite(retry.due):
+            headers[HEADER_DUE] = round(retry.due * 1000)
         if retry.status is not None:
             headers[HEADER_LAST_STATUS] = retry.status
         if target is not None:

@@ -87,7 +87,7 @@ class Publisher:
         self._topology = topology
         self.timeout = timeout
         self.server_url = server_url
-        self.ledger = ledger or Ledger(window=300.0, max_ids=100_000)
+        self.ledger = ledger or Ledger(window=300.0, max_ids=50_000)
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._blocked_signal: asyncio.Future[None] | None = None
@@ -199,10 +199,10 @@ class Publisher:
             results.append(pending)
         waiting = [r for r in results if isinstance(r, asyncio.Future)]
         if waiting:
-            await self._settle(waiting)
+            await self._await_confirms(waiting)
         return [self._result(e, r) for e, r in zip(envelopes, results, strict=True)]
 
-    async def _settle(self, confirms: list[asyncio.Future[bool]]) -> None:
+    async def _await_confirms(self, confirms: list[asyncio.Future[bool]]) -> None:
         """Wait until every confirm came, the timeout passed, or RabbitMQ blocks publishers;
         never cancels a publish, which goes on and is recorded when its confirm comes."""
         every = (

@@ -210,7 +210,7 @@ class WebhookSettings(Family):
     endpoint_max_in_flight: int = Field(
         16,
         ge=1,
-        description="requests in flight per receiver (origin); as many more wait for a slot, the rest are deferred to their turn",
+        description="requests in flight per receiver (origin); eight times as many events wait in memory for a slot, the rest are deferred to their turn",
     )
     endpoint_failure_threshold: int = Field(
         5, ge=1, description="failures in a row that pause a receiver for one retry delay"
@@ -418,7 +418,9 @@ class RouterSettings(Family):
         description="an event sent again under an id confirmed this recently is answered 202 without being published twice (per process)",
     )
     resend_max_ids: int = Field(
-        100_000, ge=0, description="most confirmed ids remembered for RESEND_WINDOW_SECONDS"
+        50_000,
+        ge=0,
+        description="most confirmed ids remembered for RESEND_WINDOW_SECONDS (about 200 bytes each)",
     )
     prefetch: int = Field(64, ge=1, description="unacked deliveries per adapter consumer")
     delivery_timeout_seconds: float = Field(

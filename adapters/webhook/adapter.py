@@ -13,6 +13,7 @@ from adapters.webhook.sender import Request, Result, Sender
 from adapters.webhook.signing import parse_secrets
 from adapters.webhook.subscriptions import Subscription, Subscriptions
 from router.adapter import Delivery, Outcome, PerTarget, RetryPolicy, Skipped
+from router.constants import HEADER_DUE
 from router.logging import get_logger
 from router.settings import Settings
 from router.store.base import ConfigStore
@@ -20,6 +21,9 @@ from schemas import Envelope
 from schemas.instance_config import InstanceConfig
 
 log = get_logger("adapters.webhook")
+# Events that may wait in memory for a receiver's free slot, per request it may have in flight:
+# a receiver at its cap has a few seconds of work at hand before any event is deferred.
+WAITING_PER_SLOT = 8
 
 
 def new_sender(settings: Settings, policy: RetryPolicy) -> Sender:
@@ -29,7 +33,7 @@ def new_sender(settings: Settings, policy: RetryPolicy) -> Sender:
         failure_threshold=hook.endpoint_failure_threshold,
         # An endpoint that keeps failing is left alone as long as the retry policy would wait.
         cooldown=lambda opened: policy.delay_for(opened),
-        max_waiting=hook.endpoint_max_in_flight,
+        max_waiting=WAITING_PER_SLOT * hook.endpoint_max_in_flight,
     )
     return Sender(policy, hook.non_retryable_codes, hook.request_timeout_ms, endpoints)
 
@@ -37,8 +41,8 @@ def new_sender(settings: Settings, policy: RetryPolicy) -> Sender:
 def prefetch_for(settings: Settings) -> int:
     """Messages the webhook consumer holds at once: enough that one receiver, with its requests
     in flight and its events waiting for a slot, holds at most half of them."""
-    endpoints = settings.webhook.endpoint_max_in_flight * 2
-    return max(settings.router.prefetch, 2 * endpoints)
+    held = settings.webhook.endpoint_max_in_flight * (1 + WAITING_PER_SLOT)
+    return max(settings.router.prefetch, 2 * held)
 
 
 class WebhookAdapter:
@@ -117,7 +121,13 @@ class WebhookAdapter:
             headers=sub.headers,
             secrets=sub.secrets,
         )
-        return await self.sender.send(request, delivery.attempt)
+        return await self.sender.send(request, delivery.attempt, due_of(delivery))
+
+
+def due_of(delivery: Delivery) -> float | None:
+    """The turn a deferred event was given, in seconds since the epoch."""
+    value = delivery.headers.get(HEADER_DUE)
+    return value / 1000 if isinstance(value, int) else None
 
 
 def subscriptions_of(config: InstanceConfig) -> list[Subscription]:

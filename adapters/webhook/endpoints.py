@@ -1,14 +1,16 @@
 """Per-receiver isolation: a cap on requests in flight, a circuit breaker, and waiting that does
 not cost the broker a round trip.
 
-An event whose receiver is at its cap waits here for a free slot, in order, as long as few
-others wait (``max_waiting``): its message stays unacked in the consumer. Past that, or past
-``max_wait`` seconds, it is deferred to a delay queue, and the delay is its turn: each deferred
-event reserves the next free moment of the receiver at its measured pace, so an event comes
-back about when a slot is free instead of looping through the broker every second. No receiver
-can hold more than ``max_in_flight + max_waiting`` of the consumer's messages, so the others
-keep flowing. Behind an open breaker an event is deferred until the cool-down ends; while the
-probe is out, a few wait for its verdict and the rest take turns after it.
+An event whose receiver is at its cap waits here for a free slot, in order, as long as not too
+many others wait (``max_waiting`` events, ``max_waiting_bytes``): its message stays unacked in
+the consumer. Past that, or past ``max_wait`` seconds, it is deferred to a delay queue, and the
+delay is its turn: each deferred event reserves the next free moment of the receiver at its
+measured pace, so it comes back about when a slot is free instead of looping through the broker
+every second. The turn travels with the event (``due``): one that comes back early, since delays
+are rounded to the delay queues' series, is deferred again for the rest of the time, keeping its
+place. No receiver holds more than ``max_in_flight + max_waiting`` of the consumer's messages,
+so the others keep flowing. Behind an open breaker an event is deferred until the cool-down
+ends; while the probe is out, some wait for its verdict and the rest take turns after it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ DEFAULT_LATENCY = 1.0
 LATENCY_WEIGHT = 0.2
 # Turns are reserved at most this far ahead; past it the delay queues' own cap applies.
 MAX_RESERVATION = 600.0
+# Until a receiver has answered once its pace is unknown: events are deferred this long
+# without reserving a turn.
+UNKNOWN_PACE_DELAY = 1.0
+# An event back this much before its turn is deferred again for the rest; closer, it waits.
+EARLY = 0.5
 
 
 def endpoint_of(url: str) -> str:
@@ -55,6 +62,7 @@ class Deferral:
     reason: str
     delay: float
     kind: str  # open, probing or busy
+    due: float  # when the turn comes, in seconds since the epoch
 
 
 @dataclass(slots=True)
@@ -62,7 +70,9 @@ class Endpoint:
     breaker: Breaker
     in_flight: int = 0
     waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
+    waiting_bytes: int = 0
     latency: float = DEFAULT_LATENCY
+    answered: int = 0  # requests that ended with a verdict, for knowing the pace
     next_turn: float = 0.0  # the next free moment a deferred event may reserve
 
 
@@ -75,10 +85,14 @@ class Endpoints:
         clock: Callable[[], float] = time.monotonic,
         max_waiting: int | None = None,
         max_wait: float = 10.0,
+        max_waiting_bytes: int = 32 * 1024 * 1024,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.max_in_flight = max_in_flight
         self.max_waiting = max_in_flight if max_waiting is None else max_waiting
+        self.max_waiting_bytes = max_waiting_bytes
         self.max_wait = max_wait
+        self.wall = wall
         self.failure_threshold = failure_threshold
         self.cooldown = cooldown  # seconds for the n-th consecutive opening
         self.clock = clock
@@ -97,9 +111,10 @@ class Endpoints:
     def open_breakers(self) -> list[str]:
         return [name for name, e in self._state.items() if not e.breaker.closed]
 
-    async def acquire(self, url: str) -> Permit | Deferral:
-        """A permit to send now, after waiting for a slot if few others wait; otherwise a
-        deferral whose delay is this event's turn."""
+    async def acquire(self, url: str, size: int = 0, due: float | None = None) -> Permit | Deferral:
+        """A permit to send now, after waiting for a slot if not too many others wait;
+        otherwise a deferral whose delay is this event's turn. ``size``: the request body's
+        bytes; ``due``: the turn this event was given when it was deferred before."""
         name = endpoint_of(url)
         endpoint = self.state(name)
         loop = asyncio.get_running_loop()  # waiting is measured on the loop's own clock
@@ -122,11 +137,23 @@ class Endpoints:
             if (
                 isinstance(admission, Open)
                 or len(endpoint.waiters) >= self.max_waiting
+                or endpoint.waiting_bytes + size > self.max_waiting_bytes
                 or loop.time() >= deadline
             ):
-                delay = self._turn(endpoint, now)
-                return Deferral(f"{name}: {why}; deferred to its turn", delay, kind)
-            await self._wait(endpoint, deadline - loop.time())
+                return self._defer(endpoint, f"{name}: {why}", kind, now, due)
+            await self._wait(endpoint, deadline - loop.time(), size)
+
+    def _defer(
+        self, endpoint: Endpoint, why: str, kind: str, now: float, due: float | None
+    ) -> Deferral:
+        wall = self.wall()
+        if due is not None and due - wall > EARLY:
+            return Deferral(f"{why}; back before its turn", due - wall, kind, due)
+        if endpoint.answered or endpoint.breaker.open_until is not None:
+            delay = self._turn(endpoint, now)
+        else:
+            delay = UNKNOWN_PACE_DELAY
+        return Deferral(f"{why}; deferred to its turn", delay, kind, wall + delay)
 
     def release(self, permit: Permit, verdict: Verdict) -> None:
         endpoint = self.state(permit.endpoint)
@@ -134,7 +161,9 @@ class Endpoints:
         now = self.clock()
         if verdict is not Verdict.NEUTRAL:
             took = max(0.0, now - permit.started)
-            endpoint.latency += LATENCY_WEIGHT * (took - endpoint.latency)
+            weight = LATENCY_WEIGHT if endpoint.answered else 1.0
+            endpoint.latency += weight * (took - endpoint.latency)
+            endpoint.answered += 1
         endpoint.breaker.release(permit.ticket, verdict, now)
         self._wake(endpoint)
 
@@ -149,9 +178,10 @@ class Endpoints:
         endpoint.next_turn = turn + pace
         return turn - now
 
-    async def _wait(self, endpoint: Endpoint, timeout: float) -> None:
+    async def _wait(self, endpoint: Endpoint, timeout: float, size: int) -> None:
         waiter = asyncio.get_running_loop().create_future()
         endpoint.waiters.append(waiter)
+        endpoint.waiting_bytes += size
         try:
             async with asyncio.timeout(timeout):
                 await waiter
@@ -162,6 +192,7 @@ class Endpoints:
                 self._wake(endpoint)  # woken, but leaving: the turn goes to the next one
             raise
         finally:
+            endpoint.waiting_bytes -= size
             if waiter in endpoint.waiters:
                 endpoint.waiters.remove(waiter)
 

@@ -124,12 +124,17 @@ class Sender:
         headers.update(signature_headers(request.secrets, request.event_id, request.body))
         return headers
 
-    async def send(self, request: Request, attempt: int) -> Result:
-        admission = await self.endpoints.acquire(request.url)
+    async def send(self, request: Request, attempt: int, due: float | None = None) -> Result:
+        """``due``: the turn the event was given when it was deferred before."""
+        admission = await self.endpoints.acquire(request.url, len(request.body), due)
         if isinstance(admission, Deferral):
             DEFERRED.labels(why=admission.kind).inc()
             return Retry(
-                admission.reason, delay=admission.delay, destination=request.url, counts=False
+                admission.reason,
+                delay=admission.delay,
+                destination=request.url,
+                counts=False,
+                due=admission.due,
             )
         IN_FLIGHT.labels(endpoint=admission.endpoint).inc()
         started = time.perf_counter()

@@ -12,6 +12,10 @@ from collections.abc import Mapping
 
 import aiohttp
 
+# The interpreter that runs the router under test: another one (an installed release) runs the
+# same tests against that release.
+ROUTER_PYTHON = os.environ.get("TEST_ROUTER_PYTHON") or sys.executable
+
 FAMILY_PREFIXES = (
     "RABBITMQ_",
     "WEBHOOK_",
@@ -57,7 +61,7 @@ class RouterProcess:
 
     async def start(self, ready_within: float = 20) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
+            ROUTER_PYTHON,
             "-m",
             "router",
             "--env-file",
@@ -68,6 +72,8 @@ class RouterProcess:
             stdout=asyncio.subprocess.DEVNULL,
             # A file, not a pipe: a pipe nobody reads fills up and stops the router mid-test.
             stderr=self._log,
+            # Elsewhere than this checkout, so that another interpreter imports its own router.
+            cwd=None if sys.executable == ROUTER_PYTHON else tempfile.gettempdir(),
         )
         try:
             await self._wait_ready(ready_within)

@@ -59,8 +59,8 @@ async def test_past_the_waiting_limit_an_event_is_deferred_to_its_turn() -> None
     endpoints = make(clock, cap=2, waiting=1)
     for path in ("1", "2"):
         await permit(endpoints, f"http://a/{path}")
-    clock.now += 1.0  # the two took a second: the receiver's pace is known
-    endpoints.state("http://a:80").latency = 1.0
+    state = endpoints.state("http://a:80")
+    state.latency, state.answered = 1.0, 10  # the receiver's pace is known: a second a request
     waiter = asyncio.create_task(endpoints.acquire("http://a/3"))
     await asyncio.sleep(0.01)
     turns = []
@@ -136,3 +136,30 @@ async def test_a_probe_cut_short_never_leaves_the_breaker_stuck() -> None:
     endpoints.release(probe, Verdict.NEUTRAL)
     again = await permit(endpoints, "http://a/")
     assert again.probe
+
+
+async def test_before_its_pace_is_known_an_event_is_deferred_briefly() -> None:
+    endpoints = make(Clock(), cap=1, waiting=0)
+    await permit(endpoints, "http://a/1")
+    deferral = await endpoints.acquire("http://a/2")
+    assert isinstance(deferral, Deferral)
+    assert deferral.delay == 1.0  # no turn reserved on a guess
+
+
+async def test_an_event_back_before_its_turn_keeps_it() -> None:
+    wall = Clock()
+    wall.now = 1_000_000.0
+    endpoints = Endpoints(1, 3, cooldown=lambda n: 10.0, clock=Clock(), max_waiting=0, wall=wall)
+    await permit(endpoints, "http://a/1")
+    state = endpoints.state("http://a:80")
+    state.latency, state.answered = 10.0, 5
+    first = await endpoints.acquire("http://a/x")
+    assert isinstance(first, Deferral)
+    assert first.due == wall.now + first.delay
+    reserved = state.next_turn
+    wall.now += first.delay * 0.8  # the delay queues rounded its delay down: back early
+    again = await endpoints.acquire("http://a/x", due=first.due)
+    assert isinstance(again, Deferral)
+    assert again.due == first.due  # the same turn, for the rest of the time
+    assert again.delay == pytest.approx(first.delay * 0.2)
+    assert state.next_turn == reserved  # and no new turn taken from the others

@@ -1,0 +1,1 @@
+"""Fault injection against RabbitMQ nodes and webhook receivers started for the test alone."""
