@@ -59,12 +59,16 @@ def mask_uris(uris: Sequence[str]) -> str:
     return ",".join(mask_url(u) for u in uris)
 
 
-async def connect_any(uris: str | Sequence[str], name: str) -> AbstractConnection:
+async def connect_any(
+    uris: str | Sequence[str], name: str, timeout: float = 10.0
+) -> AbstractConnection:
     """A plain connection to the first of ``uris`` that answers (one-off tools)."""
     error: Exception | None = None
     for url in parse_uris(uris):
         try:
-            return await aio_pika.connect(url, client_properties={"connection_name": name})
+            return await aio_pika.connect(
+                url, timeout=timeout, client_properties={"connection_name": name}
+            )
         except Exception as exc:
             error = exc
     assert error is not None
@@ -181,9 +185,14 @@ class Broker:
     async def wait_ready(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self._ready.wait(), timeout)
 
-    def connection_lost(self, reason: object = None) -> None:
+    def connection_lost(
+        self, reason: object = None, connection: AbstractConnection | None = None
+    ) -> None:
         """Called by anyone who saw the connection or one of its channels fail; the supervisor
-        then closes what is left and reconnects."""
+        then closes what is left and reconnects. A report about an earlier ``connection`` (a
+        callback firing late, while it closes) is ignored."""
+        if connection is not None and connection is not self._connection:
+            return
         if self._ready.is_set():
             log.warning("broker.lost", reason=str(reason) if reason else None)
         self._ready.clear()
@@ -213,10 +222,25 @@ class Broker:
         if conn is not None and not conn.is_closed:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), 5)
+        # A block belongs to its connection: a new one starts unblocked until told otherwise.
+        self._set_blocked(None)
 
     async def _supervise(self) -> None:
+        while not self._closing:
+            try:
+                await self._keep_connected()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A fault of the supervisor itself must not end reconnecting for good.
+                log.exception("broker.supervisor_failed", connection=self.name)
+                await self._drop_connection()
+                await self._wait_closing(self.backoff_max)
+
+    async def _keep_connected(self) -> None:
         index = 0  # the URI to try next
         tried = 0  # attempts in a row that failed, over every URI
+        short = 0  # connections in a row that ended at once
         while not self._closing:
             self._lost.clear()
             url = self.urls[index]
@@ -254,14 +278,18 @@ class Broker:
             log.info("broker.connected", url=mask_url(url), connection=self.name)
             await self._lost.wait()
             self._ready.clear()
-            self._set_blocked(None)
             await self._drop_connection()
             if self._closing:
                 break
             # The node may be gone: the next URI first, at once.
             index = (index + 1) % len(self.urls)
             if time.monotonic() - connected_at < SHORT_CONNECTION_SECONDS:
-                await self._wait_closing(self.backoff_initial)
+                short += 1
+                await self._wait_closing(
+                    backoff_delay(short, self.backoff_initial, self.backoff_max)
+                )
+            else:
+                short = 0
 
     async def _wait_closing(self, delay: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -276,12 +304,14 @@ class Broker:
         self._connection = conn
 
         def on_close(_: Any, exc: BaseException | None = None) -> None:
-            self.connection_lost(exc or "connection closed")
+            self.connection_lost(exc or "connection closed", conn)
+
+        def blocked(reason: str | None) -> None:
+            if conn is self._connection:
+                self._set_blocked(reason)
 
         conn.close_callbacks.add(on_close)
-        if self.watch_alarms and not watch_blocking(
-            conn, self._set_blocked, lambda: self._set_blocked(None)
-        ):
+        if self.watch_alarms and not watch_blocking(conn, blocked, lambda: blocked(None)):
             log.warning("broker.alarms_unwatched", detail="this aiormq hides connection.blocked")
         for step in self._setup_steps:
             await step(conn)

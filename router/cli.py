@@ -161,7 +161,7 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
     from router.app import enabled_adapters, topology_for
     from router.broker import Broker, BrokerUnavailable
-    from router.publisher import Publisher
+    from router.publisher import Publisher, PublishFailed
 
     try:
         data = orjson.loads(args.data)
@@ -189,6 +189,10 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
             )
         except TimeoutError:
             print(f"router: RabbitMQ at {mask_url(broker.url)} did not answer", file=sys.stderr)
+            return 3
+        except PublishFailed as exc:
+            # It may have reached RabbitMQ: only the same id makes a second try safe.
+            print(f"router: not confirmed: {exc}; retry with --id {exc.event_id}", file=sys.stderr)
             return 3
         except BrokerUnavailable as exc:
             print(f"router: not published: {exc}", file=sys.stderr)

@@ -51,6 +51,10 @@ from router.topology import (
 from schemas import Envelope, is_event_id
 
 log = get_logger("router.delivery")
+# Emptying an earlier release's retry queues is tried again this often, this far apart, while
+# one could not be looked at or emptied.
+LEGACY_DRAIN_ROUNDS = 20
+LEGACY_DRAIN_PAUSE_SECONDS = 15.0
 
 
 def derived_event_id(body: bytes) -> str:
@@ -133,19 +137,20 @@ class Consumer:
         policy = adapter.retry_policy
         self.parking = Parking(policy, delays_ms(policy), self.queues.work)
         self._legacy: asyncio.Task[None] | None = None
+        self._legacy_done = False
         self.bound_keys: frozenset[str] = frozenset()
         broker.add_setup(self.setup)
 
     async def setup(self, connection: AbstractConnection) -> None:
         channel = await connection.channel(publisher_confirms=True)
         channel.close_callbacks.add(
-            lambda *_: self.broker.connection_lost("consumer channel closed")
+            lambda *_: self.broker.connection_lost("consumer channel closed", connection)
         )
         # A queue deleted under a running consumer cancels it without closing anything;
         # start over so the topology is declared again and consuming resumes.
         underlay = await channel.get_underlay_channel()
         underlay.on_consumer_cancel_callbacks.add(
-            lambda _: self.broker.connection_lost("consumer cancelled by the broker")
+            lambda _: self.broker.connection_lost("consumer cancelled by the broker", connection)
         )
         await channel.set_qos(prefetch_count=self.prefetch)
         passive = self.broker.provisioned
@@ -158,9 +163,9 @@ class Consumer:
         # Strong references for the life of the connection.
         self._connection, self._link, self._queue = connection, Link(channel, dead), queue
         self._tag = await queue.consume(self._on_message, no_ack=False)
-        if self._legacy is None:
-            # Once per process, beside consuming: an upgraded role empties the retry queues an
-            # earlier release left behind before they expire with events in them.
+        if not self._legacy_done and (self._legacy is None or self._legacy.done()):
+            # Beside consuming, until it succeeded once: an upgraded role empties the retry
+            # queues an earlier release left behind before they expire with events in them.
             self._legacy = asyncio.create_task(self._drain_legacy(connection))
         log.info(
             "consumer.started",
@@ -171,12 +176,19 @@ class Consumer:
         )
 
     async def _drain_legacy(self, connection: AbstractConnection) -> None:
-        try:
-            delays = legacy_delays(self.adapter.retry_policy)
-            await drain_legacy(connection, self.queues, delays)
-        except Exception as exc:
-            log.warning("consumer.legacy_drain_failed", queue=self.queues.work, error=str(exc))
-            self._legacy = None  # tried again on the next connection
+        delays = legacy_delays(self.adapter.retry_policy)
+        for _ in range(LEGACY_DRAIN_ROUNDS):
+            if connection.is_closed:
+                return  # the next connection starts over
+            try:
+                _, complete = await drain_legacy(connection, self.queues, delays)
+            except Exception as exc:
+                log.warning("consumer.legacy_drain_failed", queue=self.queues.work, error=str(exc))
+                complete = False
+            if complete:
+                self._legacy_done = True
+                return
+            await asyncio.sleep(LEGACY_DRAIN_PAUSE_SECONDS)
 
     async def rebind(self, keys: frozenset[str]) -> None:
         """Make the work queue's bindings ``keys`` (subscriptions changed at run time)."""
@@ -366,9 +378,10 @@ class Consumer:
     ) -> aio_pika.Message:
         base = event_id or message.message_id or "unknown"
         extra = {HEADER_EVENT_ID: event_id} if event_id else {}
+        merged = {**(message.headers or {}), **extra, **headers}
         return aio_pika.Message(
             message.body,
-            headers={**(message.headers or {}), **extra, **headers},
+            headers={k: v for k, v in merged.items() if v is not None},
             content_type=message.content_type,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             # Unique per copy: aiormq pairs returns with publishes by message_id.
@@ -418,7 +431,7 @@ class Consumer:
                 connection, self.queues, delay_ms, passive=self.broker.provisioned
             )
         except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
-            log.warning("consumer.retry_queue_failed", delay_ms=delay_ms, error=str(exc))
+            log.warning("consumer.delay_queue_failed", delay_ms=delay_ms, error=str(exc))
             return False
         self._delay_queues.add(delay_ms)
         return True

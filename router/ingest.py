@@ -1,5 +1,7 @@
 """``POST /events/{instance}`` and its batch form: validate everything, publish with confirms,
-answer 202 only once RabbitMQ confirmed. Nothing refused is published."""
+answer 202 only once RabbitMQ confirmed. Nothing refused before publishing is published later;
+a publish whose confirm did not come in time is answered 503 with its id, to be sent again
+under that id (see ``router.publisher``)."""
 
 from __future__ import annotations
 

@@ -114,7 +114,9 @@ class LiveConfig:
 
     async def setup(self, connection: AbstractConnection) -> None:
         channel = await connection.channel(publisher_confirms=True)
-        channel.close_callbacks.add(lambda *_: self.broker.connection_lost("config channel closed"))
+        channel.close_callbacks.add(
+            lambda *_: self.broker.connection_lost("config channel closed", connection)
+        )
         exchange = await channel.declare_exchange(
             config_exchange_name(self.exchange),
             aio_pika.ExchangeType.FANOUT,

@@ -132,8 +132,9 @@ class Parking:
             headers[HEADER_ATTEMPT] = progress.attempt + 1
         else:
             headers[HEADER_DEFERRALS] = progress.deferrals + 1
-        if retry.due is not None and math.isfinite(retry.due):
-            headers[HEADER_DUE] = round(retry.due * 1000)
+        # A turn belongs to the deferral that gave it; None removes one an earlier gave.
+        due = retry.due if retry.due is not None and math.isfinite(retry.due) else None
+        headers[HEADER_DUE] = None if due is None else round(due * 1000)
         if retry.status is not None:
             headers[HEADER_LAST_STATUS] = retry.status
         if target is not None:

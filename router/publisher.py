@@ -35,7 +35,12 @@ CONFIRM_FOLLOW_SECONDS = 120.0
 
 class PublishFailed(BrokerUnavailable):
     """RabbitMQ did not confirm the publish (nack, timeout or a lost channel). The event may
-    or may not have reached the exchange; publishing it again with the same id is safe."""
+    or may not have reached the exchange; publishing it again with the same id (``event_id``)
+    is safe, and with a new id it is not."""
+
+    def __init__(self, message: str, event_id: str | None = None) -> None:
+        super().__init__(message)
+        self.event_id = event_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,7 @@ class Publisher:
         self.server_url = server_url
         self.ledger = ledger or Ledger(window=300.0, max_ids=50_000)
         self._channel: AbstractChannel | None = None
+        self._connection: AbstractConnection | None = None
         self._exchange: AbstractExchange | None = None
         self._blocked_signal: asyncio.Future[None] | None = None
         broker.add_setup(self._setup)
@@ -112,10 +118,11 @@ class Publisher:
     async def _setup(self, connection: AbstractConnection) -> None:
         channel = await connection.channel(publisher_confirms=True)
         channel.close_callbacks.add(
-            lambda *_: self.broker.connection_lost("publisher channel closed")
+            lambda *_: self.broker.connection_lost("publisher channel closed", connection)
         )
         self._exchange = await declare(channel, self.topology, passive=self.broker.provisioned)
-        self._channel = channel  # held strongly for the life of the connection
+        # Held strongly for the life of the connection.
+        self._channel, self._connection = channel, connection
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -174,28 +181,33 @@ class Publisher:
         self, envelopes: Sequence[Envelope], bodies: Sequence[bytes] | None = None
     ) -> list[Published | PublishFailed]:
         """Publish all at once and await every confirm concurrently; the result keeps the order
-        of the input, each entry either confirmed or the reason it was not. Raises when nothing
-        could be published: the broker is unreachable, or blocks publishers."""
-        exchange = self._exchange
-        if not self.broker.ready or exchange is None:
-            raise BrokerUnavailable("not connected to RabbitMQ")
+        of the input, each entry either confirmed or the reason it was not. Raises when the
+        broker is unreachable, or when it blocks publishers and a single event was given."""
+        exchange, connection = self._exchange, self._connection
+        ready = self.broker.ready and exchange is not None
         blocked = self.broker.blocked
         results: list[Published | PublishFailed | asyncio.Future[bool]] = []
         for i, envelope in enumerate(envelopes):
-            routed = self.ledger.confirmed(envelope.id)
-            if routed is not None:
-                results.append(Published(envelope, routed, again=True))
+            key = (envelope.id, envelope.routing_key)
+            if self.ledger.confirmed(key):
+                results.append(Published(envelope, routed=True, again=True))
                 continue
-            pending = self.ledger.pending(envelope.id)
+            pending = self.ledger.pending(key)
+            if pending is None and not ready:
+                raise BrokerUnavailable("not connected to RabbitMQ")
             if pending is None and blocked is not None:
+                refusal = f"RabbitMQ blocks publishers ({blocked})"
                 if len(envelopes) == 1:
-                    raise BrokerBlocked(f"RabbitMQ blocks publishers ({blocked})")
-                results.append(PublishFailed(f"RabbitMQ blocks publishers ({blocked})"))
+                    raise BrokerBlocked(refusal)
+                results.append(PublishFailed(refusal, envelope.id))
                 continue
             if pending is None:
+                assert exchange is not None
                 body = None if bodies is None else bodies[i]
-                pending = asyncio.ensure_future(self._publish_one(exchange, envelope, body))
-                self.ledger.track(envelope.id, pending)
+                pending = asyncio.ensure_future(
+                    self._publish_one(exchange, connection, envelope, body)
+                )
+                self.ledger.track(key, pending)
             results.append(pending)
         waiting = [r for r in results if isinstance(r, asyncio.Future)]
         if waiting:
@@ -224,20 +236,25 @@ class Publisher:
                 if self.broker.blocked is not None
                 else f"no confirm from RabbitMQ within {self.timeout:g}s"
             )
-            return PublishFailed(f"{why}; it may still be published")
+            return PublishFailed(f"{why}; it may still be published", envelope.id)
         if result.cancelled():
-            return PublishFailed("the publish was cancelled")
+            return PublishFailed("the publish was cancelled", envelope.id)
         error = result.exception()
         if error is not None:
-            return (
-                error
+            text = (
+                str(error)
                 if isinstance(error, PublishFailed)
-                else PublishFailed(f"{type(error).__name__}: {error}")
+                else f"{type(error).__name__}: {error}"
             )
+            return PublishFailed(text, envelope.id)
         return Published(envelope, routed=result.result())
 
     async def _publish_one(
-        self, exchange: AbstractExchange, envelope: Envelope, body: bytes | None
+        self,
+        exchange: AbstractExchange,
+        connection: AbstractConnection | None,
+        envelope: Envelope,
+        body: bytes | None,
     ) -> bool:
         try:
             # The caller stops waiting after ``timeout``; the confirm is awaited far longer, so
@@ -253,13 +270,13 @@ class Publisher:
         except aio_pika.exceptions.DeliveryError as exc:
             raise PublishFailed("RabbitMQ refused the publish (nack)") from exc
         except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
-            self.broker.connection_lost(exc)
+            self.broker.connection_lost(exc, connection)
             raise PublishFailed(f"connection to RabbitMQ lost: {exc}") from exc
         if not isinstance(result, aiormq.abc.DeliveredMessage):
             return True
         if self.topology.routes(envelope.routing_key):
             # A queue this process declared is gone (deleted by hand, or lost with a node):
             # the event is stored nowhere, so refuse it and declare everything again.
-            self.broker.connection_lost(f"no queue took {envelope.routing_key}")
+            self.broker.connection_lost(f"no queue took {envelope.routing_key}", connection)
             raise PublishFailed(f"the queues for {envelope.routing_key} are missing; re-declaring")
         return False

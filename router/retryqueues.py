@@ -2,8 +2,8 @@
 
 Retry delays are rounded to the R10 series (:func:`router.topology.quantize_delay_ms`), so a
 policy uses the R10 values between its shortest delay and its longest: the shortest is the
-initial delay less its jitter, or one second (how long an event waits while its receiver is
-busy) if that is shorter; the longest is twice the longest delay plus jitter (``Retry-After``
+initial delay less its jitter, or one second (how long an event waits for a busy receiver
+whose pace is not known yet) if that is shorter; the longest is twice the longest delay plus jitter (``Retry-After``
 is honoured up to twice the backoff). The consumer moves any delay outside that range to its
 nearest end, so a role never has more delay queues than its policy implies.
 
@@ -95,10 +95,10 @@ async def declare_delay_queue(
 
 
 def legacy_delays(policy: RetryPolicy) -> tuple[int, ...]:
-    """The delays an earlier release may have parked events of ``policy`` under: it did not keep
-    delays within the policy's range, so a breaker's remaining cool-down could be any R10 value
-    from the shortest up."""
-    high = delays_ms(policy)[-1]
+    """The delays an earlier release may have parked events under: it did not keep delays
+    within the policy's range, so a breaker's remaining cool-down could be any R10 value from
+    the shortest up, and its policy may have been the default one, with longer delays."""
+    high = max(delays_ms(policy)[-1], delays_ms(RetryPolicy())[-1])
     return tuple(ms for ms in all_delays() if ms <= high)
 
 
@@ -108,11 +108,12 @@ def all_delays() -> tuple[int, ...]:
 
 async def drain_legacy(
     connection: AbstractConnection, queues: AdapterQueues, delays: tuple[int, ...]
-) -> int:
+) -> tuple[int, bool]:
     """Empty the expiring retry queues of an earlier release into the work queue; returns how
-    many events were moved. Nothing parks events there any more, so once empty they expire
-    by themselves."""
+    many events were moved, and whether every queue was seen to be missing or emptied. Nothing
+    parks events there any more, so once empty they expire by themselves."""
     moved = 0
+    complete = True
     for delay_ms in delays:
         name = queues.legacy_retry(delay_ms)
         found: list[int] = []
@@ -123,17 +124,22 @@ async def drain_legacy(
             queue = await channel.declare_queue(name, passive=True)
             found.append(queue.declaration_result.message_count or 0)
 
-        if await on_scratch(connection, look) is not None or not found:
+        refused = await on_scratch(connection, look)
+        if isinstance(refused, aiormq.exceptions.ChannelNotFoundEntity):
             continue  # no such queue: the usual case
-        count = await empty_into(connection, name, queues.work) if found[0] else 0
+        if refused is not None or not found:
+            complete = False  # not allowed to look, or the channel failed: look again later
+            continue
+        count, emptied = await empty_into(connection, name, queues.work) if found[0] else (0, True)
         moved += count
-        log.warning("retryqueues.legacy_drained", queue=name, moved=count)
-    return moved
+        complete = complete and emptied
+        log.warning("retryqueues.legacy_drained", queue=name, moved=count, emptied=emptied)
+    return moved, complete
 
 
-async def empty_into(connection: AbstractConnection, source: str, work: str) -> int:
+async def empty_into(connection: AbstractConnection, source: str, work: str) -> tuple[int, bool]:
     """Move every message of ``source`` to the queue ``work``, each acked only once the copy is
-    confirmed; returns how many were moved."""
+    confirmed; returns how many were moved, and whether ``source`` was found empty at the end."""
     moved = 0
 
     async def move(channel: AbstractChannel) -> None:
@@ -151,10 +157,15 @@ async def empty_into(connection: AbstractConnection, source: str, work: str) -> 
             await message.ack()
             moved += 1
 
-    refused = await on_scratch(connection, move, confirms=True)
+    refused: BaseException | None
+    try:
+        refused = await on_scratch(connection, move, confirms=True)
+    except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError, TimeoutError) as exc:
+        refused = exc
     if refused is not None:
-        log.warning("retryqueues.empty_failed", queue=source, error=str(refused))
-    return moved
+        log.warning("retryqueues.empty_failed", queue=source, moved=moved, error=str(refused))
+        return moved, False
+    return moved, True
 
 
 def copy_of(message: AbstractIncomingMessage) -> aio_pika.Message:

@@ -12,9 +12,10 @@ from adapters.webhook.endpoints import Endpoints
 from adapters.webhook.sender import Request, Result, Sender
 from adapters.webhook.signing import parse_secrets
 from adapters.webhook.subscriptions import Subscription, Subscriptions
-from router.adapter import Delivery, Outcome, PerTarget, RetryPolicy, Skipped
+from router.adapter import Delivery, Outcome, PerTarget, Retry, RetryPolicy, Skipped
 from router.constants import HEADER_DUE
 from router.logging import get_logger
+from router.retryqueues import delays_ms
 from router.settings import Settings
 from router.store.base import ConfigStore
 from schemas import Envelope
@@ -34,6 +35,7 @@ def new_sender(settings: Settings, policy: RetryPolicy) -> Sender:
         # An endpoint that keeps failing is left alone as long as the retry policy would wait.
         cooldown=lambda opened: policy.delay_for(opened),
         max_waiting=WAITING_PER_SLOT * hook.endpoint_max_in_flight,
+        max_reservation=delays_ms(policy)[-1] / 1000,
     )
     return Sender(policy, hook.non_retryable_codes, hook.request_timeout_ms, endpoints)
 
@@ -94,8 +96,12 @@ class WebhookAdapter:
             return Skipped(f"no subscription wants {envelope.instance}.{envelope.event}")
         if len(targets) == 1:
             return await self.send(targets[0], delivery)
-        results = await asyncio.gather(*(self.send(sub, delivery) for sub in targets))
-        return PerTarget({sub.id: result for sub, result in zip(targets, results, strict=True)})
+        results = await asyncio.gather(
+            *(self.send(sub, delivery) for sub in targets), return_exceptions=True
+        )
+        return PerTarget(
+            {sub.id: outcome_of(result, sub) for sub, result in zip(targets, results, strict=True)}
+        )
 
     async def _target(self, target: str, envelope: Envelope) -> Subscription | None:
         sub = self.subscriptions.get(target)
@@ -122,6 +128,15 @@ class WebhookAdapter:
             secrets=sub.secrets,
         )
         return await self.sender.send(request, delivery.attempt, due_of(delivery))
+
+
+def outcome_of(result: Result | BaseException, sub: Subscription) -> Result:
+    """A failure of one target is retried for that target alone, never for the others."""
+    if isinstance(result, asyncio.CancelledError):
+        raise result
+    if isinstance(result, BaseException):
+        return Retry(f"{type(result).__name__}: {result}", destination=sub.url)
+    return result
 
 
 def due_of(delivery: Delivery) -> float | None:

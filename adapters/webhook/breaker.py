@@ -4,8 +4,8 @@ Closed: requests go. After ``threshold`` failures in a row it opens for a cool-d
 with each consecutive opening. When the cool-down is over, one request (the probe) finds out
 whether the receiver is back; the others wait for its verdict. The probe's verdict always ends
 the probe: a success closes the breaker, a failure opens it again for longer, and a request the
-router itself cut short (shutdown, a lost broker connection) says nothing about the receiver, so
-the next request becomes the probe instead. A success of any request closes the breaker: the
+router itself cut short (shutdown, its own delivery timeout) says nothing about the receiver,
+so the next request becomes the probe instead. A success of any request closes the breaker: the
 receiver answered.
 """
 

@@ -23,13 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from adapters.webhook.breaker import Breaker, Go, Open, Probing, Verdict
+from adapters.webhook.breaker import Breaker, Go, Open, Verdict
 
 # Before a receiver has answered once, a request is taken to last this long.
 DEFAULT_LATENCY = 1.0
 # Weight of the newest duration in the running mean of a receiver's request durations.
 LATENCY_WEIGHT = 0.2
-# Turns are reserved at most this far ahead; past it the delay queues' own cap applies.
+# Turns are reserved at most this far ahead, by default; beyond the longest delay queue of the
+# retry policy a turn would only come back early.
 MAX_RESERVATION = 600.0
 # Until a receiver has answered once its pace is unknown: events are deferred this long
 # without reserving a turn.
@@ -69,7 +70,7 @@ class Deferral:
 class Endpoint:
     breaker: Breaker
     in_flight: int = 0
-    waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
+    waiters: deque[asyncio.Future[Permit | None]] = field(default_factory=deque)
     waiting_bytes: int = 0
     latency: float = DEFAULT_LATENCY
     answered: int = 0  # requests that ended with a verdict, for knowing the pace
@@ -87,7 +88,9 @@ class Endpoints:
         max_wait: float = 10.0,
         max_waiting_bytes: int = 32 * 1024 * 1024,
         wall: Callable[[], float] = time.time,
+        max_reservation: float = MAX_RESERVATION,
     ) -> None:
+        self.max_reservation = max_reservation
         self.max_in_flight = max_in_flight
         self.max_waiting = max_in_flight if max_waiting is None else max_waiting
         self.max_waiting_bytes = max_waiting_bytes
@@ -108,46 +111,54 @@ class Endpoints:
     def in_flight(self) -> dict[str, int]:
         return {name: e.in_flight for name, e in self._state.items() if e.in_flight}
 
-    def open_breakers(self) -> list[str]:
-        return [name for name, e in self._state.items() if not e.breaker.closed]
-
     async def acquire(self, url: str, size: int = 0, due: float | None = None) -> Permit | Deferral:
-        """A permit to send now, after waiting for a slot if not too many others wait;
+        """A permit to send now, after waiting in line for a slot if not too many others wait;
         otherwise a deferral whose delay is this event's turn. ``size``: the request body's
         bytes; ``due``: the turn this event was given when it was deferred before."""
         name = endpoint_of(url)
         endpoint = self.state(name)
         loop = asyncio.get_running_loop()  # waiting is measured on the loop's own clock
         deadline = loop.time() + self.max_wait
+        due = due if due is not None and due - self.wall() > EARLY else None
         while True:
             now = self.clock()
-            ticket = next(self._tickets)
-            admission = endpoint.breaker.admit(ticket, now)
-            if isinstance(admission, Go) and (
-                admission.probe or endpoint.in_flight < self.max_in_flight
-            ):
-                endpoint.in_flight += 1
-                return Permit(name, ticket, admission.probe, now)
-            if isinstance(admission, Open):
-                kind, why = "open", "it is failing; its cool-down is not over"
-            elif isinstance(admission, Probing):
-                kind, why = "probing", "a probe finds out whether it is back"
-            else:
-                kind, why = "busy", f"{endpoint.in_flight} requests are in flight"
+            admitted = self._admit(endpoint, name, now)
+            if isinstance(admitted, Permit):
+                return admitted
+            kind, why = admitted
             if (
-                isinstance(admission, Open)
+                due is not None  # back before its turn: no place in line yet
+                or kind == "open"
                 or len(endpoint.waiters) >= self.max_waiting
                 or endpoint.waiting_bytes + size > self.max_waiting_bytes
                 or loop.time() >= deadline
             ):
                 return self._defer(endpoint, f"{name}: {why}", kind, now, due)
-            await self._wait(endpoint, deadline - loop.time(), size)
+            handed = await self._wait(endpoint, deadline - loop.time(), size)
+            if handed is not None:
+                return handed
+
+    def _admit(self, endpoint: Endpoint, name: str, now: float) -> Permit | tuple[str, str]:
+        """A permit when the breaker and the cap allow one and nobody waits in line; otherwise
+        why not, as (kind, reason)."""
+        ticket = next(self._tickets)
+        admission = endpoint.breaker.admit(ticket, now)
+        if isinstance(admission, Go):
+            if admission.probe or (
+                endpoint.in_flight < self.max_in_flight and not endpoint.waiters
+            ):
+                endpoint.in_flight += 1
+                return Permit(name, ticket, admission.probe, now)
+            return "busy", f"{endpoint.in_flight} requests are in flight"
+        if isinstance(admission, Open):
+            return "open", "it is failing; its cool-down is not over"
+        return "probing", "a probe finds out whether it is back"
 
     def _defer(
         self, endpoint: Endpoint, why: str, kind: str, now: float, due: float | None
     ) -> Deferral:
         wall = self.wall()
-        if due is not None and due - wall > EARLY:
+        if due is not None:
             return Deferral(f"{why}; back before its turn", due - wall, kind, due)
         if endpoint.answered or endpoint.breaker.open_until is not None:
             delay = self._turn(endpoint, now)
@@ -164,8 +175,11 @@ class Endpoints:
             weight = LATENCY_WEIGHT if endpoint.answered else 1.0
             endpoint.latency += weight * (took - endpoint.latency)
             endpoint.answered += 1
+        was_closed = endpoint.breaker.closed
         endpoint.breaker.release(permit.ticket, verdict, now)
-        self._wake(endpoint)
+        if endpoint.breaker.closed and not was_closed:
+            endpoint.next_turn = 0.0  # turns reserved behind the open breaker are moot now
+        self._wake(endpoint, permit.endpoint)
 
     def _turn(self, endpoint: Endpoint, now: float) -> float:
         """Reserve the next free moment of ``endpoint`` and return how far off it is."""
@@ -174,33 +188,49 @@ class Endpoints:
         turn = max(endpoint.next_turn, now + ahead)
         if endpoint.breaker.open_until is not None:
             turn = max(turn, endpoint.breaker.open_until)
-        turn = min(turn, now + MAX_RESERVATION)
+        turn = min(turn, now + self.max_reservation)
         endpoint.next_turn = turn + pace
         return turn - now
 
-    async def _wait(self, endpoint: Endpoint, timeout: float, size: int) -> None:
-        waiter = asyncio.get_running_loop().create_future()
+    async def _wait(self, endpoint: Endpoint, timeout: float, size: int) -> Permit | None:
+        """Wait in line: a permit when a slot is handed over, None when it is time to look
+        again (the breaker changed, or ``timeout`` passed)."""
+        waiter: asyncio.Future[Permit | None] = asyncio.get_running_loop().create_future()
         endpoint.waiters.append(waiter)
         endpoint.waiting_bytes += size
         try:
             async with asyncio.timeout(timeout):
-                await waiter
+                return await waiter
         except TimeoutError:
-            pass  # the caller looks again, and defers
+            # A slot may have been handed over at the moment the wait ran out.
+            return waiter.result() if waiter.done() and not waiter.cancelled() else None
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self._wake(endpoint)  # woken, but leaving: the turn goes to the next one
+            handed = waiter.result() if waiter.done() and not waiter.cancelled() else None
+            if handed is not None:
+                self.release(handed, Verdict.NEUTRAL)  # leaving: the slot goes to the next one
             raise
         finally:
             endpoint.waiting_bytes -= size
             if waiter in endpoint.waiters:
                 endpoint.waiters.remove(waiter)
 
-    def _wake(self, endpoint: Endpoint) -> None:
-        """Wake the longest waiter; a breaker that changed wakes them all, to read it again."""
+    def _wake(self, endpoint: Endpoint, name: str) -> None:
+        """Hand free slots to the longest waiters, in order; while the breaker is not closed,
+        wake them all to read it again (to wait for the probe's verdict, or to be deferred)."""
+        now = self.clock()
         while endpoint.waiters:
+            if not endpoint.breaker.closed:
+                for waiter in endpoint.waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+                endpoint.waiters.clear()
+                return
+            if endpoint.in_flight >= self.max_in_flight:
+                return
             waiter = endpoint.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                if endpoint.breaker.closed:
-                    return
+            if waiter.done():
+                continue
+            ticket = next(self._tickets)
+            endpoint.breaker.admit(ticket, now)  # closed: always goes
+            endpoint.in_flight += 1
+            waiter.set_result(Permit(name, ticket, False, now))

@@ -97,7 +97,7 @@ class LiveReader:
     async def setup(self, connection: AbstractConnection) -> None:
         channel = await connection.channel(publisher_confirms=False)
         channel.close_callbacks.add(
-            lambda *_: self.broker.connection_lost("websocket stream channel closed")
+            lambda *_: self.broker.connection_lost("websocket stream channel closed", connection)
         )
         await channel.set_qos(prefetch_count=LIVE_PREFETCH)
         queue = await channel.get_queue(self.stream, ensure=False)

@@ -73,6 +73,7 @@ class LoadResult:
     finished_at: float
     failures: list[Failure] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
+    refusals: Counter[str] = field(default_factory=Counter)  # answers other than 202, by body
     connection_errors: int = 0
     longest_request: float = 0.0
 
@@ -222,6 +223,8 @@ class Producer:
                         raw = await response.read()
                         if status == 202:
                             answered = orjson.loads(raw).get("id")
+                        else:
+                            result.refusals[raw[:160].decode("utf-8", "replace")] += 1
             except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
                 # Without a status the router was not reached or did not answer in time.
                 pass

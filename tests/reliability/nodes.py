@@ -192,12 +192,13 @@ class RabbitNode:
         left = max(1, int(deadline - time.monotonic()))
         await self.ctl("await_startup", "--timeout", str(left), timeout=left + 10)
 
-    async def ctl(self, *args: str, timeout: float | None = None) -> str:
-        """Run ``rabbitmqctl -n NODE ARGS`` and return what it printed on stdout."""
+    async def ctl(self, *args: str, timeout: float | None = None, tool: str = "rabbitmqctl") -> str:
+        """Run ``TOOL -n NODE ARGS`` (``rabbitmqctl``, or another of RabbitMQ's command line
+        tools) and return what it printed on stdout."""
         limit = timeout or self.ctl_timeout
         async with self._ctl_lock:
             proc = await asyncio.create_subprocess_exec(
-                str(RABBIT_BIN / "rabbitmqctl"),
+                str(RABBIT_BIN / tool),
                 "-n",
                 self.name,
                 *args,
@@ -221,6 +222,17 @@ class RabbitNode:
         if proc.returncode != 0:
             raise CtlError(args, proc.returncode, (out + err).decode("utf-8", "replace"))
         return out.decode("utf-8", "replace")
+
+    async def quorum_critical(self) -> bool:
+        """Whether stopping this node now would leave a quorum queue without a majority (a
+        member elsewhere is still catching up): an operator waits before stopping it."""
+        try:
+            await self.ctl("check_if_node_is_quorum_critical", tool="rabbitmq-queues")
+        except CtlError as exc:
+            if exc.status is None:
+                raise
+            return True
+        return False
 
     async def ctl_json(self, *args: str, timeout: float | None = None) -> object:
         return json.loads(await self.ctl(*args, "--formatter", "json", timeout=timeout))

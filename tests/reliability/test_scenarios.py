@@ -88,8 +88,10 @@ async def test_a_cluster_losing_its_connected_node_fails_over() -> None:
     outcome = await cluster_node_loss(CI)
     assert_nothing_lost(outcome)
     assert outcome.dead_letters == 0
-    # Two failovers, each within the recovery time, however long the nodes stayed down.
-    assert outcome.row.failing_seconds <= 2 * RECOVERY, outcome.row
+    # Each failover within the recovery time, however long the nodes stayed down. (RabbitMQ
+    # may refuse publishes for a few seconds more while a quorum queue elects a leader: those
+    # are answered 503 with their id and resent, so they count in the 503 window, not here.)
+    assert outcome.notes["longest_unready"] <= RECOVERY, outcome
 
 
 async def test_poison_messages_go_to_the_dlq_and_the_rest_flows() -> None:

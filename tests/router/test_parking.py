@@ -15,6 +15,7 @@ from router.constants import (
     HEADER_DEAD_AT,
     HEADER_DEFERRALS,
     HEADER_DESTINATION,
+    HEADER_DUE,
     HEADER_LAST_ERROR,
     HEADER_LAST_STATUS,
     HEADER_REASON,
@@ -43,6 +44,7 @@ def test_a_retry_is_parked_with_the_next_attempt_and_the_policy_delay() -> None:
         HEADER_LAST_ERROR: "HTTP 503",
         HEADER_LAST_STATUS: 503,
         HEADER_TARGET: "sub-1",
+        HEADER_DUE: None,  # a turn an earlier deferral gave is dropped from the copy
     }
 
 
@@ -54,6 +56,14 @@ def test_a_deferral_spends_no_attempt() -> None:
     assert settled.headers[HEADER_DEFERRALS] == 5
     assert HEADER_ATTEMPT not in settled.headers
     assert settled.delay_ms == 1000
+
+
+def test_a_deferral_to_a_turn_carries_it() -> None:
+    settled = PARKING.settle(
+        Retry("busy", delay=30.0, counts=False, due=1_764_000_000.25), Progress(), None, NOW
+    )
+    assert isinstance(settled, Park)
+    assert settled.headers[HEADER_DUE] == 1_764_000_000_250
 
 
 def test_the_last_attempt_is_buried_with_its_error() -> None:

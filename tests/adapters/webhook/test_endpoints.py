@@ -124,7 +124,7 @@ async def test_behind_an_open_breaker_events_wait_for_the_cool_down_then_one_pro
     after = await asyncio.wait_for(behind, 1)
     assert isinstance(after, Permit)
     assert not after.probe
-    assert endpoints.open_breakers() == []
+    assert endpoints.state("http://a:80").breaker.closed
 
 
 async def test_a_probe_cut_short_never_leaves_the_breaker_stuck() -> None:
@@ -163,3 +163,37 @@ async def test_an_event_back_before_its_turn_keeps_it() -> None:
     assert again.due == first.due  # the same turn, for the rest of the time
     assert again.delay == pytest.approx(first.delay * 0.2)
     assert state.next_turn == reserved  # and no new turn taken from the others
+
+
+async def test_when_the_probe_succeeds_every_waiter_gets_a_slot_at_once() -> None:
+    clock = Clock()
+    endpoints = make(clock, cap=4, threshold=1, waiting=6)
+    endpoints.release(await permit(endpoints, "http://a/"), Verdict.FAILURE)
+    clock.now += 10.5
+    probe = await permit(endpoints, "http://a/")
+    behind = [asyncio.create_task(endpoints.acquire("http://a/")) for _ in range(6)]
+    await asyncio.sleep(0.01)
+    endpoints.release(probe, Verdict.SUCCESS)
+    await asyncio.sleep(0.01)
+    done = [t for t in behind if t.done()]
+    assert len(done) == 4  # the cap, without waiting out max_wait
+    assert all(isinstance(t.result(), Permit) for t in done)
+    for task in behind:
+        task.cancel()
+    await asyncio.gather(*behind, return_exceptions=True)
+
+
+async def test_a_newcomer_never_jumps_the_line() -> None:
+    endpoints = make(Clock(), cap=1, waiting=2)
+    held = await permit(endpoints, "http://a/1")
+    first = asyncio.create_task(endpoints.acquire("http://a/2"))
+    await asyncio.sleep(0.01)
+    endpoints.release(held, Verdict.SUCCESS)  # the slot is handed to the one waiting
+    newcomer = asyncio.create_task(endpoints.acquire("http://a/3"))
+    await asyncio.sleep(0.01)
+    handed = first.result()
+    assert isinstance(handed, Permit)
+    assert not newcomer.done()  # behind the line, not ahead of it
+    endpoints.release(handed, Verdict.SUCCESS)
+    assert isinstance(await asyncio.wait_for(newcomer, 1), Permit)
+    assert endpoints.state("http://a:80").in_flight == 1
