@@ -30,7 +30,7 @@ from router.constants import (
     HEADER_SOURCE_QUEUE,
     HEADER_TARGET,
 )
-from router.retryqueues import within
+from router.retryqueues import at_most, within
 from router.topology import quantize_delay_ms
 
 # Header values are capped so a huge error text cannot bloat every parked copy.
@@ -98,10 +98,14 @@ class Parking:
 
     def delay_ms(self, outcome: Retry, attempt: int) -> int:
         """The delay queue a retry waits in: its own delay (a ``Retry-After``, a breaker's
-        cool-down) or the policy's, rounded to the series and kept within the set."""
+        cool-down) or the policy's, rounded to the series and kept within the set. A wait for
+        a turn (``due``) is rounded down: it comes back early, never late, and waits out the
+        rest then."""
         delay = outcome.delay
         if delay is None or not math.isfinite(delay) or delay < 0:
             delay = self.policy.delay_for(attempt)
+        if outcome.due is not None:
+            return at_most(delay * 1000, self.delays)
         return within(quantize_delay_ms(delay), self.delays)
 
     def settle(

@@ -17,6 +17,7 @@ again; an empty one then expires by itself.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 from collections.abc import Awaitable, Callable
 
@@ -55,6 +56,12 @@ def delays_ms(policy: RetryPolicy) -> tuple[int, ...]:
 def within(delay_ms: int, delays: tuple[int, ...]) -> int:
     """``delay_ms`` (already quantised) moved into the range ``delays`` covers."""
     return min(max(delay_ms, delays[0]), delays[-1])
+
+
+def at_most(delay_ms: float, delays: tuple[int, ...]) -> int:
+    """The longest of ``delays`` not past ``delay_ms`` (the shortest if all are): a wait that
+    must not end late, only early."""
+    return delays[max(0, bisect.bisect_right(delays, delay_ms) - 1)]
 
 
 ScratchWork = Callable[[AbstractChannel], Awaitable[object]]

@@ -35,8 +35,8 @@ MAX_RESERVATION = 600.0
 # Until a receiver has answered once its pace is unknown: events are deferred this long
 # without reserving a turn.
 UNKNOWN_PACE_DELAY = 1.0
-# An event back this much before its turn is deferred again for the rest; closer, it waits.
-EARLY = 0.5
+# An event back this close to its turn, or later, is on time.
+ON_TIME = 0.5
 
 
 def endpoint_of(url: str) -> str:
@@ -63,7 +63,7 @@ class Deferral:
     reason: str
     delay: float
     kind: str  # open, probing or busy
-    due: float  # when the turn comes, in seconds since the epoch
+    due: float | None  # when the turn comes, in seconds since the epoch; None: no turn given
 
 
 @dataclass(slots=True)
@@ -119,7 +119,16 @@ class Endpoints:
         endpoint = self.state(name)
         loop = asyncio.get_running_loop()  # waiting is measured on the loop's own clock
         deadline = loop.time() + self.max_wait
-        due = due if due is not None and due - self.wall() > EARLY else None
+        # Back before its turn (a wait for a turn is rounded down to a delay queue's), later than
+        # what is already in flight and in line: deferred again for the rest at once; within
+        # that, it waits in line like any other.
+        early = due is not None and due - self.wall() > self._ahead(endpoint) + ON_TIME
+        # Half the line is kept for events whose turn has come.
+        room = (
+            self.max_waiting // 2
+            if due is not None and due - self.wall() > ON_TIME
+            else self.max_waiting
+        )
         while True:
             now = self.clock()
             admitted = self._admit(endpoint, name, now)
@@ -127,9 +136,9 @@ class Endpoints:
                 return admitted
             kind, why = admitted
             if (
-                due is not None  # back before its turn: no place in line yet
+                early
                 or kind == "open"
-                or len(endpoint.waiters) >= self.max_waiting
+                or len(endpoint.waiters) >= room
                 or endpoint.waiting_bytes + size > self.max_waiting_bytes
                 or loop.time() >= deadline
             ):
@@ -158,12 +167,14 @@ class Endpoints:
         self, endpoint: Endpoint, why: str, kind: str, now: float, due: float | None
     ) -> Deferral:
         wall = self.wall()
-        if due is not None:
+        if due is not None and due - wall > ON_TIME and kind != "open":
             return Deferral(f"{why}; back before its turn", due - wall, kind, due)
-        if endpoint.answered or endpoint.breaker.open_until is not None:
-            delay = self._turn(endpoint, now)
-        else:
-            delay = UNKNOWN_PACE_DELAY
+        if not endpoint.answered and endpoint.breaker.closed:
+            # The receiver's pace is not known yet: no turn to give, only a short wait.
+            return Deferral(f"{why}; its pace is not known yet", UNKNOWN_PACE_DELAY, kind, None)
+        # A turn from the schedule, which counts it: one whose turn came while the line was
+        # full goes to the end as well, or it would crowd the turns given to others.
+        delay = self._turn(endpoint, now)
         return Deferral(f"{why}; deferred to its turn", delay, kind, wall + delay)
 
     def release(self, permit: Permit, verdict: Verdict) -> None:
@@ -181,10 +192,15 @@ class Endpoints:
             endpoint.next_turn = 0.0  # turns reserved behind the open breaker are moot now
         self._wake(endpoint, permit.endpoint)
 
+    def _ahead(self, endpoint: Endpoint) -> float:
+        """Seconds until what is in flight and in line has gone, at the receiver's pace."""
+        pace = endpoint.latency / self.max_in_flight
+        return (endpoint.in_flight + len(endpoint.waiters)) * pace
+
     def _turn(self, endpoint: Endpoint, now: float) -> float:
         """Reserve the next free moment of ``endpoint`` and return how far off it is."""
         pace = endpoint.latency / self.max_in_flight  # seconds between two free slots
-        ahead = (endpoint.in_flight + len(endpoint.waiters)) * pace
+        ahead = self._ahead(endpoint)
         turn = max(endpoint.next_turn, now + ahead)
         if endpoint.breaker.open_until is not None:
             turn = max(turn, endpoint.breaker.open_until)

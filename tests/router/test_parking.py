@@ -64,6 +64,7 @@ def test_a_deferral_to_a_turn_carries_it() -> None:
     )
     assert isinstance(settled, Park)
     assert settled.headers[HEADER_DUE] == 1_764_000_000_250
+    assert settled.delay_ms == 25_000  # rounded down: back early, never late
 
 
 def test_the_last_attempt_is_buried_with_its_error() -> None:

@@ -197,3 +197,16 @@ async def test_a_newcomer_never_jumps_the_line() -> None:
     endpoints.release(handed, Verdict.SUCCESS)
     assert isinstance(await asyncio.wait_for(newcomer, 1), Permit)
     assert endpoints.state("http://a:80").in_flight == 1
+
+
+async def test_an_event_whose_turn_came_while_the_line_is_full_takes_a_turn_that_counts() -> None:
+    endpoints = make(Clock(), cap=1, waiting=0)
+    await permit(endpoints, "http://a/1")
+    state = endpoints.state("http://a:80")
+    state.latency, state.answered = 1.0, 5
+    late = await endpoints.acquire("http://a/x", due=endpoints.wall() - 3)
+    assert isinstance(late, Deferral)
+    assert late.delay == pytest.approx(1.0)  # after the one in flight
+    following = await endpoints.acquire("http://a/y")
+    assert isinstance(following, Deferral)
+    assert following.delay == pytest.approx(2.0)  # the schedule counted the late one
