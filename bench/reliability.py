@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import subprocess
 import sys
 import time
@@ -74,4 +75,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    # SIGTERM ends the run as an interrupt does, so the RabbitMQ nodes it started go with it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     asyncio.run(main())

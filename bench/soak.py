@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -153,4 +154,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    # SIGTERM ends the run as an interrupt does, so the RabbitMQ nodes it started go with it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     asyncio.run(main())

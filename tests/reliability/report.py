@@ -7,9 +7,22 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from tests.reliability.load import LoadResult
-from tests.reliability.sink import Delivery, Sink
+from tests.reliability.sink import Delivery
+
+
+class Receives(Protocol):
+    """Anything deliveries are counted at: the webhook sink, an SQS queue, a Pusher channel."""
+
+    @property
+    def deliveries(self) -> Sequence[Delivery]: ...
+
+    def delivered_ids(self) -> set[str]: ...
+
+    async def wait_delivery(self, timeout: float) -> bool: ...
+
 
 STEP = 0.2
 MAX_ROUNDS = 1_000_000
@@ -129,7 +142,7 @@ def markdown_table(rows: Iterable[Row]) -> str:
 
 
 async def wait_drained(
-    sink: Sink, accepted_ids: Iterable[str], timeout: float, quiet: float = 0.0
+    sink: Receives, accepted_ids: Iterable[str], timeout: float, quiet: float = 0.0
 ) -> bool:
     """Wait until every accepted id was delivered (True) or ``timeout`` passed (False). With
     ``quiet``, once all arrived keep waiting until no delivery came for ``quiet`` seconds (still

@@ -6,17 +6,31 @@ the backlog to drain and returns what the sink saw; the tests and the benchmark 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 import aio_pika
 
+from tests.reliability.channels import (
+    PUSHER_APP,
+    PusherChannel,
+    SqsQueue,
+    polling,
+    pusher_settings,
+    sqs_settings,
+)
 from tests.reliability.load import LoadResult, Producer
-from tests.reliability.report import Row, tally, wait_drained
+from tests.reliability.nodes import RabbitNode
+from tests.reliability.report import Receives, Row, tally, wait_drained
+from tests.reliability.sink import Sink
 from tests.reliability.stage import API_KEY, INSTANCE, Stage, cluster, single_node
+from tests.support.moto import MotoServer
+from tests.support.pusher_standin import PusherStandIn
 
 Fault = Callable[[Stage], Awaitable[None]]
+MOTO_EVENTS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +96,11 @@ async def run(
     events: int | None = None,
     lead: float = 1.0,
     drain: float | None = None,
+    receiver: Receives | None = None,
 ) -> tuple[LoadResult, Row, bool]:
-    """Offer the events at the size's rate; ``lead`` seconds in, inject the fault."""
+    """Offer the events at the size's rate; ``lead`` seconds in, inject the fault. Deliveries
+    are counted at ``receiver``, the webhook sink unless another is given."""
+    counted: Receives = stage.sink if receiver is None else receiver
     count = size.events if events is None else events
     producer = Producer(
         stage.ingest,
@@ -101,9 +118,9 @@ async def run(
     finally:
         result = await load
     drained = await wait_drained(
-        stage.sink, result.accepted_ids, timeout=drain or size.drain, quiet=1.0
+        counted, result.accepted_ids, timeout=drain or size.drain, quiet=1.0
     )
-    return result, tally(name, result, stage.sink.deliveries), drained
+    return result, tally(name, result, counted.deliveries), drained
 
 
 async def timed(fault: Awaitable[None]) -> float:
@@ -179,6 +196,51 @@ async def role_killed(size: Size, role: str) -> Outcome:
 
         _, row, drained = await run(stage, f"{role} SIGKILLed and restarted", size, kill, lead=2.0)
         return Outcome(row, await stage.dead_letters(), spent, drained)
+
+
+async def channel_role_killed(size: Size, role: str) -> Outcome:
+    """The SQS or Pusher role SIGKILLed and started again; deliveries are counted at the queue
+    (moto) or the Pusher-protocol stand-in."""
+    async with contextlib.AsyncExitStack() as stack:
+        receiver: SqsQueue | PusherChannel
+        if role == "sqs":
+            moto = MotoServer()
+            await moto.start()
+            stack.push_async_callback(moto.stop)
+            receiver, settings = SqsQueue(moto, f"{INSTANCE}-messages_upsert"), sqs_settings(moto)
+        else:
+            standin = PusherStandIn({PUSHER_APP[0]: (PUSHER_APP[1], PUSHER_APP[2])})
+            await standin.start()
+            stack.push_async_callback(standin.stop)
+            receiver, settings = PusherChannel(standin), pusher_settings(standin)
+        node = await stack.enter_async_context(RabbitNode())
+        sink = await stack.enter_async_context(Sink())
+        stage = await stack.enter_async_context(
+            Stage([node], sink, {**size.settings, **settings}, roles=("ingest", role))
+        )
+        await stack.enter_async_context(polling(receiver))
+        spent = 0.0
+
+        async def kill(stage: Stage) -> None:
+            nonlocal spent
+            started = time.monotonic()
+            await stage.kill(role)
+            await asyncio.sleep(1.0)
+            await stage.start(role)
+            spent = time.monotonic() - started
+
+        # moto's SQS slows down with every message it holds: a few thousand at most.
+        events = min(size.events, MOTO_EVENTS) if role == "sqs" else size.events
+        _, row, drained = await run(
+            stage,
+            f"{role} SIGKILLed and restarted",
+            size,
+            kill,
+            lead=2.0,
+            receiver=receiver,
+            events=events,
+        )
+        return Outcome(row, await stage.dead_letters(role), spent, drained)
 
 
 async def memory_alarm(size: Size) -> Outcome:
@@ -316,6 +378,8 @@ SCENARIOS: dict[str, Callable[[Size], Awaitable[Outcome]]] = {
     "broker-restart": broker_restart,
     "ingest-killed": lambda size: role_killed(size, "ingest"),
     "webhook-killed": lambda size: role_killed(size, "webhook"),
+    "sqs-killed": lambda size: channel_role_killed(size, "sqs"),
+    "pusher-killed": lambda size: channel_role_killed(size, "pusher"),
     "memory-alarm": memory_alarm,
     "cluster-node-loss": cluster_node_loss,
     "poison-messages": poison_messages,

@@ -28,8 +28,15 @@ class Stage:
     """Nodes (one, or a cluster), a sink, and the router's roles as processes of their own; each
     role keeps its port across a restart, as a service behind a fixed address does."""
 
-    def __init__(self, nodes: Sequence[RabbitNode], sink: Sink, settings: dict[str, str]) -> None:
+    def __init__(
+        self,
+        nodes: Sequence[RabbitNode],
+        sink: Sink,
+        settings: dict[str, str],
+        roles: Sequence[str] = ROLES,
+    ) -> None:
         self.nodes = list(nodes)
+        self.started_roles = tuple(roles)
         self.sink = sink
         self.exchange = f"reliability-{secrets.token_hex(4)}"
         self.env = clean_env(
@@ -107,7 +114,7 @@ class Stage:
         return "\n".join([*self._logs, *(p.log() for p in self.roles.values())])
 
     async def __aenter__(self) -> Self:
-        for role in ROLES:
+        for role in self.started_roles:
             await self.start(role)
         return self
 

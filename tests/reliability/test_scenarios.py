@@ -11,6 +11,7 @@ from tests.reliability.scenarios import (
     POISON,
     Outcome,
     broker_restart,
+    channel_role_killed,
     cluster_node_loss,
     endpoint_flapping,
     memory_alarm,
@@ -67,6 +68,18 @@ async def test_ingest_killed_loses_nothing() -> None:
 
 async def test_the_webhook_role_killed_loses_nothing() -> None:
     outcome = await role_killed(CI, "webhook")
+    assert_nothing_lost(outcome)
+    assert outcome.dead_letters == 0
+
+
+async def test_the_sqs_role_killed_loses_nothing() -> None:
+    outcome = await channel_role_killed(CI, "sqs")
+    assert_nothing_lost(outcome)
+    assert outcome.dead_letters == 0
+
+
+async def test_the_pusher_role_killed_loses_nothing() -> None:
+    outcome = await channel_role_killed(CI, "pusher")
     assert_nothing_lost(outcome)
     assert outcome.dead_letters == 0
 
