@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from router import dialects, ingest, metrics, registry
+from router import dialects, evolution_webhook, ingest, metrics, registry
 from router.adapter import Adapter, Routed
 from router.appkeys import BROKER, CONFIG, CONSUMERS, PUBLISHER, SETTINGS
 from router.broker import Broker
@@ -69,6 +69,7 @@ def topology_for(settings: Settings, adapters: Mapping[str, Routed]) -> Topology
         ),
         downstream_queues=downstream,
         streams=tuple(a.stream(exchange) for a in adapters.values() if isinstance(a, Gateway)),
+        ingest_dlq=True,
     )
 
 
@@ -152,6 +153,7 @@ def create_app(
     )
     if "ingest" in chosen:
         ingest.add_routes(app)
+        evolution_webhook.add_routes(app)
         dialects.add_routes(app)
         if not settings.authentication.api_key.get_secret_value():
             log.warning(

@@ -90,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
         a.add_argument(
             "queue",
             nargs="?" if action == "list" else None,
-            help="a role (webhook, sqs, pusher) or a queue name ending in .dlq",
+            help="a role (ingest, webhook, sqs, pusher) or a queue name ending in .dlq",
         )
         if action != "purge":
             a.add_argument("--limit", type=int, default=None)
@@ -283,7 +283,7 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
                 from router.app import enabled_adapters
                 from router.gateway import Gateway
 
-                names = [
+                names = [dlq_name(settings, "ingest")] + [
                     dlq_name(settings, role)
                     for role, adapter in enabled_adapters(settings).items()
                     if not isinstance(adapter, Gateway)

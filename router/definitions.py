@@ -22,7 +22,7 @@ from router.broker import parse_uris
 from router.livecfg import config_exchange_name
 from router.retryqueues import delays_ms
 from router.settings import Settings
-from router.topology import DLQ_ARGUMENTS, QUORUM
+from router.topology import DLQ_ARGUMENTS, QUORUM, ingest_dlq_name
 
 DEFAULT_USER = "evrouter"
 # Server-named queues only: RabbitMQ refuses client-chosen names starting with "amq.".
@@ -121,6 +121,7 @@ def definitions(settings: Settings, user: str = DEFAULT_USER) -> dict[str, Any]:
     for stream in topology.streams:
         out.queue(stream.name, stream_arguments(stream))
         out.bind(topology.exchange, stream.name, stream.routing_keys)
+    out.queue(ingest_dlq_name(topology.exchange), DLQ_ARGUMENTS)
     downstream = [name for name, _ in topology.downstream_queues]
     return {
         "users": [

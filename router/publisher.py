@@ -23,9 +23,9 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
 from router.broker import Broker, BrokerBlocked, BrokerUnavailable
-from router.constants import CONTENT_TYPE_JSON, HEADER_EVENT, HEADER_INSTANCE
+from router.constants import CONTENT_TYPE_JSON, HEADER_EVENT, HEADER_INSTANCE, HEADER_REASON
 from router.ledger import Ledger
-from router.topology import Topology, declare
+from router.topology import Topology, declare, ingest_dlq_name
 from schemas import Envelope, build_envelope
 
 APP_ID = "evrouter"
@@ -213,6 +213,37 @@ class Publisher:
         if waiting:
             await self._await_confirms(waiting)
         return [self._result(e, r) for e, r in zip(envelopes, results, strict=True)]
+
+    async def keep(self, body: bytes, reason: str, headers: dict[str, Any]) -> None:
+        """Put what a producer sent, unusable as an event, in the ingest dead-letter queue
+        with the reason, confirmed; raises like a publish when RabbitMQ does not take it."""
+        channel, connection = self._channel, self._connection
+        if not self.ready or channel is None:
+            raise BrokerUnavailable("not connected to RabbitMQ")
+        if self.broker.blocked is not None:
+            raise BrokerBlocked(f"RabbitMQ blocks publishers ({self.broker.blocked})")
+        message = aio_pika.Message(
+            body,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            timestamp=datetime.now(UTC),
+            app_id=APP_ID,
+            headers={**headers, HEADER_REASON: reason},
+        )
+        queue = ingest_dlq_name(self.topology.exchange)
+        try:
+            result = await channel.default_exchange.publish(
+                message, queue, mandatory=True, timeout=self.timeout
+            )
+        except TimeoutError as exc:
+            raise PublishFailed("RabbitMQ did not confirm in time") from exc
+        except aio_pika.exceptions.DeliveryError as exc:
+            raise PublishFailed("RabbitMQ refused the publish (nack)") from exc
+        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+            self.broker.connection_lost(exc, connection)
+            raise PublishFailed(f"connection to RabbitMQ lost: {exc}") from exc
+        if isinstance(result, aiormq.abc.DeliveredMessage):
+            self.broker.connection_lost(f"{queue} is missing", connection)
+            raise PublishFailed(f"{queue} is missing; re-declaring")
 
     async def _await_confirms(self, confirms: list[asyncio.Future[bool]]) -> None:
         """Wait until every confirm came, the timeout passed, or RabbitMQ blocks publishers;

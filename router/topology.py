@@ -5,7 +5,8 @@ role owns a durable quorum work queue ``<exchange>.<role>`` bound only to the ke
 dead-letter queue ``<work>.dlq`` and, declared on first use, permanent TTL delay queues
 ``<work>.delay.<ms>ms`` where retries wait, dead-lettered back into the work queue when due
 (see ``router.retryqueues``). Downstream consumers get one quorum queue per enabled
-event, named ``<prefix>.<wire name>``. The WebSocket role keeps events in a stream,
+event, named ``<prefix>.<wire name>``. Ingest keeps what a producer sent that cannot become an
+event (on the paths that must not lose it) in ``<exchange>.ingest.dlq``. The WebSocket role keeps events in a stream,
 ``<exchange>.websocket``, which every gateway reads in full and from which clients resume.
 """
 
@@ -162,6 +163,7 @@ class Topology:
     adapters: tuple[AdapterBinding, ...] = ()
     downstream_queues: tuple[tuple[str, str], ...] = ()  # (queue name, binding key)
     streams: tuple[StreamBinding, ...] = ()
+    ingest_dlq: bool = False
 
     def routes(self, routing_key: str) -> bool:
         """Whether a queue this topology declares is bound to ``routing_key``."""
@@ -169,6 +171,10 @@ class Topology:
         patterns += [key for _, key in self.downstream_queues]
         patterns += [key for s in self.streams for key in s.routing_keys]
         return any(topic_matches(p, routing_key) for p in patterns)
+
+
+def ingest_dlq_name(exchange: str) -> str:
+    return f"{exchange}.ingest.dlq"
 
 
 def downstream_queue_name(prefix: str, wire: str) -> str:
@@ -251,6 +257,10 @@ async def declare(
         )
         for key in sorted(stream.routing_keys):
             await queue.bind(exchange, routing_key=key)
+    if topology.ingest_dlq:
+        await declare_queue(
+            channel, ingest_dlq_name(topology.exchange), DLQ_ARGUMENTS, passive=passive
+        )
     return exchange
 
 

@@ -14,7 +14,7 @@ from schemas.catalog import (
     resolve,
 )
 from schemas.envelope import Envelope, build_envelope
-from schemas.ids import EVENT_ID_PATTERN, is_event_id, new_event_id
+from schemas.ids import EVENT_ID_PATTERN, derived_event_id, is_event_id, new_event_id
 from schemas.instance import (
     INSTANCE_NAME_MAX_LENGTH,
     INSTANCE_NAME_PATTERN,
@@ -54,6 +54,7 @@ __all__ = [
     "build_envelope",
     "by_wire",
     "config_key",
+    "derived_event_id",
     "envelope_schema",
     "is_event_id",
     "nearest",

@@ -1,5 +1,6 @@
 """Event ids: time-ordered, so receivers can de-duplicate and sort by them."""
 
+import hashlib
 import os
 import re
 import threading
@@ -85,3 +86,27 @@ def event_time_ms(value: str) -> int | None:
         return ms
     parsed = uuid.UUID(value)
     return parsed.int >> 80 if parsed.version == _VERSION else None
+
+
+_DERIVED_VERSION: Final = 8
+
+
+def derived_event_id(content: bytes, unix_ms: int | None) -> str:
+    """The id of an event whose producer gives none, derived from its content, so the same
+    body sent again is the same event (receivers drop it by id).
+
+    With the event's own time it is laid out as a UUIDv7 (that time, then 74 bits of the
+    content's SHA-256), so it sorts with the ids the router assigns; without one it is a
+    UUIDv8 of the hash alone.
+    """
+    digest = int.from_bytes(hashlib.sha256(content).digest()[:16])
+    if unix_ms is None or not 0 <= unix_ms < 1 << 48:
+        value = digest & ~(0xF << 76) & ~(0b11 << 62)
+        value |= _DERIVED_VERSION << 76
+    else:
+        value = unix_ms << 80
+        value |= _VERSION << 76
+        value |= (digest & ((1 << 12) - 1)) << 64
+        value |= (digest >> 12) & ((1 << _RAND_B_BITS) - 1)
+    value |= _VARIANT << 62
+    return str(uuid.UUID(int=value))

@@ -63,7 +63,7 @@ async def channel(amqp: AbstractConnection) -> AsyncIterator[AbstractChannel]:
 
 
 # Roles whose queues a test may have declared under its exchange, and retry delays tests use.
-ROLES = ("webhook", "webhook-errors", "sqs", "pusher", "websocket", "scripted", "noop")
+ROLES = ("ingest", "webhook", "webhook-errors", "sqs", "pusher", "websocket", "scripted", "noop")
 RETRY_SECONDS = (0.1, 0.2, 0.4, 0.5, 0.8, 1, 1.2, 1.6, 2, 3, 4, 5, 10)
 
 

@@ -3,8 +3,10 @@ import time
 import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from schemas.ids import is_event_id, new_event_id
+from schemas.ids import derived_event_id, event_time_ms, is_event_id, new_event_id
 
 
 def test_version_and_variant() -> None:
@@ -87,3 +89,28 @@ def test_accepts_uuids_and_ulids(value: str) -> None:
 )
 def test_rejects_other_strings(value: str) -> None:
     assert not is_event_id(value)
+
+
+@given(content=st.binary(max_size=256), unix_ms=st.integers(0, (1 << 48) - 1))
+def test_derived_id_is_a_uuid7_of_the_event_time_and_the_content(
+    content: bytes, unix_ms: int
+) -> None:
+    value = derived_event_id(content, unix_ms)
+    assert value == derived_event_id(content, unix_ms)
+    assert is_event_id(value)
+    parsed = uuid.UUID(value)
+    assert parsed.version == 7
+    assert parsed.variant == uuid.RFC_4122
+    assert event_time_ms(value) == unix_ms
+    assert derived_event_id(content + b" ", unix_ms) != value
+
+
+@given(content=st.binary(max_size=256))
+def test_derived_id_without_a_time_is_a_uuid8_of_the_content(content: bytes) -> None:
+    value = derived_event_id(content, None)
+    assert value == derived_event_id(content, None) == derived_event_id(content, -1)
+    parsed = uuid.UUID(value)
+    assert parsed.version == 8
+    assert parsed.variant == uuid.RFC_4122
+    assert is_event_id(value)
+    assert event_time_ms(value) is None

@@ -1,0 +1,208 @@
+"""``POST /ingest/evolution``: Evolution API's webhook, taken exactly as Evolution sends it.
+
+Evolution's global webhook sends no headers of its own, so the router's key may travel in the
+path: ``/ingest/evolution/{key}`` and, with by-events on, ``/ingest/evolution/{key}/{suffix}``.
+Without a key in the path it comes from ``apikey`` or ``Authorization: Bearer`` as elsewhere
+(``/ingest/evolution`` and ``/ingest/evolution/{suffix}``, for a per-instance webhook with
+headers).
+
+Evolution gives up at once on 400, 401, 404 and 422, and after its last retry on anything else,
+so this door never refuses what it can use, and keeps what it cannot use (with the reason, in
+``<exchange>.ingest.dlq``) before saying so. Evolution sends no event id and sends the same body
+again when it retries, so the id is derived from the body: a retry is the same event, answered
+from the ledger without being published twice.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from router import metrics
+from router.appkeys import PUBLISHER, SETTINGS
+from router.auth import key_matches, presented_key
+from router.broker import BrokerBlocked, BrokerUnavailable
+from router.ingest import Refused, json_response, parse_json, publish, read_body
+from router.logging import get_logger
+from router.publisher import PublishFailed
+from router.topology import ingest_dlq_name
+from schemas import (
+    Envelope,
+    InvalidInstanceError,
+    UnknownEventError,
+    build_envelope,
+    derived_event_id,
+    is_event_id,
+    normalize_date_time,
+    resolve,
+)
+
+log = get_logger("router.evolution_webhook")
+
+PREFIX = "/ingest/evolution"
+# What Evolution 2.x puts in a webhook body. ``destination`` is Evolution's own webhook URL,
+# which holds the router's key when it travels in the path: it never enters the envelope.
+EVOLUTION_FIELDS = frozenset(
+    {"event", "instance", "data", "destination", "date_time", "sender", "server_url", "apikey"}
+)
+OPTIONAL_STRINGS = ("sender", "server_url", "apikey")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What the path says: the key it carries, if any, and the by-events suffix, if any."""
+
+    key: str | None
+    suffix: str | None
+
+
+def route_of(segments: tuple[str, ...], expected_key: str) -> Route:
+    """Read ``/ingest/evolution[/{key}][/{suffix}]``. One segment is the key when it is the
+    router's key, else a suffix (a per-instance webhook with by-events and an ``apikey``
+    header); the comparison takes the same time either way."""
+    if len(segments) == 2:
+        return Route(segments[0], segments[1])
+    if len(segments) == 1:
+        (segment,) = segments
+        if expected_key and hmac.compare_digest(segment.encode(), expected_key.encode()):
+            return Route(segment, None)
+        return Route(None, segment)
+    return Route(None, None)
+
+
+def evolution_suffix(event: str) -> str:
+    """The suffix Evolution appends for ``event`` in by-events mode: dots and dashes become
+    dashes, lower case (``send.message.update`` -> ``send-message-update``)."""
+    return event.replace(".", "-").replace("_", "-").lower()
+
+
+def event_ms(date_time: Any) -> int | None:
+    """Unix ms of a body's ``date_time``, the time part of its derived id; None if unusable."""
+    if not isinstance(date_time, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(normalize_date_time(date_time).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int(moment.timestamp() * 1000)
+
+
+class Unusable(Refused):
+    """A body that cannot become an event: kept in the ingest DLQ, then refused."""
+
+
+def to_envelope(item: Any, raw: bytes, server_url: str | None) -> Envelope:
+    """An Evolution webhook body as an envelope whose id is derived from the body (or its own
+    ``id``, when a producer gives one); ``Unusable`` with the reason otherwise."""
+    if not isinstance(item, dict):
+        raise Unusable(422, "invalid", f"the body must be a JSON object, not {type(item).__name__}")
+    event, instance = item.get("event"), item.get("instance")
+    if not isinstance(event, str) or not event:
+        raise Unusable(422, "invalid", "'event' is missing: not an Evolution event body")
+    if not isinstance(instance, str):
+        raise Unusable(422, "bad_instance", "'instance' is missing: not an Evolution event body")
+    try:
+        wire = resolve(event).wire
+    except UnknownEventError as exc:
+        raise Unusable(422, "unknown_event", str(exc)) from None
+    given = item.get("id")
+    strings = {f: v for f in OPTIONAL_STRINGS if isinstance(v := item.get(f), str)}
+    date_time = item.get("date_time")
+    try:
+        return build_envelope(
+            instance,
+            wire,
+            item.get("data"),
+            id=given
+            if isinstance(given, str) and is_event_id(given)
+            else derived_event_id(raw, event_ms(date_time)),
+            date_time=date_time if isinstance(date_time, str) else None,
+            sender=strings.get("sender"),
+            server_url=server_url or strings.get("server_url"),
+            apikey=strings.get("apikey"),
+        )
+    except InvalidInstanceError as exc:
+        raise Unusable(422, "bad_instance", str(exc)) from None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise Unusable(422, "invalid", problems) from None
+
+
+@dataclass
+class Door:
+    """The handler, with what it has already said once (unknown fields are logged once)."""
+
+    noted_fields: set[str] = field(default_factory=set)
+
+    def note_unknown(self, item: Mapping[str, Any]) -> None:
+        new = sorted(set(item) - EVOLUTION_FIELDS - {"id"} - self.noted_fields)
+        if new and len(self.noted_fields) < 1000:
+            self.noted_fields.update(new)
+            log.info("ingest.evolution_fields_ignored", fields=new)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        settings = request.app[SETTINGS]
+        segments = tuple(s for s in (request.match_info.get(k) for k in ("a", "b")) if s)
+        route = route_of(segments, settings.authentication.api_key.get_secret_value())
+        try:
+            presented = route.key if route.key is not None else presented_key(request)
+            if not key_matches(settings.authentication.api_key.get_secret_value(), presented):
+                raise Refused(401, "unauthorized", "wrong or missing key (in the path or apikey)")
+            raw = await read_body(request, settings.router.max_event_bytes)
+            try:
+                envelope = self.envelope(raw, route, settings.server.url or None)
+            except Unusable as unusable:
+                await keep(request, raw, unusable, route)
+                raise
+            (result,) = await publish(request, [envelope], [envelope.to_json()])
+            if isinstance(result, PublishFailed):
+                raise Refused(503, "broker_unavailable", f"not confirmed: {result}", id=envelope.id)
+        except Refused as refused:
+            metrics.EVENTS_REFUSED.labels(reason=refused.reason).inc()
+            if refused.status == 413:
+                log.warning("ingest.too_large", suffix=route.suffix, detail=refused.message)
+            return refused.response()
+        return json_response({"id": envelope.id}, 202)
+
+    def envelope(self, raw: bytes, route: Route, server_url: str | None) -> Envelope:
+        try:
+            item = parse_json(raw)
+        except Refused as refused:
+            raise Unusable(refused.status, refused.reason, refused.message) from None
+        envelope = to_envelope(item, raw, server_url)
+        self.note_unknown(item)
+        if route.suffix is not None and route.suffix != evolution_suffix(envelope.event):
+            log.warning(
+                "ingest.suffix_mismatch",
+                suffix=route.suffix,
+                event_id=envelope.id,
+                instance=envelope.instance,
+                _event=envelope.event,
+            )
+        return envelope
+
+
+async def keep(request: web.Request, raw: bytes, unusable: Unusable, route: Route) -> None:
+    """Keep an unusable body with its reason; a 503 instead when RabbitMQ does not take it,
+    so Evolution sends it again rather than giving up."""
+    queue = ingest_dlq_name(request.app[SETTINGS].rabbitmq.exchange_name)
+    headers = {"x-router-door": "evolution-webhook", "x-router-suffix": route.suffix or ""}
+    try:
+        await request.app[PUBLISHER].keep(raw, unusable.message, headers)
+    except (BrokerBlocked, BrokerUnavailable) as exc:
+        raise Refused(503, "broker_unavailable", f"{exc}; send it again later") from None
+    unusable.extra["kept"] = queue
+    log.warning("ingest.kept", queue=queue, reason=unusable.message, size=len(raw))
+
+
+def add_routes(app: web.Application) -> None:
+    door = Door()
+    app.router.add_post(PREFIX, door.handle)
+    app.router.add_post(PREFIX + "/{a}", door.handle)
+    app.router.add_post(PREFIX + "/{a}/{b}", door.handle)
