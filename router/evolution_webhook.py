@@ -10,7 +10,8 @@ Evolution gives up at once on 400, 401, 404 and 422, and after its last retry on
 so this door never refuses what it can use, and keeps what it cannot use (with the reason, in
 ``<exchange>.ingest.dlq``) before saying so. Evolution sends no event id and sends the same body
 again when it retries, so the id is derived from the body: a retry is the same event, answered
-from the ledger without being published twice.
+from the ledger without being published twice. An event a newer Evolution emits and the catalog
+does not know yet is routed under its own name, never refused here.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ from router.logging import get_logger
 from router.publisher import PublishFailed
 from router.topology import ingest_dlq_name
 from schemas import (
+    WIRE_NAMES,
     Envelope,
     InvalidInstanceError,
     UnknownEventError,
     build_envelope,
     derived_event_id,
     is_event_id,
+    is_wire_name,
     normalize_date_time,
     resolve,
 )
@@ -110,7 +113,9 @@ def to_envelope(item: Any, raw: bytes, server_url: str | None) -> Envelope:
     try:
         wire = resolve(event).wire
     except UnknownEventError as exc:
-        raise Unusable(422, "unknown_event", str(exc)) from None
+        if not is_wire_name(event):
+            raise Unusable(422, "unknown_event", str(exc)) from None
+        wire = event  # a newer Evolution's event: routed under its own name
     given = item.get("id")
     strings = {f: v for f in OPTIONAL_STRINGS if isinstance(v := item.get(f), str)}
     date_time = item.get("date_time")
@@ -126,6 +131,7 @@ def to_envelope(item: Any, raw: bytes, server_url: str | None) -> Envelope:
             sender=strings.get("sender"),
             server_url=server_url or strings.get("server_url"),
             apikey=strings.get("apikey"),
+            uncatalogued=True,
         )
     except InvalidInstanceError as exc:
         raise Unusable(422, "bad_instance", str(exc)) from None
@@ -136,9 +142,25 @@ def to_envelope(item: Any, raw: bytes, server_url: str | None) -> Envelope:
 
 @dataclass
 class Door:
-    """The handler, with what it has already said once (unknown fields are logged once)."""
+    """The handler, with what it has already said once: unknown fields and events the catalog
+    does not know are logged once each (a bounded number of them)."""
 
     noted_fields: set[str] = field(default_factory=set)
+    noted_events: set[str] = field(default_factory=set)
+
+    def note_uncatalogued(self, envelope: Envelope) -> None:
+        if envelope.event in WIRE_NAMES:
+            return
+        metrics.EVENTS_UNCATALOGUED.labels(event=envelope.event).inc()
+        if envelope.event not in self.noted_events and len(self.noted_events) < 1000:
+            self.noted_events.add(envelope.event)
+            log.warning(
+                "ingest.uncatalogued_event",
+                _event=envelope.event,
+                instance=envelope.instance,
+                detail="not in the catalog: routed under its own name, delivered to "
+                "subscriptions that take every event",
+            )
 
     def note_unknown(self, item: Mapping[str, Any]) -> None:
         new = sorted(set(item) - EVOLUTION_FIELDS - {"id"} - self.noted_fields)
@@ -163,6 +185,8 @@ class Door:
             (result,) = await publish(request, [envelope], [envelope.to_json()])
             if isinstance(result, PublishFailed):
                 raise Refused(503, "broker_unavailable", f"not confirmed: {result}", id=envelope.id)
+            if not result.again:
+                self.note_uncatalogued(envelope)
         except Refused as refused:
             metrics.EVENTS_REFUSED.labels(reason=refused.reason).inc()
             if refused.status == 413:

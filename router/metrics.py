@@ -15,6 +15,11 @@ EVENTS_RESENT = Counter(
     "router_events_resent_total",
     "Events sent again under an id confirmed lately: answered without publishing them twice",
 )
+EVENTS_UNCATALOGUED = Counter(
+    "router_events_uncatalogued_total",
+    "Events accepted from Evolution under a name the catalog does not know (a newer release)",
+    ["event"],
+)
 EVENTS_REFUSED = Counter("router_events_refused_total", "Events refused at ingest", ["reason"])
 PUBLISH_SECONDS = Histogram(
     "router_publish_seconds",

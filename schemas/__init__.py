@@ -10,6 +10,8 @@ from schemas.catalog import (
     accepted_keys,
     by_wire,
     config_key,
+    event_type,
+    is_wire_name,
     nearest,
     resolve,
 )
@@ -56,7 +58,9 @@ __all__ = [
     "config_key",
     "derived_event_id",
     "envelope_schema",
+    "event_type",
     "is_event_id",
+    "is_wire_name",
     "nearest",
     "new_event_id",
     "normalize_date_time",

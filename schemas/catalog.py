@@ -7,6 +7,7 @@ ended up with events that match no config key or no SQS queue.
 """
 
 import difflib
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -80,6 +81,13 @@ CATALOG: tuple[EventType, ...] = (
 )
 
 WIRE_NAMES: tuple[str, ...] = tuple(event.wire for event in CATALOG)
+
+# What a wire name looks like, catalogued or not: lower-case words joined by dots or dashes.
+# A newer Evolution emits events this catalog does not know yet; they are routed under a name
+# of this form (their words become routing-key words, so no '*' or '#').
+WIRE_NAME_MAX_LENGTH = 64
+WIRE_NAME_PATTERN = rf"^(?=.{{1,{WIRE_NAME_MAX_LENGTH}}}$)[a-z0-9]+(?:[.-][a-z0-9]+)*$"
+_WIRE_NAME = re.compile(WIRE_NAME_PATTERN)
 
 # CodeChat flags whose names do not follow from the config key; every other camelCase
 # spelling is derived by EventType.camel. CodeChat's releases disagree on past-tense and
@@ -169,6 +177,23 @@ _FOR_SUGGESTIONS: Mapping[str, str] = MappingProxyType(
 def by_wire(wire: str) -> EventType:
     """The row for an exact wire name; ``KeyError`` if there is none."""
     return _BY_WIRE[wire]
+
+
+def is_wire_name(name: str) -> bool:
+    """True for a name of the wire form, in the catalog or not (``creds.update``)."""
+    return _WIRE_NAME.fullmatch(name) is not None
+
+
+def event_type(wire: str) -> EventType:
+    """The catalog row of a wire name; for one the catalog does not know, a row derived the
+    way Evolution derives its spellings (``creds.update``: ``CREDS_UPDATE``,
+    ``creds-update``). ``UnknownEventError`` for a name not of the wire form."""
+    row = _BY_WIRE.get(wire)
+    if row is not None:
+        return row
+    if not is_wire_name(wire):
+        raise UnknownEventError(wire)
+    return EventType(wire.replace(".", "_").replace("-", "_").upper(), wire)
 
 
 def resolve(name: str) -> EventType:

@@ -3,9 +3,15 @@
 from typing import Any, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from schemas.catalog import WIRE_NAMES, resolve
+from schemas.catalog import (
+    WIRE_NAME_PATTERN,
+    WIRE_NAMES,
+    UnknownEventError,
+    is_wire_name,
+    resolve,
+)
 from schemas.ids import EVENT_ID_PATTERN, is_event_id, new_event_id
 from schemas.instance import INSTANCE_NAME_PATTERN, validate_instance
 from schemas.timefmt import normalize_date_time, utc_now
@@ -23,8 +29,11 @@ class Envelope(BaseModel):
         json_schema_extra={"pattern": EVENT_ID_PATTERN},
     )
     event: str = Field(
-        description="Wire name of the event; aliases are normalised to it.",
-        json_schema_extra={"enum": [*WIRE_NAMES]},
+        description=(
+            "Wire name of the event; aliases are normalised to it. One of the catalog's, or "
+            "the wire name of an event the catalog does not know yet (from a newer Evolution)."
+        ),
+        json_schema_extra={"pattern": WIRE_NAME_PATTERN, "examples": [*WIRE_NAMES]},
     )
     instance: str = Field(
         description="Instance the event belongs to; the first word of the routing key.",
@@ -56,8 +65,16 @@ class Envelope(BaseModel):
 
     @field_validator("event")
     @classmethod
-    def _canonical_event(cls, value: str) -> str:
-        return resolve(value).wire
+    def _canonical_event(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            return resolve(value).wire
+        except UnknownEventError:
+            # Routed under its own name, to subscriptions that take every event; a new event
+            # built here (``build_envelope``) must be a catalog event unless it says otherwise.
+            context = info.context or {}
+            if context.get("uncatalogued", True) and is_wire_name(value):
+                return value
+            raise
 
     @field_validator("instance")
     @classmethod
@@ -111,8 +128,11 @@ def build_envelope(
     sender: str | None = None,
     server_url: str | None = None,
     apikey: str | None = None,
+    uncatalogued: bool = False,
 ) -> Envelope:
-    """A validated envelope for a new event; a fresh id is assigned unless one is given."""
+    """A validated envelope for a new event; a fresh id is assigned unless one is given.
+    An event outside the catalog raises ``UnknownEventError`` unless ``uncatalogued`` (a
+    producer newer than the catalog) and it is of the wire form."""
     fields: dict[str, Any] = {
         "id": new_event_id() if id is None else id,
         "event": event,
@@ -125,4 +145,4 @@ def build_envelope(
     # Left out rather than passed as None so the model's default (now) applies.
     if date_time is not None:
         fields["date_time"] = date_time
-    return Envelope.model_validate(fields)
+    return Envelope.model_validate(fields, context={"uncatalogued": uncatalogued})

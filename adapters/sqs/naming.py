@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from schemas import by_wire
+from schemas import event_type
 
 SQS_NAME_LIMIT = 80
 FIFO_SUFFIX = ".fifo"
@@ -26,6 +26,6 @@ def shorten(name: str, limit: int) -> str:
 def queue_name(instance: str, event: str, *, fifo: bool = False, single: str | None = None) -> str:
     """The queue of ``event`` (a wire name) of ``instance``; ``single`` names the one queue of
     single-queue mode instead."""
-    base = single if single is not None else f"{instance}-{by_wire(event).sqs_suffix}"
+    base = single if single is not None else f"{instance}-{event_type(event).sqs_suffix}"
     limit = SQS_NAME_LIMIT - (len(FIFO_SUFFIX) if fifo else 0)
     return shorten(base, limit) + (FIFO_SUFFIX if fifo else "")

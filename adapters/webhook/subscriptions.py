@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from adapters.webhook.signing import WebhookSecret
 from router.selection import event_keys
-from schemas import Envelope, by_wire
+from schemas import Envelope, event_type
 
 GLOBAL_ID = "global"
 
@@ -46,7 +46,7 @@ class Subscription:
         """With by-events, ``<url>/<suffix>`` (``messages-upsert``), never a double slash."""
         if not self.by_events:
             return self.url
-        return f"{self.url.rstrip('/')}/{by_wire(event).url_suffix}"
+        return f"{self.url.rstrip('/')}/{event_type(event).url_suffix}"
 
 
 class Subscriptions:

@@ -332,7 +332,7 @@ POISON = (
     b"not json at all",
     b"[1, 2, 3]",
     b'{"event": "messages.upsert"}',
-    b'{"instance": "shop", "event": "no.such.event", "data": {}}',
+    b'{"instance": "shop", "event": "No such event", "data": {}}',
     b"\xff\xfe\x00",
 )
 

@@ -53,6 +53,13 @@ def test_suffix_is_evolutions_and_the_catalogs(event: object) -> None:
     assert evolution_suffix(wire) == suffix_of(wire) == getattr(event, "url_suffix")  # noqa: B009
 
 
+def test_an_event_the_catalog_does_not_know_is_routed_under_its_own_name() -> None:
+    raw = EvolutionWebhook(GLOBAL_URL).body("creds.update", "inst", {"creds": {}})
+    envelope = to_envelope(orjson.loads(raw), raw, None)
+    assert envelope.event == "creds.update"
+    assert envelope.routing_key == "inst.creds.update"
+
+
 def test_event_ms_reads_evolutions_date_time() -> None:
     moment = datetime(2026, 12, 2, 9, 30, 0, 123_000, tzinfo=UTC)
     assert event_ms("2026-12-02T09:30:00.123Z") == int(moment.timestamp() * 1000)
@@ -80,7 +87,7 @@ def test_id_is_derived_from_the_body_and_destination_dropped() -> None:
         ([1], "invalid"),
         ({"instance": "inst"}, "invalid"),
         ({"event": "messages.upsert"}, "bad_instance"),
-        ({"event": "creds.update", "instance": "inst"}, "unknown_event"),
+        ({"event": "Messages Upsert!", "instance": "inst"}, "unknown_event"),
         ({"event": "call", "instance": "inst", "date_time": "yesterday"}, "invalid"),
     ],
 )
@@ -208,7 +215,7 @@ async def test_a_suffix_that_disagrees_is_logged_not_refused(
     ("raw", "status", "reason"),
     [
         (b'{"event": "messages.upsert", ', 400, "malformed_json"),
-        (b'{"event": "creds.update", "instance": "inst", "data": {}}', 422, "unknown_event"),
+        (b'{"event": "MESSAGES UPSERT", "instance": "inst", "data": {}}', 422, "unknown_event"),
         (b'{"instance": "inst", "data": {}}', 422, "invalid"),
         (b'"messages.upsert"', 422, "invalid"),
     ],

@@ -8,6 +8,8 @@ from schemas.catalog import (
     accepted_keys,
     by_wire,
     config_key,
+    event_type,
+    is_wire_name,
     nearest,
     resolve,
 )
@@ -259,3 +261,16 @@ def test_nothing_close_gives_no_suggestions() -> None:
 )
 def test_codechat_release_spellings(flag: str, wire: str) -> None:
     assert resolve(flag).wire == wire
+
+
+def test_event_type_of_a_name_the_catalog_does_not_know_is_derived_as_evolution_does() -> None:
+    assert event_type("messages.upsert") is resolve("messages.upsert")
+    row = event_type("creds.update")
+    assert (row.key, row.url_suffix, row.sqs_suffix) == (
+        "CREDS_UPDATE",
+        "creds-update",
+        "creds_update",
+    )
+    assert is_wire_name("typebot.change-status")
+    with pytest.raises(UnknownEventError):
+        event_type("creds.#")

@@ -205,3 +205,19 @@ def test_from_json_rejects_non_objects(body: bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message) as caught:
         Envelope.from_json(body)
     assert not isinstance(caught.value, ValidationError)
+
+
+def test_an_event_newer_than_the_catalog_is_carried_under_its_own_name() -> None:
+    body = orjson.dumps({"id": str(uuid.uuid4()), "event": "creds.update", "instance": "inst"})
+    assert Envelope.from_json(body).event == "creds.update"
+    built = build_envelope("inst", "creds.update", None, uncatalogued=True)
+    assert built.routing_key == "inst.creds.update"
+    with pytest.raises(ValidationError):
+        build_envelope("inst", "creds.update", None)  # new events are catalog events
+
+
+@pytest.mark.parametrize("event", ["inst.#", "Creds.Update", "creds..update", "*", "a" * 65, ""])
+def test_a_name_that_is_not_of_the_wire_form_is_refused(event: str) -> None:
+    body = orjson.dumps({"id": str(uuid.uuid4()), "event": event, "instance": "inst"})
+    with pytest.raises(ValidationError):
+        Envelope.from_json(body)

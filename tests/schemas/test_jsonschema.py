@@ -1,4 +1,5 @@
 import json
+import re
 
 from schemas.catalog import WIRE_NAMES
 from schemas.jsonschema import SCHEMA_PATH, envelope_schema, render
@@ -20,9 +21,12 @@ def test_render_is_stable_json() -> None:
     assert '\n  "$id": ' in text
 
 
-def test_event_enum_is_the_catalog() -> None:
-    schema = envelope_schema()
-    assert schema["properties"]["event"]["enum"] == list(WIRE_NAMES)
+def test_event_examples_are_the_catalog_and_all_match_the_pattern() -> None:
+    event = envelope_schema()["properties"]["event"]
+    assert event["examples"] == list(WIRE_NAMES)
+    assert all(re.fullmatch(event["pattern"], wire) for wire in WIRE_NAMES)
+    assert re.fullmatch(event["pattern"], "creds.update")
+    assert not re.fullmatch(event["pattern"], "inst.#")
 
 
 def test_header_and_required_fields() -> None:

@@ -22,6 +22,7 @@ from router.topology import AdapterQueues, quantize_delay_ms
 from schemas.instance_config import InstanceConfig, WebhookConfig
 from tests.conftest import Cleanup
 from tests.support.app import API_KEY, router_settings, running_app
+from tests.support.evolution import EvolutionWebhook
 from tests.support.receiver import Answer, Receiver
 
 AUTH = {"apikey": API_KEY}
@@ -302,3 +303,38 @@ def test_the_role_builds_what_the_settings_ask_for(hook_settings: Callable[..., 
     assert build(hook_settings(**nothing_on))[0].routing_keys() == frozenset()
     with pytest.raises(ValueError, match="WEBHOOK_SECRET"):
         build(hook_settings(secret="whsec_???"))
+
+
+async def test_an_event_newer_than_the_catalog_reaches_hooks_that_take_every_event(
+    hook_settings: Callable[..., Settings], receiver: Receiver, other_receiver: Receiver
+) -> None:
+    # The global webhook lists its events; the instance's takes every event.
+    store = await stored(
+        InstanceConfig(
+            instance="shop",
+            webhooks=(
+                WebhookConfig(label="all", url=f"{other_receiver.base}/all", by_events=True),
+            ),
+        )
+    )
+    evolution = EvolutionWebhook(f"/ingest/evolution/{API_KEY}", by_events=True)
+    async with running_app(hook_settings(), store=store) as client:
+        accepted = await client.post(
+            evolution.target("creds.update"),
+            data=evolution.body("creds.update", "shop", {"creds": 1}),
+            headers=evolution.request_headers(),
+        )
+        assert accepted.status == 202
+        event_id = (await accepted.json())["id"]
+        got = await other_receiver.next()
+        # The generic API refuses it, as it would a typo.
+        refused = await client.post("/events/shop", json={"event": "creds.update"}, headers=AUTH)
+        assert refused.status == 422
+        await post(client, "shop", "call")
+        assert orjson.loads((await receiver.next()).body)["event"] == "call"
+        text = await (await client.get("/metrics")).text()
+    assert got.path == "/all/creds-update"
+    body = orjson.loads(got.body)
+    assert (body["id"], body["event"], body["data"]) == (event_id, "creds.update", {"creds": 1})
+    assert [orjson.loads(r.body)["event"] for r in receiver.requests] == ["call"]
+    assert 'router_events_uncatalogued_total{event="creds.update"} 1.0' in text
