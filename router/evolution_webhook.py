@@ -29,7 +29,14 @@ from router import metrics
 from router.appkeys import PUBLISHER, SETTINGS
 from router.auth import key_matches, presented_key
 from router.broker import BrokerBlocked, BrokerUnavailable
-from router.ingest import Refused, json_response, parse_json, publish, read_body
+from router.ingest import (
+    Refused,
+    check_not_looped,
+    json_response,
+    parse_json,
+    publish,
+    read_body,
+)
 from router.logging import get_logger
 from router.publisher import PublishFailed
 from router.topology import ingest_dlq_name
@@ -173,6 +180,7 @@ class Door:
         segments = tuple(s for s in (request.match_info.get(k) for k in ("a", "b")) if s)
         route = route_of(segments, settings.authentication.api_key.get_secret_value())
         try:
+            check_not_looped(request)
             presented = route.key if route.key is not None else presented_key(request)
             if not key_matches(settings.authentication.api_key.get_secret_value(), presented):
                 raise Refused(401, "unauthorized", "wrong or missing key (in the path or apikey)")

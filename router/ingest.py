@@ -18,7 +18,7 @@ from router import metrics
 from router.appkeys import PUBLISHER, SETTINGS
 from router.auth import key_matches, presented_key
 from router.broker import BrokerBlocked, BrokerUnavailable
-from router.constants import CONTENT_TYPE_NDJSON
+from router.constants import CONTENT_TYPE_NDJSON, HTTP_HEADER_DELIVERY
 from router.publisher import Published, PublishFailed
 from schemas import (
     Envelope,
@@ -71,7 +71,20 @@ class IngestLimits:
     max_batch_bytes: int
 
 
+def check_not_looped(request: web.Request) -> None:
+    """A request a router delivered (a webhook pointed at an ingest path) would come round
+    again and again: refused as final, so the delivering router dead-letters it."""
+    if HTTP_HEADER_DELIVERY in request.headers:
+        raise Refused(
+            400,
+            "loop",
+            f"this request was delivered by a router ({HTTP_HEADER_DELIVERY}): a webhook of "
+            "the router points at its own ingest; point it at a receiver",
+        )
+
+
 def check_auth(request: web.Request) -> None:
+    check_not_looped(request)
     expected = request.app[SETTINGS].authentication.api_key.get_secret_value()
     if not key_matches(expected, presented_key(request)):
         raise Refused(

@@ -33,9 +33,15 @@ _LEVELS = {
 }
 
 
+# The router's key travels in this path for Evolution's global webhook, which sends no headers.
+_KEY_IN_PATH = re.compile(r"(?P<path>/ingest/evolution/)[^/\s?#\"']+")
+
+
 def mask_url(url: str) -> str:
-    """Hide the password of any ``scheme://user:password@`` in a string."""
-    return _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url)
+    """Hide the password of any ``scheme://user:password@`` in a string, and the key of any
+    ``/ingest/evolution/<key>`` path."""
+    masked = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url)
+    return _KEY_IN_PATH.sub(lambda m: f"{m['path']}{MASK}", masked)
 
 
 def mask_value(key: str, value: Any) -> Any:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from adapters.webhook.adapter import WebhookAdapter
 from adapters.webhook.errors import ErrorsReporter
 from adapters.webhook.signing import WebhookSecret, parse_secrets
 from adapters.webhook.subscriptions import Subscription, Subscriptions
 from router.adapter import Adapter
-from router.logging import get_logger
+from router.constants import INGEST_PATH_PREFIXES
+from router.logging import get_logger, mask_url
 from router.settings import Settings
 
 log = get_logger("adapters.webhook")
@@ -17,6 +20,13 @@ def global_subscription(settings: Settings) -> Subscription | None:
     hook = settings.webhook
     if not (hook.global_enabled and hook.global_url):
         return None
+    if urlsplit(hook.global_url).path.startswith(INGEST_PATH_PREFIXES):
+        raise ValueError(
+            f"WEBHOOK_GLOBAL_URL ({mask_url(hook.global_url)}) points at a router's ingest: "
+            "every event would come back in again. The router's global webhook is where events "
+            "go out to; Evolution's WEBHOOK_GLOBAL_URL is the one that points at the router "
+            "(keep the two .env files apart)"
+        )
     events = hook.enabled_events()
     if not events:
         log.warning(

@@ -18,6 +18,7 @@ from adapters.webhook.breaker import Verdict
 from adapters.webhook.endpoints import Deferral, Endpoints
 from adapters.webhook.signing import WebhookSecret, apply_jwt_key, signature_headers
 from router.adapter import Dead, Delivered, Retry, RetryPolicy
+from router.constants import HTTP_HEADER_DELIVERY
 
 try:
     USER_AGENT = f"evrouter/{version('evrouter')}"
@@ -121,6 +122,7 @@ class Sender:
     def headers_for(self, request: Request) -> dict[str, str]:
         headers = apply_jwt_key(request.headers)
         headers["Content-Type"] = "application/json"
+        headers[HTTP_HEADER_DELIVERY] = request.event_id
         headers.update(signature_headers(request.secrets, request.event_id, request.body))
         return headers
 

@@ -163,3 +163,10 @@ def test_level_list_from_evolution_lets_debug_through(capfd: pytest.CaptureFixtu
     get_logger("router.test").debug("verbose.detail")
     _, err = capfd.readouterr()
     assert [orjson.loads(x)["message"] for x in err.splitlines()] == ["verbose.detail"]
+
+
+def test_the_key_in_evolutions_webhook_path_is_masked() -> None:
+    url = "http://router:8080/ingest/evolution/s3cret-key/messages-upsert"
+    assert mask_url(url) == "http://router:8080/ingest/evolution/***/messages-upsert"
+    assert "s3cret" not in mask_url(f"error posting to {url}?x=1")
+    assert mask_url("/ingest/evolution") == "/ingest/evolution"

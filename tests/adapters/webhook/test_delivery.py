@@ -13,7 +13,7 @@ import orjson
 import pytest
 from standardwebhooks import Webhook
 
-from adapters.webhook import ErrorsReporter, WebhookAdapter
+from adapters.webhook import ErrorsReporter, WebhookAdapter, build
 from router import dlq
 from router.adapter import Adapter
 from router.settings import Settings
@@ -101,6 +101,7 @@ async def test_global_webhook_gets_the_envelope_signed(
     }
     assert body["date_time"].endswith("Z")
     assert got.headers["webhook-id"] == event_id
+    assert got.headers["X-Evrouter-Delivery"] == event_id  # how an ingest spots a loop
     assert got.headers["Content-Type"] == "application/json"
     assert got.headers["User-Agent"].startswith("evrouter/")
     Webhook(SECRET).verify(got.body, got.headers)  # raises when the signature is wrong
@@ -338,3 +339,34 @@ async def test_an_event_newer_than_the_catalog_reaches_hooks_that_take_every_eve
     assert (body["id"], body["event"], body["data"]) == (event_id, "creds.update", {"creds": 1})
     assert [orjson.loads(r.body)["event"] for r in receiver.requests] == ["call"]
     assert 'router_events_uncatalogued_total{event="creds.update"} 1.0' in text
+
+
+async def test_a_webhook_pointed_at_the_routers_own_ingest_is_a_loop_dead_lettered_once(
+    amqp_url: str, exchange_name: str, hook_settings: Callable[..., Settings]
+) -> None:
+    async with running_app(hook_settings(retry_max_attempts=10)) as client:
+        own = str(client.make_url(f"/ingest/evolution/{API_KEY}"))
+        hook = {"enabled": True, "url": own, "events": ["CALL"]}
+        answer = await client.post("/webhook/set/loop", json={"webhook": hook}, headers=AUTH)
+        assert answer.status == 201, await answer.text()
+        event_id = await post(client, "loop", "call", {"n": 1})
+        dlq_name = AdapterQueues.for_role(exchange_name, "webhook").dlq
+        async with asyncio.timeout(15):
+            while not (letters := await dlq.list_messages(amqp_url, dlq_name)):
+                await asyncio.sleep(0.1)
+        text = await (await client.get("/metrics")).text()
+    (letter,) = letters
+    assert letter.id == event_id
+    assert letter.attempts == 1  # final at once: the loop is refused, not retried
+    assert "loop" in (letter.reason or "")
+    assert 'router_events_refused_total{reason="loop"} 1.0' in text
+    assert 'router_events_accepted_total{event="call"} 1.0' in text
+
+
+def test_a_global_webhook_pointed_at_an_ingest_stops_start_up(
+    hook_settings: Callable[..., Settings],
+) -> None:
+    settings = hook_settings(global_url="http://router:8080/ingest/evolution/s3cret")
+    with pytest.raises(ValueError, match="points at a router's ingest") as caught:
+        build(settings)
+    assert "s3cret" not in str(caught.value)
