@@ -8,6 +8,7 @@ Each dialect turns its request into a change of the instance's whole document an
 from __future__ import annotations
 
 import functools
+import hmac
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -17,13 +18,17 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from router.appkeys import CONFIG
+from router.auth import presented_key
 from router.broker import BrokerUnavailable
 from router.configsvc import Change, ConfigRefused, StoreUnavailable
 from router.ingest import Refused, check_auth, parse_json, read_body
+from router.logging import get_logger
 from schemas.catalog import CATALOG, UnknownEventError, by_wire, resolve
 from schemas.instance import InvalidInstanceError, validate_instance
 from schemas.instance_config import InstanceConfig, WebhookConfig
 from schemas.timefmt import utc_now
+
+log = get_logger("router.dialects")
 
 # Configuration bodies are a few kilobytes; anything near this is a mistake, not a config.
 MAX_BODY_BYTES = 256 * 1024
@@ -51,13 +56,30 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 
-def guarded(handler: Handler) -> Handler:
-    """Checks the API key before the handler runs and turns any ``Refused`` into its answer."""
+async def authorise(request: web.Request, instance: str | None) -> None:
+    """The router's key opens every instance; an instance's own token (Evolution's ``token``
+    of its creation body) opens that instance alone, as in Evolution."""
+    try:
+        check_auth(request)
+        return
+    except Refused:
+        presented = presented_key(request)
+        if instance is None or presented is None:
+            raise
+        token = (await request.app[CONFIG].get(instance)).token
+        if not token or not hmac.compare_digest(token.encode(), presented.encode()):
+            raise
+
+
+def guarded(handler: Handler, *, auth: bool = True) -> Handler:
+    """Checks the key (or the path's instance's token) before the handler runs, unless the
+    handler does it itself (``auth=False``), and turns any ``Refused`` into its answer."""
 
     @functools.wraps(handler)
     async def run(request: web.Request) -> web.Response:
         try:
-            check_auth(request)
+            if auth:
+                await authorise(request, path_instance_name(request))
             return await handler(request)
         except Refused as refused:
             return refused.response()
@@ -90,6 +112,15 @@ def shown(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def path_instance_name(request: web.Request) -> str | None:
+    """The path's instance when it is a valid name, for checking its token."""
+    name = request.match_info.get("instance")
+    try:
+        return None if name is None else validate_instance(name)
+    except InvalidInstanceError:
+        return None
+
+
 def instance_of(request: web.Request) -> str:
     try:
         return validate_instance(request.match_info["instance"])
@@ -116,20 +147,27 @@ def type_name(value: Any) -> str:
     return names.get(type(value), "a number")
 
 
-def unwrap(body: dict[str, Any], name: str) -> dict[str, Any]:
+def unwrap(body: dict[str, Any], name: str, *, strict: bool = True) -> dict[str, Any]:
     """The ``name`` block of ``{"name": {...}}``, or the body itself when sent flat."""
     if name not in body:
         return body
-    check_fields(body, {name}, "")
+    check_fields(body, {name}, "", strict=strict)
     block = body[name]
     if not isinstance(block, dict):
         raise invalid(f"{name} must be an object, not {type_name(block)}")
     return block
 
 
-def check_fields(body: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+def check_fields(
+    body: Mapping[str, Any], allowed: Iterable[str], where: str, *, strict: bool = True
+) -> None:
+    """Refuse fields outside ``allowed``; on Evolution's own paths (``strict=False``) they are
+    ignored as Evolution ignores them, and logged."""
     known = set(allowed)
     unknown = sorted(set(body) - known)
+    if unknown and not strict:
+        log.info("config.fields_ignored", where=where or "body", fields=unknown)
+        return
     if unknown:
         place = f" in {where}" if where else ""
         raise invalid(

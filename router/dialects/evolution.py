@@ -3,7 +3,10 @@
 ``POST /{webhook|rabbitmq|sqs|websocket|pusher}/set/{instance}`` and ``GET .../find/{instance}``
 take and answer Evolution v2's bodies (v1's field names are accepted too);
 ``PUT /instances/{instance}`` takes the instance-creation body with every block at once and
-``DELETE /instances/{instance}`` forgets the instance's configuration.
+``DELETE /instances/{instance}`` forgets the instance's configuration; ``POST /instance/create``
+and ``DELETE /instance/delete/{instance}`` are the same as Evolution spells them. On Evolution's
+own paths fields the router does not know are ignored (and logged), as Evolution ignores them;
+the router's own paths refuse them. An instance's ``token`` opens that instance's calls.
 
 Evolution has a single webhook per instance; here it is the webhook labelled ``default``, so
 labelled webhooks added through the other dialects are left alone by ``/webhook/set``.
@@ -21,6 +24,7 @@ from router.dialects.common import (
     DEFAULT_LABEL,
     MASK,
     apply,
+    authorise,
     build,
     check_fields,
     get_bool,
@@ -40,8 +44,12 @@ from router.dialects.common import (
     type_name,
     unwrap,
 )
-from router.ingest import json_response
+from router.ingest import Refused, json_response
+from router.logging import get_logger
+from schemas.instance import InvalidInstanceError, validate_instance
 from schemas.instance_config import ChannelConfig, InstanceConfig, PusherConfig
+
+log = get_logger("router.dialects.evolution")
 
 CHANNELS = ("rabbitmq", "sqs", "websocket", "pusher")
 BLOCKS = ("webhook", *CHANNELS)
@@ -89,9 +97,9 @@ SESSION_FIELDS = frozenset(
 SESSION_PREFIXES = ("chatwoot", "typebot", "proxy")
 
 
-def webhook_patch(block: dict[str, Any], where: str) -> dict[str, Any]:
+def webhook_patch(block: dict[str, Any], where: str, *, strict: bool = True) -> dict[str, Any]:
     """The webhook fields the client sent, in the model's names; absent ones stay as stored."""
-    check_fields(block, WEBHOOK_FIELDS, where)
+    check_fields(block, WEBHOOK_FIELDS, where, strict=strict)
     values = {
         "enabled": get_bool(block, "enabled", where),
         "url": get_str(block, "url", where),
@@ -103,9 +111,9 @@ def webhook_patch(block: dict[str, Any], where: str) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def channel_patch(block: dict[str, Any], name: str) -> dict[str, Any]:
+def channel_patch(block: dict[str, Any], name: str, *, strict: bool = True) -> dict[str, Any]:
     pusher = name == "pusher"
-    check_fields(block, PUSHER_FIELDS if pusher else CHANNEL_FIELDS, name)
+    check_fields(block, PUSHER_FIELDS if pusher else CHANNEL_FIELDS, name, strict=strict)
     values: dict[str, Any] = {
         "enabled": get_bool(block, "enabled", name),
         "events": get_events(block, "events", name),
@@ -209,11 +217,12 @@ def block_answer(config: InstanceConfig, name: str) -> dict[str, Any]:
 async def set_block(request: web.Request) -> web.Response:
     instance = instance_of(request)
     name = request.match_info["block"]
-    block = unwrap(await read_object(request), name)
+    # Evolution's own path: fields it does not know are ignored, as Evolution ignores them.
+    block = unwrap(await read_object(request), name, strict=False)
     if name == "webhook":
-        change = functools.partial(set_webhook, webhook_patch(block, name))
+        change = functools.partial(set_webhook, webhook_patch(block, name, strict=False))
     else:
-        change = functools.partial(set_channel, name, channel_patch(block, name))
+        change = functools.partial(set_channel, name, channel_patch(block, name, strict=False))
     config = await apply(request, instance, change)
     return json_response(block_answer(config, name), 201)
 
@@ -221,11 +230,18 @@ async def set_block(request: web.Request) -> web.Response:
 @guarded
 async def find_block(request: web.Request) -> web.Response:
     config = await request.app[CONFIG].get(instance_of(request))
-    return json_response(block_answer(config, request.match_info["block"]), 200)
+    name = request.match_info["block"]
+    if name == "webhook" and config.webhook(DEFAULT_LABEL) is None:
+        return json_response(None, 200)  # Evolution's answer when there is no webhook
+    return json_response(block_answer(config, name), 200)
 
 
-def creation_blocks(body: dict[str, Any], instance: str) -> dict[str, dict[str, Any]]:
-    """The nested blocks of a creation body, whichever Evolution release's spelling it uses."""
+def creation_blocks(
+    body: dict[str, Any], instance: str, *, strict: bool = True
+) -> dict[str, dict[str, Any]]:
+    """The nested blocks of a creation body, whichever Evolution release's spelling it uses.
+    Unknown fields (blocks of channels the router does not serve, such as ``nats`` or
+    ``kafka``, and fields of newer releases) are refused, or with ``strict=False`` ignored."""
     named = body.get("instanceName")
     if named is not None and named != instance:
         raise invalid(f"instanceName {shown(named)} differs from the path's {instance!r}")
@@ -257,7 +273,9 @@ def creation_blocks(body: dict[str, Any], instance: str) -> dict[str, dict[str, 
             put(*FLAT_CREATION_FIELDS[key], value, key)
         else:
             unknown.append(key)
-    if unknown:
+    if unknown and not strict:
+        log.info("config.fields_ignored", where="instance", fields=sorted(unknown))
+    elif unknown:
         raise invalid(
             f"unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(sorted(unknown))}; "
             f"accepted: instanceName and the blocks {', '.join(BLOCKS)} (or Evolution 2.0's "
@@ -300,14 +318,37 @@ def whole_answer(config: InstanceConfig) -> dict[str, Any]:
 
 @guarded
 async def put_instance(request: web.Request) -> web.Response:
-    instance = instance_of(request)
+    config, existed = await create(request, instance_of(request), await read_object(request))
+    return json_response(whole_answer(config), 200 if existed else 201)
+
+
+async def create_instance(request: web.Request) -> web.Response:
+    """``POST /instance/create`` as Evolution has it: the name in the body, fields the router
+    does not serve ignored; the router's key, or the instance's own token once it exists."""
     body = await read_object(request)
+    named = body.get("instanceName")
+    if not isinstance(named, str):
+        raise invalid("instanceName is required: the instance's name")
+    try:
+        instance = validate_instance(named)
+    except InvalidInstanceError as exc:
+        raise Refused(422, "bad_instance", str(exc)) from None
+    await authorise(request, instance)
+    config, existed = await create(request, instance, body, strict=False)
+    return json_response(whole_answer(config), 200 if existed else 201)
+
+
+async def create(
+    request: web.Request, instance: str, body: dict[str, Any], *, strict: bool = True
+) -> tuple[InstanceConfig, bool]:
     token = body.get("token")
     if token is not None and not isinstance(token, str):
         raise invalid(f"token must be a string, not {type_name(token)}")
-    blocks = creation_blocks(body, instance)
+    blocks = creation_blocks(body, instance, strict=strict)
     patches = {
-        name: webhook_patch(block, name) if name == "webhook" else channel_patch(block, name)
+        name: webhook_patch(block, name, strict=strict)
+        if name == "webhook"
+        else channel_patch(block, name, strict=strict)
         for name, block in blocks.items()
     }
     for patch in patches.values():
@@ -315,7 +356,7 @@ async def put_instance(request: web.Request) -> web.Response:
         patch.setdefault("enabled", True)
     existed = await request.app[CONFIG].exists(instance)
     config = await apply(request, instance, functools.partial(replaced, patches, token))
-    return json_response(whole_answer(config), 200 if existed else 201)
+    return config, existed
 
 
 @guarded
@@ -326,9 +367,21 @@ async def delete_instance(request: web.Request) -> web.Response:
     return json_response({"deleted": True}, 200)
 
 
+@guarded
+async def delete_evolution_instance(request: web.Request) -> web.Response:
+    """``DELETE /instance/delete/{instance}``, answered as Evolution answers it."""
+    instance = instance_of(request)
+    if not await request.app[CONFIG].delete(instance):
+        raise not_found(f"the {instance!r} instance does not exist")
+    answer = {"status": "SUCCESS", "error": False, "response": {"message": "Instance deleted"}}
+    return json_response(answer, 200)
+
+
 def add_routes(app: web.Application) -> None:
     block = "{block:" + "|".join(BLOCKS) + "}"
     app.router.add_post(f"/{block}/set/{{instance}}", set_block)
     app.router.add_get(f"/{block}/find/{{instance}}", find_block)
     app.router.add_put("/instances/{instance}", put_instance)
     app.router.add_delete("/instances/{instance}", delete_instance)
+    app.router.add_post("/instance/create", guarded(create_instance, auth=False))
+    app.router.add_delete("/instance/delete/{instance}", delete_evolution_instance)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from router.dialects.common import MASK
 from schemas.catalog import CATALOG
 from tests.router.dialects.conftest import API_KEY, Harness, dialects_app
 
@@ -90,17 +91,7 @@ async def test_webhook_set_again_keeps_what_it_does_not_send(harness: Harness) -
 
 
 async def test_find_of_an_unknown_instance_is_the_disabled_default(harness: Harness) -> None:
-    assert await harness.ok("GET", "/webhook/find/nobody") == {
-        "enabled": False,
-        "url": "",
-        "headers": {},
-        "webhookByEvents": False,
-        "webhookBase64": False,
-        "events": [],
-        "createdAt": None,
-        "updatedAt": None,
-        "instance": "nobody",
-    }
+    assert await harness.ok("GET", "/webhook/find/nobody") is None  # as Evolution answers
     for name in ("rabbitmq", "sqs", "websocket"):
         assert await harness.ok("GET", f"/{name}/find/nobody") == {
             "enabled": False,
@@ -341,8 +332,6 @@ BAD = "https://a.example"
     [
         ("/webhook/set/shop", {"webhook": {"url": "ftp://files.example"}}, ["webhook.url", "http"]),
         ("/webhook/set/shop", {"webhook": {"enabled": True}}, ["webhook.url is required"]),
-        ("/webhook/set/shop", {"webhook": {"url": BAD, "colour": 1}}, ["colour", "webhook"]),
-        ("/webhook/set/shop", {"webhook": {"url": BAD}, "extra": 1}, ["extra"]),
         ("/webhook/set/shop", {"webhook": "https://a.example"}, ["webhook must be an object"]),
         ("/webhook/set/shop", {"url": BAD, "enabled": "yes"}, ["enabled", "true or false"]),
         ("/webhook/set/shop", {"url": BAD, "events": "CALL"}, ["events", "array"]),
@@ -353,7 +342,6 @@ BAD = "https://a.example"
             {"url": BAD, "byEvents": True, "webhook_by_events": False},
             ["byEvents", "webhook_by_events", "disagree"],
         ),
-        ("/sqs/set/shop", {"sqs": {"enabled": True, "url": BAD}}, ["url", "sqs"]),
         ("/pusher/set/shop", {"pusher": {"enabled": True, "key": "k"}}, ["appId", "secret"]),
         ("/pusher/set/shop", {"pusher": {"useTLS": "no"}}, ["pusher.useTLS"]),
         ("/instances/shop", {"instanceName": "other"}, ["instanceName", "shop"]),
@@ -442,3 +430,79 @@ async def test_put_instance_stores_the_token_masked_and_keeps_it(harness: Harnes
     await harness.ok("PUT", "/instances/shop", {"token": "rotated"})
     assert (await harness.store.get("shop")).token == "rotated"  # type: ignore[union-attr]
     await harness.refused("PUT", "/instances/shop", {"token": 5}, status=422, error="invalid")
+
+
+async def test_evolutions_paths_ignore_fields_they_do_not_know_and_the_routers_refuse_them(
+    harness: Harness,
+) -> None:
+    body = {"webhook": {"url": BAD, "colour": 1}, "extra": 1}
+    answer = await harness.ok("POST", "/webhook/set/shop", body, status=201)
+    assert answer["url"] == BAD
+    answer = await harness.ok("POST", "/sqs/set/shop", {"sqs": {"enabled": True, "url": BAD}}, 201)
+    assert answer["enabled"] is True
+    await harness.refused("PUT", "/instances/shop", {"nats": {}}, status=422, error="invalid")
+
+
+EVOLUTION_CREATION = {
+    "instanceName": "shop",
+    "token": "shop-token",
+    "integration": "WHATSAPP-BAILEYS",
+    "qrcode": True,
+    "wavoipToken": "",
+    "webhook": {"url": BAD, "byEvents": True, "base64": True, "events": ["MESSAGES_UPSERT"]},
+    "rabbitmq": {"enabled": True, "events": ["CALL"]},
+    "sqs": {"enabled": False, "events": []},
+    "nats": {"enabled": True, "events": ["CALL"]},
+    "kafka": {"enabled": True, "events": ["CALL"]},
+    "chatwootAccountId": "1",
+    "someFieldOfANewerRelease": {"x": 1},
+}
+
+
+async def test_instance_create_as_evolution_sends_it(harness: Harness) -> None:
+    answer = await harness.ok("POST", "/instance/create", EVOLUTION_CREATION, status=201)
+    assert answer["instance"] == "shop"
+    assert answer["token"] == MASK
+    assert answer["webhook"]["url"] == BAD
+    assert answer["webhook"]["events"] == ["MESSAGES_UPSERT"]
+    assert answer["rabbitmq"]["events"] == ["CALL"]
+    (stored,) = await harness.store.all()
+    assert (stored.instance, stored.token) == ("shop", "shop-token")
+    again = await harness.ok("POST", "/instance/create", EVOLUTION_CREATION, status=200)
+    assert again["webhook"]["url"] == BAD
+    await harness.refused(
+        "POST", "/instance/create", {"webhook": {"url": BAD}}, status=422, error="invalid"
+    )
+
+
+async def test_an_instance_token_opens_its_own_instance_and_no_other(harness: Harness) -> None:
+    await harness.ok("POST", "/instance/create", EVOLUTION_CREATION, status=201)
+    other = {**EVOLUTION_CREATION, "instanceName": "other", "token": "other-token"}
+    await harness.ok("POST", "/instance/create", other, status=201)
+    own = {"apikey": "shop-token"}
+    found = await harness.client.get("/webhook/find/shop", headers=own)
+    assert found.status == 200
+    assert (await found.json())["url"] == BAD
+    changed = await harness.client.post(
+        "/webhook/set/shop", json={"webhook": {"url": "https://b.example"}}, headers=own
+    )
+    assert changed.status == 201
+    recreated = await harness.client.post("/instance/create", json=EVOLUTION_CREATION, headers=own)
+    assert recreated.status == 200
+    for method, path, body in [
+        ("GET", "/webhook/find/other", None),
+        ("POST", "/webhook/set/other", {"webhook": {"url": BAD}}),
+        ("POST", "/instance/create", {**other, "token": "shop-token"}),
+        ("POST", "/instance/create", {"instanceName": "new", "token": "shop-token"}),
+        ("DELETE", "/instance/delete/other", None),
+    ]:
+        await harness.refused(method, path, body, status=401, error="unauthorized", headers=own)
+    deleted = await harness.client.delete("/instance/delete/shop", headers=own)
+    assert deleted.status == 200
+    assert await deleted.json() == {
+        "status": "SUCCESS",
+        "error": False,
+        "response": {"message": "Instance deleted"},
+    }
+    assert [c.instance for c in await harness.store.all()] == ["other"]
+    await harness.refused("DELETE", "/instance/delete/shop", status=404, error="not_found")
