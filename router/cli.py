@@ -46,7 +46,13 @@ def parser() -> argparse.ArgumentParser:
 
     tail = sub.add_parser("tail", help="print live events whose routing key matches PATTERN")
     tail.add_argument(
-        "patterns", nargs="+", metavar="PATTERN", help="e.g. 'my-instance.#' or '*.messages.upsert'"
+        "patterns", nargs="*", metavar="PATTERN", help="e.g. 'my-instance.#' or '*.messages.upsert'"
+    )
+    tail.add_argument(
+        "--instance",
+        action="append",
+        default=[],
+        help="every event of this instance, by its real name (e.g. 'Loja Centro'); repeatable",
     )
     tail.add_argument("--count", type=int, help="stop after this many events")
     tail.add_argument("--timeout", type=float, help="stop after this many seconds")
@@ -210,12 +216,19 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
     from router.tail import tail
+    from schemas import instance_word
 
+    # Routing keys know an instance by its word (schemas.instance): a name with a space or a
+    # dot could not be written in a pattern.
+    patterns = [*args.patterns, *(f"{instance_word(name)}.#" for name in args.instance)]
+    if not patterns:
+        print("router tail: give a PATTERN or --instance NAME", file=sys.stderr)
+        return 2
     asyncio.run(
         tail(
             settings.rabbitmq.uri.get_secret_value(),
             settings.rabbitmq.exchange_name,
-            args.patterns,
+            patterns,
             count=args.count,
             timeout=args.timeout,
             pretty=args.pretty,

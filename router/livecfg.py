@@ -29,7 +29,7 @@ from router.consumer import Consumer
 from router.logging import get_logger
 from router.store.base import ConfigStore
 from router.topology import QUORUM, AdapterQueues, apart, declare_exchange, rebind
-from schemas import WIRE_NAMES, InvalidInstanceError, validate_instance
+from schemas import WIRE_NAMES, InvalidInstanceError, instance_word, validate_instance
 
 log = get_logger("router.config")
 
@@ -207,7 +207,7 @@ class LiveConfig:
             config = wanted.get(name)
             events = config.rabbitmq.wanted() if config else frozenset()
             chosen = frozenset(WIRE_NAMES) if events is None else events
-            keys = frozenset(f"{name}.{wire}" for wire in chosen)
+            keys = frozenset(f"{instance_word(name)}.{wire}" for wire in chosen)
             before = self._instance_keys.get(name, frozenset())
             refused: set[str] = set()
             for key in sorted(keys - before):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from router.store.base import ConfigStore
-from schemas import Envelope
+from schemas import Envelope, instance_word
 from schemas.instance_config import ChannelConfig, InstanceConfig
 
 # An instance's block for this channel, or None when it cannot be used (e.g. no app id).
@@ -14,7 +14,10 @@ BlockOf = Callable[[InstanceConfig], ChannelConfig | None]
 
 
 def event_keys(owner: str, events: frozenset[str] | None) -> frozenset[str]:
-    """``<owner>.#`` for every event (None), otherwise one key per event; ``*`` owns all."""
+    """``<owner>.#`` for every event (None), otherwise one key per event; ``*`` owns all, any
+    other owner is an instance, known in routing keys by its word."""
+    if owner != "*":
+        owner = instance_word(owner)
     if events is None:
         return frozenset({f"{owner}.#"})
     return frozenset(f"{owner}.{wire}" for wire in events)

@@ -21,6 +21,7 @@ from schemas.instance import (
     INSTANCE_NAME_MAX_LENGTH,
     INSTANCE_NAME_PATTERN,
     InvalidInstanceError,
+    instance_word,
     validate_instance,
 )
 from schemas.timefmt import normalize_date_time, utc_now
@@ -59,6 +60,7 @@ __all__ = [
     "derived_event_id",
     "envelope_schema",
     "event_type",
+    "instance_word",
     "is_event_id",
     "is_wire_name",
     "nearest",

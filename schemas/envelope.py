@@ -13,7 +13,7 @@ from schemas.catalog import (
     resolve,
 )
 from schemas.ids import EVENT_ID_PATTERN, is_event_id, new_event_id
-from schemas.instance import INSTANCE_NAME_PATTERN, validate_instance
+from schemas.instance import INSTANCE_NAME_PATTERN, instance_word, validate_instance
 from schemas.timefmt import normalize_date_time, utc_now
 
 
@@ -88,8 +88,9 @@ class Envelope(BaseModel):
 
     @property
     def routing_key(self) -> str:
-        """``<instance>.<event>``, the key the envelope is published with."""
-        return f"{self.instance}.{self.event}"
+        """``<instance word>.<event>``, the key the envelope is published with (the instance's
+        name itself when it is a safe word, see ``schemas.instance``)."""
+        return f"{instance_word(self.instance)}.{self.event}"
 
     def to_json(self) -> bytes:
         """Compact JSON in contract field order; ``destination`` only when it is set."""

@@ -1,4 +1,7 @@
-"""The Pusher adapter: channel = instance, event name = wire name, data = the envelope."""
+"""The Pusher adapter: channel = instance, event name = wire name, data = the envelope.
+
+An instance whose name is not a valid channel name (``Loja Centro``) is sent on its made word
+(``schemas.instance``)."""
 
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from router.selection import Selection
 from router.settings import Settings
 from router.store.base import ConfigStore
 from schemas import Envelope
+from schemas.instance import word_within
 from schemas.instance_config import PusherConfig
 
 log = get_logger("adapters.pusher")
@@ -39,6 +43,8 @@ MAX_DATA_BYTES = 10240
 MAX_CHANNEL = 164
 MAX_EVENT_NAME = 200
 CHANNEL_CHARS = re.compile(r"^[A-Za-z0-9_\-=@,.;]+$")
+# An instance whose name Pusher takes whole is its channel; any other, its made word.
+CHANNEL_NAME = re.compile(rf"[A-Za-z0-9_\-=@,.;]{{1,{MAX_CHANNEL}}}")
 NOT_RETRIED = frozenset({400, 401, 413})
 GLOBAL = "global"
 
@@ -131,7 +137,7 @@ class PusherAdapter:
             return Retry(f"{type(exc).__name__}: {exc}", destination=f"pusher:{app.app_id}")
 
     async def trigger(self, app: App, envelope: Envelope) -> Delivered | Retry | Dead:
-        channel, name = envelope.instance, envelope.event
+        channel, name = word_within(envelope.instance, CHANNEL_NAME), envelope.event
         destination = f"pusher:{app.app_id}/{channel}"
         data = envelope.to_json().decode()
         problem = limit_problem(channel, name, data)
@@ -142,7 +148,7 @@ class PusherAdapter:
         ):
             # The front-end learns the event exists and fetches it elsewhere by its id.
             data = orjson.dumps(
-                {"id": envelope.id, "event": name, "instance": channel, "oversize": True}
+                {"id": envelope.id, "event": name, "instance": envelope.instance, "oversize": True}
             ).decode()
             problem = None
         if problem is not None:

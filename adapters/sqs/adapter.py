@@ -13,7 +13,7 @@ from router.logging import get_logger
 from router.selection import Selection
 from router.settings import Settings
 from router.store.base import ConfigStore
-from schemas import Envelope
+from schemas import Envelope, instance_word
 
 log = get_logger("adapters.sqs")
 SENT = Counter("router_sqs_messages_total", "Messages accepted by SQS")
@@ -120,7 +120,8 @@ class SqsAdapter:
             },
         }
         if self.settings.fifo:
-            entry["MessageGroupId"] = envelope.instance
+            # SQS takes 128 characters of ASCII punctuation and alphanumerics here.
+            entry["MessageGroupId"] = instance_word(envelope.instance)
             entry["MessageDeduplicationId"] = envelope.id
         try:
             result = await self.batcher.send(queue, entry, size)

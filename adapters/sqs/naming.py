@@ -1,4 +1,5 @@
-"""Queue names: ``<instance>-<event key lower-cased>`` from the catalog, ``.fifo`` in FIFO mode.
+"""Queue names: ``<instance word>-<event key lower-cased>`` (the instance's name itself when it
+is a safe word, see ``schemas.instance``), ``.fifo`` in FIFO mode.
 
 SQS allows 80 characters (``.fifo`` included). A longer name keeps its first characters and ends
 with ``-`` and the first 8 hex digits of the SHA-256 of the full name, so the same instance and
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from schemas import event_type
+from schemas import event_type, instance_word
 
 SQS_NAME_LIMIT = 80
 FIFO_SUFFIX = ".fifo"
@@ -26,6 +27,10 @@ def shorten(name: str, limit: int) -> str:
 def queue_name(instance: str, event: str, *, fifo: bool = False, single: str | None = None) -> str:
     """The queue of ``event`` (a wire name) of ``instance``; ``single`` names the one queue of
     single-queue mode instead."""
-    base = single if single is not None else f"{instance}-{event_type(event).sqs_suffix}"
+    base = (
+        single
+        if single is not None
+        else f"{instance_word(instance)}-{event_type(event).sqs_suffix}"
+    )
     limit = SQS_NAME_LIMIT - (len(FIFO_SUFFIX) if fifo else 0)
     return shorten(base, limit) + (FIFO_SUFFIX if fifo else "")

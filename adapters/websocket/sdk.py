@@ -21,7 +21,7 @@ import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Self
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 import orjson
@@ -104,7 +104,7 @@ class EventClient:
     def stream_url(self) -> str:
         parts = urlsplit(self.url)
         scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
-        path = f"{parts.path}/ws" + (f"/{self.instance}" if self.instance else "")
+        path = f"{parts.path}/ws" + (f"/{quote(self.instance, safe='')}" if self.instance else "")
         query: dict[str, str] = {}
         if self.events:
             query["events"] = ",".join(self.events)

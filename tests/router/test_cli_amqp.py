@@ -86,6 +86,23 @@ async def test_tail_prints_live_events_as_json_lines(env: dict[str, str], cleanu
     assert all(line["instance"] == "my-instance" and line["event"] == "call" for line in lines)
 
 
+async def test_tail_takes_an_instance_by_its_real_name(
+    env: dict[str, str], cleanup: Cleanup
+) -> None:
+    name = "Loja Centro"
+    tail = asyncio.create_task(
+        router("tail", "--instance", name, "--count", "1", "--timeout", "20", "--json", env=env)
+    )
+    for attempt in range(40):
+        await router("publish", name, "call", "--data", f'{{"n": {attempt}}}', env=env)
+        if tail.done():
+            break
+        await asyncio.sleep(0.25)
+    code, out, err = await tail
+    assert code == 0, err
+    assert orjson.loads(out.splitlines()[0])["instance"] == name
+
+
 async def test_misspelt_variable_stops_start_up(env: dict[str, str]) -> None:
     code, _, err = await router("config", env={**env, "WEBHOOK_EVENTS_MESAGES_UPSERT": "true"})
     assert code != 0

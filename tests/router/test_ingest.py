@@ -97,7 +97,7 @@ async def test_202_waits_for_the_confirm(
             "unauthorized",
         ),
         ("/events/inst", b'{"event": "mesages.upsert"}', AUTH, 422, "unknown_event"),
-        ("/events/in.st", b'{"event": "call"}', AUTH, 422, "bad_instance"),
+        ("/events/in%0Ast", b'{"event": "call"}', AUTH, 422, "bad_instance"),
         ("/events/inst", b'{"event": "call", "evnt": 1}', AUTH, 422, "invalid"),
         ("/events/inst", b'{"data": {}}', AUTH, 422, "invalid"),
         ("/events/inst", b"[1, 2]", AUTH, 422, "invalid"),

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from urllib.parse import quote
 
 import aio_pika
 import orjson
+import pytest
 from aio_pika.abc import AbstractConnection, AbstractQueue
 
 from router.appkeys import BROKER
+from schemas import instance_word
 from tests.conftest import Cleanup
 from tests.support.amqp import next_message
 from tests.support.app import API_KEY, router_settings, running_app
@@ -27,15 +30,17 @@ async def wait_for_queue(amqp: AbstractConnection, name: str) -> AbstractQueue:
                 await asyncio.sleep(0.05)
 
 
+@pytest.mark.parametrize("prefix", ["inst-", "Loja Centro "])
 async def test_rabbitmq_block_gets_a_queue_per_chosen_event(
-    amqp_url: str, exchange_name: str, cleanup: Cleanup, amqp: AbstractConnection
+    amqp_url: str, exchange_name: str, cleanup: Cleanup, amqp: AbstractConnection, prefix: str
 ) -> None:
-    instance = f"inst-{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
+    instance = instance_word(name)  # queue names know an instance by its word
     cleanup.queue(f"{instance}.messages.upsert")
     settings = router_settings(amqp_url, exchange_name)
     async with running_app(settings) as client:
         response = await client.post(
-            f"/rabbitmq/set/{instance}",
+            f"/rabbitmq/set/{quote(name, safe='')}",
             json={"rabbitmq": {"enabled": True, "events": ["MESSAGES_UPSERT"]}},
             headers=AUTH,
         )
@@ -43,7 +48,9 @@ async def test_rabbitmq_block_gets_a_queue_per_chosen_event(
         queue = await wait_for_queue(amqp, f"{instance}.messages.upsert")
         await asyncio.sleep(1.0)  # declared, then bound: applied within a second
         for event in ("messages.upsert", "call"):
-            answer = await client.post(f"/events/{instance}", json={"event": event}, headers=AUTH)
+            answer = await client.post(
+                f"/events/{quote(name, safe='')}", json={"event": event}, headers=AUTH
+            )
             assert answer.status == 202
         message = await next_message(queue)
         assert orjson.loads(message.body)["event"] == "messages.upsert"

@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.envelope import Envelope, build_envelope
+from schemas.instance import instance_word
 
 EXAMPLE: dict[str, Any] = {
     "id": "0193b0c2-7c1e-7a4e-9f4e-2b1d8c1e5a10",
@@ -158,8 +159,16 @@ def error_text(excinfo: pytest.ExceptionInfo[ValidationError], field: str) -> st
 
 def test_bad_instance_rejected_naming_the_character() -> None:
     with pytest.raises(ValidationError) as caught:
-        build_envelope("my.inst", "call", None)
-    assert "character '.' at position 2" in error_text(caught, "instance")
+        build_envelope("my\ninst", "call", None)
+    assert "control character '\\n' at position 2" in error_text(caught, "instance")
+
+
+def test_any_name_evolution_accepts_is_carried_unchanged_and_routed_by_its_word() -> None:
+    envelope = build_envelope("Loja Centro", "call", None)
+    assert envelope.instance == "Loja Centro"
+    assert orjson.loads(envelope.to_json())["instance"] == "Loja Centro"
+    assert envelope.routing_key == f"{instance_word('Loja Centro')}.call"
+    assert build_envelope("my-inst", "call", None).routing_key == "my-inst.call"
 
 
 def test_unknown_event_rejected_with_suggestions() -> None:

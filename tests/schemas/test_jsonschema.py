@@ -2,6 +2,7 @@ import json
 import re
 
 from schemas.catalog import WIRE_NAMES
+from schemas.instance import INSTANCE_NAME_PATTERN
 from schemas.jsonschema import SCHEMA_PATH, envelope_schema, render
 
 
@@ -46,4 +47,4 @@ def test_header_and_required_fields() -> None:
         "server_url",
         "apikey",
     ]
-    assert schema["properties"]["instance"]["pattern"] == "^[A-Za-z0-9_-]{1,64}$"
+    assert schema["properties"]["instance"]["pattern"] == INSTANCE_NAME_PATTERN

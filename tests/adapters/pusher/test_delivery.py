@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -14,6 +15,7 @@ from router import dlq
 from router.settings import Settings
 from router.store import MemoryStore
 from router.topology import AdapterQueues
+from schemas import instance_word
 from schemas.instance_config import InstanceConfig, PusherConfig
 from tests.conftest import Cleanup
 from tests.support.app import API_KEY, router_settings, running_app
@@ -77,6 +79,25 @@ async def test_channel_event_name_and_data_are_exact(
     assert data["instance"] == "my-instance"
     assert data["data"] == {"k": "ü"}
     assert "destination" not in data
+
+
+@pytest.mark.parametrize(
+    ("instance", "channel"),
+    [
+        ("client.one", "client.one"),
+        ("user@mail.com", "user@mail.com"),
+        ("Loja Centro", instance_word("Loja Centro")),
+        ("joão", instance_word("joão")),
+    ],
+)
+async def test_a_name_pusher_cannot_take_is_sent_on_its_word(
+    pusher_settings: Callable[..., Settings], standin: PusherStandIn, instance: str, channel: str
+) -> None:
+    async with running_app(pusher_settings()) as client:
+        await post(client, quote(instance, safe=""), {"event": "call", "data": {}})
+        got = await standin.next()
+    assert got.channel == channel
+    assert orjson.loads(got.data)["instance"] == instance
 
 
 async def test_twenty_five_events_take_three_batch_calls(

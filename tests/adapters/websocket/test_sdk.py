@@ -120,6 +120,7 @@ async def test_gives_up_after_max_retries() -> None:
 def test_stream_url() -> None:
     url: Callable[..., str] = lambda *a, **k: EventClient(*a, **k).stream_url()  # noqa: E731
     assert url("https://r.example/base/", "alpha") == "wss://r.example/base/ws/alpha"
+    assert url("http://r", "Loja Centro/1") == "ws://r/ws/Loja%20Centro%2F1"
     assert url("http://r:8080", None, events=["call"]) == "ws://r:8080/ws?events=CALL"
     resumed = url("ws://r", "a", last_event_id="0190a000-0000-7000-8000-00000000000a")
     assert resumed == "ws://r/ws/a?last_event_id=0190a000-0000-7000-8000-00000000000a"

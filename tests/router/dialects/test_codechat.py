@@ -217,9 +217,9 @@ async def test_unknown_events_are_refused_with_suggestions(
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("POST", "/api/v2/instance/my.inst/webhook"),
-        ("GET", "/api/v2/instance/my.inst/webhook"),
-        ("PATCH", "/api/v2/instance/my.inst/webhook/default/events"),
+        ("POST", "/api/v2/instance/my%0Ainst/webhook"),
+        ("GET", "/api/v2/instance/my%0Ainst/webhook"),
+        ("PATCH", "/api/v2/instance/my%0Ainst/webhook/default/events"),
     ],
 )
 async def test_bad_instance_names_are_refused(harness: Harness, method: str, path: str) -> None:

@@ -384,15 +384,15 @@ async def test_unknown_events_are_refused_with_suggestions(
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("POST", "/webhook/set/my.inst"),
-        ("GET", "/webhook/find/my.inst"),
-        ("PUT", "/instances/my.inst"),
-        ("DELETE", "/instances/my.inst"),
+        ("POST", "/webhook/set/my%0Ainst"),
+        ("GET", "/webhook/find/my%0Ainst"),
+        ("PUT", "/instances/my%0Ainst"),
+        ("DELETE", "/instances/my%0Ainst"),
     ],
 )
 async def test_bad_instance_names_are_refused(harness: Harness, method: str, path: str) -> None:
     answer = await harness.refused(method, path, {"url": BAD}, status=422, error="bad_instance")
-    assert "'.'" in answer["message"]
+    assert "control character" in answer["message"]
 
 
 async def test_a_fourth_enabled_webhook_is_refused(harness: Harness) -> None:

@@ -210,10 +210,10 @@ async def test_unknown_events_are_refused_with_suggestions(
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("POST", "/api/events/webhook/my.inst"),
-        ("GET", "/api/events/getWebhook/my.inst"),
-        ("POST", "/api/events/websocket/my.inst"),
-        ("GET", "/api/events/getWebsocket/my.inst"),
+        ("POST", "/api/events/webhook/my%0Ainst"),
+        ("GET", "/api/events/getWebhook/my%0Ainst"),
+        ("POST", "/api/events/websocket/my%0Ainst"),
+        ("GET", "/api/events/getWebsocket/my%0Ainst"),
     ],
 )
 async def test_bad_instance_names_are_refused(harness: Harness, method: str, path: str) -> None:
