@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from router import dialects, evolution_webhook, ingest, metrics, registry
+from router import bridge, dialects, evolution_webhook, ingest, metrics, registry
 from router.adapter import Adapter, Routed
 from router.appkeys import BROKER, CONFIG, CONSUMERS, PUBLISHER, SETTINGS
 from router.broker import Broker
@@ -73,18 +73,23 @@ def topology_for(settings: Settings, adapters: Mapping[str, Routed]) -> Topology
     )
 
 
-def resolve_roles(requested: Iterable[str] | None, adapters: Mapping[str, Routed]) -> list[str]:
-    """``None`` means every role: ingest and each enabled adapter's."""
+def resolve_roles(
+    requested: Iterable[str] | None, adapters: Mapping[str, Routed], *, bridge: bool = False
+) -> list[str]:
+    """``None`` means every role: ingest, the bridge when enabled, and each enabled adapter's."""
     present = list(dict.fromkeys(role_of(name) for name in adapters))
+    if bridge:
+        present.insert(0, "bridge")
     if not requested:
         return ["ingest", *present]
     roles = list(dict.fromkeys(requested))
     for role in roles:
         if role == "ingest" or role in present:
             continue
-        if role in ADAPTER_ROLES:
+        if role in (*ADAPTER_ROLES, "bridge"):
             raise ValueError(f"role {role!r} is not enabled by the settings (or not installed)")
-        raise ValueError(f"unknown role {role!r}; roles: ingest, {', '.join(ADAPTER_ROLES)}")
+        known = ", ".join(("ingest", "bridge", *ADAPTER_ROLES))
+        raise ValueError(f"unknown role {role!r}; roles: {known}")
     return roles
 
 
@@ -96,7 +101,7 @@ def create_app(
     store: ConfigStore | None = None,
 ) -> web.Application:
     adapters = dict(enabled_adapters(settings) if adapters is None else adapters)
-    chosen = resolve_roles(roles, adapters)
+    chosen = resolve_roles(roles, adapters, bridge=settings.bridge.enabled)
     limits = settings.router
     app = web.Application(client_max_size=max(limits.max_event_bytes, limits.max_batch_bytes) + 1)
     topology = topology_for(settings, adapters)
@@ -163,6 +168,8 @@ def create_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", prometheus)
     app.cleanup_ctx.append(lifetime)
+    if "bridge" in chosen:
+        bridge.install(app, settings, store)
     log.info(
         "app.created",
         roles=chosen,
@@ -207,6 +214,12 @@ async def readyz(request: web.Request) -> web.Response:
     metrics.BROKER_BLOCKED.set(0 if blocked is None else 1)
     ready = connected and blocked is None
     body: dict[str, object] = {"status": "ready" if ready else "unavailable", "broker": connected}
+    if bridge.BRIDGE in request.app:
+        # The bridge also needs the broker Evolution publishes to.
+        source = request.app[bridge.BRIDGE].broker.ready
+        body["bridge_source"] = source
+        ready = ready and source
+        body["status"] = "ready" if ready else "unavailable"
     if blocked is not None:
         body["blocked"] = f"RabbitMQ blocks publishers: {blocked}"
     return web.json_response(body, status=200 if ready else 503)

@@ -397,6 +397,38 @@ class DatabaseSettings(Family):
     )
 
 
+class BridgeSettings(Family):
+    """BRIDGE_*: the bridge role, which takes Evolution's RabbitMQ output in."""
+
+    model_config = SettingsConfigDict(env_prefix="BRIDGE_")
+    prefix: ClassVar[str] = "BRIDGE_"
+    enabled: bool = Field(
+        False, description="run the bridge role: consume Evolution's RabbitMQ output"
+    )
+    uri: SecretStr = Field(
+        SecretStr(""),
+        description="the broker Evolution publishes to (its RABBITMQ_URI); empty: RABBITMQ_URI",
+    )
+    exchange_name: str = Field(
+        "evolution_exchange",
+        description="Evolution's RABBITMQ_EXCHANGE_NAME (global mode); never the router's own",
+    )
+    global_enabled: bool = Field(
+        True, description="consume Evolution's global exchange (its RABBITMQ_GLOBAL_ENABLED)"
+    )
+    instances: str = Field(
+        "",
+        description="comma-separated instances whose own exchanges to consume (Evolution's per-instance mode), besides those in the configuration store",
+    )
+    queue: str = Field(
+        "", description="the bridge's queue on that broker; empty: <RABBITMQ_EXCHANGE_NAME>.bridge"
+    )
+    prefetch: int = Field(64, ge=1, description="messages taken at once from the bridge's queue")
+
+    def instance_list(self) -> list[str]:
+        return [name.strip() for name in self.instances.split(",") if name.strip()]
+
+
 class RouterSettings(Family):
     """ROUTER_*: limits and tuning of the router itself."""
 
@@ -463,6 +495,7 @@ FAMILIES: dict[str, type[Family]] = {
     "log": LogSettings,
     "router": RouterSettings,
     "database": DatabaseSettings,
+    "bridge": BridgeSettings,
 }
 
 
@@ -480,6 +513,7 @@ class Settings:
     log: LogSettings
     router: RouterSettings
     database: DatabaseSettings
+    bridge: BridgeSettings
 
     @classmethod
     def load(cls, env_file: str | Path | None = None) -> Settings:

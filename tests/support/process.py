@@ -26,6 +26,7 @@ FAMILY_PREFIXES = (
     "SERVER_",
     "LOG_",
     "ROUTER_",
+    "BRIDGE_",
 )
 
 

@@ -1,0 +1,195 @@
+"""The ``bridge`` role: Evolution API's RabbitMQ output, taken in as events.
+
+Evolution publishes without confirms or properties, keyed by the wire name alone, to its global
+exchange (``RABBITMQ_EXCHANGE_NAME``) and, in per-instance mode, to a topic exchange named after
+each instance. The bridge binds a quorum queue of its own on that broker to every such exchange
+(``#``) and turns each message into an envelope on the router's exchange, acking the message
+only after the router's broker confirmed the envelope. The id is derived from the body, as on
+Evolution's webhook path, so a message delivered again is the same event.
+
+A body that is not an Evolution event goes to ``<queue>.dlq`` with the reason. A message the
+router's broker keeps refusing is dead-lettered there by the broker after
+``BRIDGE_DELIVERY_LIMIT`` deliveries; while the router's broker is away the bridge waits for it
+with the messages in hand instead of handing them back, so none is counted down for nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aio_pika
+import orjson
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+from aiohttp import web
+
+from router.appkeys import PUBLISHER
+from router.broker import Broker, BrokerUnavailable, parse_uris
+from router.constants import HEADER_REASON
+from router.evolution_webhook import Unusable, to_envelope
+from router.ingest import Refused
+from router.logging import get_logger
+from router.publisher import Published, Publisher
+from router.settings import Settings
+from router.store import ConfigStore
+from router.topology import DLQ_ARGUMENTS, QUORUM, SAFE_DEAD_LETTERING
+
+log = get_logger("router.bridge")
+
+BRIDGE_DELIVERY_LIMIT = 20
+# How long a message waits in hand for the router's broker before it is handed back.
+WAIT_FOR_ROUTER_SECONDS = 30.0
+
+
+def same_broker(first: str, second: str) -> bool:
+    """Whether two AMQP URIs name the same broker and virtual host (by host, port, vhost)."""
+
+    def where(uri: str) -> tuple[str, int, str]:
+        parts = urlsplit(uri)
+        vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
+        return (parts.hostname or "localhost", parts.port or 5672, vhost)
+
+    return where(first) == where(second)
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeSource:
+    """Where the bridge reads: a broker, Evolution's exchanges on it, and the bridge's queue."""
+
+    uris: tuple[str, ...]
+    exchanges: tuple[str, ...]
+    queue: str
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.queue}.dlq"
+
+    def queue_arguments(self) -> dict[str, Any]:
+        return {
+            **QUORUM,
+            **SAFE_DEAD_LETTERING,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.dlq,
+            "x-delivery-limit": BRIDGE_DELIVERY_LIMIT,
+        }
+
+
+def bridge_source(settings: Settings, instances: list[str]) -> BridgeSource:
+    """The source the settings describe; ``ValueError`` when it is the router's own exchange,
+    which would take every event in again, for ever."""
+    bridge, rabbit = settings.bridge, settings.rabbitmq
+    own = rabbit.uri.get_secret_value()
+    uris = parse_uris(bridge.uri.get_secret_value() or own)
+    names = [bridge.exchange_name] if bridge.global_enabled else []
+    names += [name for name in dict.fromkeys(instances) if name not in names]
+    if rabbit.exchange_name in names and same_broker(uris[0], parse_uris(own)[0]):
+        raise ValueError(
+            f"the bridge would read the router's own exchange {rabbit.exchange_name!r}: give "
+            "Evolution and the router different exchanges (Evolution's RABBITMQ_EXCHANGE_NAME "
+            "is BRIDGE_EXCHANGE_NAME here; the router's own is RABBITMQ_EXCHANGE_NAME)"
+        )
+    return BridgeSource(uris, tuple(names), bridge.queue or f"{rabbit.exchange_name}.bridge")
+
+
+class Bridge:
+    """Consumes the bridge's queue and publishes each event with the router's publisher."""
+
+    def __init__(self, settings: Settings, publisher: Publisher, store: ConfigStore) -> None:
+        self.settings = settings
+        self.publisher = publisher
+        self.store = store
+        self.source = bridge_source(settings, settings.bridge.instance_list())
+        self.broker = Broker(self.source.uris, name=f"{settings.server.name}-bridge")
+        self.broker.add_setup(self._setup)
+        self._channels: tuple[AbstractChannel, AbstractChannel] | None = None
+
+    async def _setup(self, connection: AbstractConnection) -> None:
+        # Instances configured through the API are looked up on every connection.
+        stored = [config.instance for config in await self.store.all()]
+        source = bridge_source(self.settings, [*self.settings.bridge.instance_list(), *stored])
+        self.source = source
+        consuming = await connection.channel()
+        await consuming.set_qos(prefetch_count=self.settings.bridge.prefetch)
+        keeping = await connection.channel(publisher_confirms=True)
+        for channel in (consuming, keeping):
+            channel.close_callbacks.add(
+                lambda *_: self.broker.connection_lost("bridge channel closed", connection)
+            )
+        await consuming.declare_queue(source.dlq, durable=True, arguments=DLQ_ARGUMENTS)
+        queue = await consuming.declare_queue(
+            source.queue, durable=True, arguments=source.queue_arguments()
+        )
+        for name in source.exchanges:
+            # As Evolution declares them, so whichever starts first, both agree.
+            exchange = await consuming.declare_exchange(
+                name, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            await queue.bind(exchange, routing_key="#")
+        self._channels = (consuming, keeping)
+        await queue.consume(self._on_message)
+        log.info("bridge.consuming", queue=source.queue, exchanges=list(source.exchanges))
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            envelope = to_envelope(
+                orjson.loads(message.body), message.body, self.settings.server.url or None
+            )
+        except (orjson.JSONDecodeError, Unusable) as exc:
+            reason = exc.message if isinstance(exc, Refused) else f"not JSON: {exc}"
+            await self._keep(message, reason)
+            return
+        while True:
+            result: Published | BaseException
+            try:
+                await self.publisher.broker.wait_ready(WAIT_FOR_ROUTER_SECONDS)
+                (result,) = await self.publisher.publish_envelopes([envelope])
+            except (TimeoutError, BrokerUnavailable) as exc:
+                result = exc
+            if isinstance(result, Published):
+                await message.ack()
+                return
+            log.warning(
+                "bridge.publish_failed",
+                event_id=envelope.id,
+                instance=envelope.instance,
+                _event=envelope.event,
+                error=str(result),
+            )
+            if not self.publisher.broker.ready:
+                continue  # wait for the router's broker with the message in hand
+            # Refused while connected: handed back, counted towards the delivery limit.
+            await message.nack(requeue=True)
+            return
+
+    async def _keep(self, message: AbstractIncomingMessage, reason: str) -> None:
+        assert self._channels is not None
+        kept = aio_pika.Message(
+            message.body,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers={HEADER_REASON: reason, "x-router-exchange": message.exchange or ""},
+        )
+        await self._channels[1].default_exchange.publish(kept, self.source.dlq, mandatory=True)
+        await message.ack()
+        log.warning("bridge.kept", queue=self.source.dlq, reason=reason)
+
+
+BRIDGE = web.AppKey("bridge", Bridge)
+
+
+async def bridge_lifetime(app: web.Application) -> AsyncIterator[None]:
+    bridge = app[BRIDGE]
+    await bridge.broker.start()
+    yield
+    with contextlib.suppress(Exception):
+        await bridge.broker.close()
+
+
+def install(app: web.Application, settings: Settings, store: ConfigStore) -> None:
+    app[BRIDGE] = Bridge(settings, app[PUBLISHER], store)
+    app.cleanup_ctx.append(bridge_lifetime)
+
+
+__all__ = ["BRIDGE", "Bridge", "BridgeSource", "bridge_source", "install", "same_broker"]
