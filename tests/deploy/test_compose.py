@@ -14,7 +14,7 @@ from router.settings import FAMILIES
 from tests.deploy.paths import DEPLOY, YAMLLINT_CONFIG, tool
 
 COMPOSE = DEPLOY / "docker-compose.yml"
-OPTIONAL_ROLES = {"sqs", "pusher", "websocket"}
+OPTIONAL_ROLES = {"sqs", "pusher", "websocket", "bridge"}
 
 
 def services() -> dict[str, dict[str, Any]]:

@@ -159,6 +159,8 @@ def test_services_and_ingresses_reach_the_http_roles() -> None:
                 routed[path["path"]] = backend["name"]
     api = [
         "/events",
+        "/ingest",
+        "/instance",
         "/instances",
         "/webhook",
         "/rabbitmq",
