@@ -4,7 +4,8 @@ one run, on loopback, against the same broker and the same kind of bound quorum 
     python bench/ingest.py [--events 20000] [--concurrency 32] [--batch 100]
 
 Single: ``concurrency`` publishers each wait for their confirm (raw) or their 202 (router)
-before sending the next event. Batch: ``batch`` events per confirm wave (raw) or per
+before sending the next event; the Evolution path is measured the same way beside it, with
+bodies shaped as Evolution's global webhook posts them. Batch: ``batch`` events per confirm wave (raw) or per
 ``POST /events/{instance}/batch`` (router). Prints events/s, the ratios and the router's peak RSS.
 
 The router is driven twice: by an aiohttp client in this process, which shares the two cores
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import re
 import shutil
 import sys
@@ -95,6 +97,37 @@ async def http(base: str, total: int, concurrency: int, batch: int) -> float:
         return await run_in_waves(total, concurrency, one)
 
 
+async def evolution(base: str, total: int, concurrency: int) -> float:
+    """Evolution's global webhook as it posts: the key in the path, no headers of its own, the
+    body as Evolution builds it. Each body differs (Evolution's do: a message id, a time), since
+    the router takes a repeated body for a retry of the same event."""
+    numbers = itertools.count()
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        url = f"{base}/ingest/evolution/{API_KEY}"
+
+        async def one(_: int) -> int:
+            body = orjson.dumps(
+                {
+                    "event": "messages.upsert",
+                    "instance": "bench",
+                    "data": {**DATA, "n": next(numbers)},
+                    "destination": url,
+                    "date_time": "2026-12-02T09:30:00.000Z",
+                    "sender": "5511999999999@s.whatsapp.net",
+                    "server_url": "http://evolution:8080",
+                    "apikey": None,
+                }
+            )
+            headers = {"Content-Type": "application/json"}
+            async with session.post(url, data=body, headers=headers) as r:
+                if r.status != 202:
+                    raise RuntimeError(f"router answered {r.status}: {await r.text()}")
+            return 1
+
+        return await run_in_waves(total, concurrency, one)
+
+
 WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.body = [==[%s]==]
@@ -165,6 +198,7 @@ async def main() -> None:
     few = max(1, args.concurrency // 8)
     plan: list[tuple[str, Callable[[], Awaitable[float]]]] = [
         ("raw single", lambda: raw(exchange, args.events, args.concurrency, 1)),
+        ("evolution single", lambda: evolution(base, args.events, args.concurrency)),
         ("router single", lambda: http(base, args.events, args.concurrency, 1)),
         ("raw batch", lambda: raw(exchange, args.events * 5, few, args.batch)),
         ("router batch", lambda: http(base, args.events * 5, few, args.batch)),
@@ -201,6 +235,8 @@ async def main() -> None:
             if f"router {kind}{client}" in results:
                 ratio = results[f"router {kind}{client}"] / results[f"raw {kind}"]
                 print(f"{kind} ratio{client:6s} {ratio:.2f}x raw")
+    evolution_ratio = results["evolution single"] / results["router single"]
+    print(f"evolution path      {evolution_ratio:.2f}x /events (single)")
     print(f"router peak RSS {rss:.0f} MB")
 
 

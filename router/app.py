@@ -169,7 +169,7 @@ def create_app(
     app.router.add_get("/metrics", prometheus)
     app.cleanup_ctx.append(lifetime)
     if "bridge" in chosen:
-        bridge.install(app, settings, store)
+        bridge.install(app, settings, store, live)
     log.info(
         "app.created",
         roles=chosen,

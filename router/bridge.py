@@ -15,6 +15,7 @@ with the messages in hand instead of handing them back, so none is counted down 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aio_pika
+import aiormq
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 from aiohttp import web
@@ -31,11 +33,12 @@ from router.broker import Broker, BrokerUnavailable, parse_uris
 from router.constants import HEADER_REASON
 from router.evolution_webhook import Unusable, to_envelope
 from router.ingest import Refused
+from router.livecfg import LiveConfig
 from router.logging import get_logger
 from router.publisher import Published, Publisher
 from router.settings import Settings
 from router.store import ConfigStore
-from router.topology import DLQ_ARGUMENTS, QUORUM, SAFE_DEAD_LETTERING
+from router.topology import DLQ_ARGUMENTS, QUORUM, SAFE_DEAD_LETTERING, apart
 
 log = get_logger("router.bridge")
 
@@ -44,15 +47,34 @@ BRIDGE_DELIVERY_LIMIT = 20
 WAIT_FOR_ROUTER_SECONDS = 30.0
 
 
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
 def same_broker(first: str, second: str) -> bool:
-    """Whether two AMQP URIs name the same broker and virtual host (by host, port, vhost)."""
+    """Whether two AMQP URIs (or comma-separated lists of them) may name the same broker and
+    virtual host: by host, port (by scheme when not given) and vhost, loopback names alike."""
 
     def where(uri: str) -> tuple[str, int, str]:
         parts = urlsplit(uri)
         vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-        return (parts.hostname or "localhost", parts.port or 5672, vhost)
+        host = parts.hostname or "localhost"
+        port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
+        return ("loopback" if host in LOOPBACK else host, port, vhost)
 
-    return where(first) == where(second)
+    return bool({where(u) for u in parse_uris(first)} & {where(u) for u in parse_uris(second)})
+
+
+def exchange_problem(name: str, own_exchange: str | None) -> str | None:
+    """Why an instance's exchange cannot be read, or None. RabbitMQ refuses names over 127
+    bytes here and names under ``amq.``; the router's own exchanges would feed it its own
+    events (or its dead letters) again."""
+    if len(name.encode()) > 127:
+        return "its name is over 127 bytes, RabbitMQ's limit for an exchange name here"
+    if name.startswith("amq."):
+        return "names under amq. are RabbitMQ's own"
+    if own_exchange is not None and (name == own_exchange or name.startswith(own_exchange + ".")):
+        return f"it is one of the router's own exchanges ({own_exchange}...)"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +107,12 @@ def bridge_source(settings: Settings, instances: list[str]) -> BridgeSource:
     uris = parse_uris(bridge.uri.get_secret_value() or own)
     names = [bridge.exchange_name] if bridge.global_enabled else []
     names += [name for name in dict.fromkeys(instances) if name not in names]
-    if rabbit.exchange_name in names and same_broker(uris[0], parse_uris(own)[0]):
+    # An instance's exchange of that name is skipped when bound (``exchange_problem``).
+    if (
+        names[:1] == [rabbit.exchange_name]
+        and bridge.global_enabled
+        and same_broker(",".join(uris), own)
+    ):
         raise ValueError(
             f"the bridge would read the router's own exchange {rabbit.exchange_name!r}: give "
             "Evolution and the router different exchanges (Evolution's RABBITMQ_EXCHANGE_NAME "
@@ -103,8 +130,22 @@ class Bridge:
         self.store = store
         self.source = bridge_source(settings, settings.bridge.instance_list())
         self.broker = Broker(self.source.uris, name=f"{settings.server.name}-bridge")
+        # On the router's own broker, the router's exchanges are never read as an instance's.
+        own = settings.rabbitmq
+        shared = same_broker(",".join(self.source.uris), own.uri.get_secret_value())
+        self.own_exchange = own.exchange_name if shared else None
         self.broker.add_setup(self._setup)
         self._channels: tuple[AbstractChannel, AbstractChannel] | None = None
+        self.bound: set[str] = set()  # exchanges bound on the current connection
+        self._unblocked = asyncio.Event()
+        self._unblocked.set()
+        publisher.broker.on_block(self._router_block_changed)
+
+    def _router_block_changed(self, reason: str | None) -> None:
+        if reason is None:
+            self._unblocked.set()
+        else:
+            self._unblocked.clear()
 
     async def _setup(self, connection: AbstractConnection) -> None:
         # Instances configured through the API are looked up on every connection.
@@ -122,15 +163,48 @@ class Bridge:
         queue = await consuming.declare_queue(
             source.queue, durable=True, arguments=source.queue_arguments()
         )
-        for name in source.exchanges:
-            # As Evolution declares them, so whichever starts first, both agree.
-            exchange = await consuming.declare_exchange(
-                name, aio_pika.ExchangeType.TOPIC, durable=True
-            )
-            await queue.bind(exchange, routing_key="#")
+        self.bound = set()
         self._channels = (consuming, keeping)
+        for name in source.exchanges:
+            await self._bind(name)
         await queue.consume(self._on_message)
         log.info("bridge.consuming", queue=source.queue, exchanges=list(source.exchanges))
+
+    async def _bind(self, name: str) -> None:
+        """Bind the bridge's queue to ``name``, declared as Evolution declares it, so whichever
+        starts first both agree; on a scratch channel, so a refusal is logged and the other
+        exchanges are read all the same."""
+        assert self._channels is not None
+        problem = exchange_problem(name, self.own_exchange)
+        if name != self.settings.bridge.exchange_name and problem is not None:
+            if name not in self.bound:
+                log.warning("bridge.exchange_skipped", exchange=name, reason=problem)
+            return
+        queue = self.source.queue
+
+        async def bind(channel: aiormq.abc.AbstractChannel) -> None:
+            await channel.exchange_declare(name, exchange_type="topic", durable=True)
+            await channel.queue_bind(queue, name, routing_key="#")
+
+        refused = await apart(self._channels[0], bind)
+        if refused is not None:
+            log.warning("bridge.exchange_refused", exchange=name, reason=str(refused))
+        self.bound.add(name)
+
+    async def follow(self, instance: str | None) -> None:
+        """After a configuration change: read the exchanges of instances added since the
+        connection was made (Evolution publishes without ``mandatory``, so a message to an
+        exchange nobody reads is gone)."""
+        if self._channels is None or not self.broker.ready:
+            return  # the next connection binds everything
+        names = (
+            [config.instance for config in await self.store.all()]
+            if instance is None
+            else [instance]
+        )
+        for name in names:
+            if name not in self.bound:
+                await self._bind(name)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         try:
@@ -145,6 +219,7 @@ class Bridge:
             result: Published | BaseException
             try:
                 await self.publisher.broker.wait_ready(WAIT_FOR_ROUTER_SECONDS)
+                await asyncio.wait_for(self._unblocked.wait(), WAIT_FOR_ROUTER_SECONDS)
                 (result,) = await self.publisher.publish_envelopes([envelope])
             except (TimeoutError, BrokerUnavailable) as exc:
                 result = exc
@@ -158,11 +233,16 @@ class Bridge:
                 _event=envelope.event,
                 error=str(result),
             )
-            if not self.publisher.broker.ready:
-                continue  # wait for the router's broker with the message in hand
-            # Refused while connected: handed back, counted towards the delivery limit.
+            if self.waiting_for_router():
+                continue  # away or blocking publishers: wait with the message in hand
+            # Refused while connected and unblocked (a nack, no confirm in time): handed back,
+            # counted towards the delivery limit.
             await message.nack(requeue=True)
             return
+
+    def waiting_for_router(self) -> bool:
+        broker = self.publisher.broker
+        return not broker.ready or broker.blocked is not None
 
     async def _keep(self, message: AbstractIncomingMessage, reason: str) -> None:
         assert self._channels is not None
@@ -171,7 +251,13 @@ class Bridge:
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             headers={HEADER_REASON: reason, "x-router-exchange": message.exchange or ""},
         )
-        await self._channels[1].default_exchange.publish(kept, self.source.dlq, mandatory=True)
+        result = await self._channels[1].default_exchange.publish(
+            kept, self.source.dlq, mandatory=True
+        )
+        if isinstance(result, aiormq.abc.DeliveredMessage):  # returned: the DLQ is gone
+            self.broker.connection_lost(f"{self.source.dlq} is missing", None)
+            await message.nack(requeue=True)
+            return
         await message.ack()
         log.warning("bridge.kept", queue=self.source.dlq, reason=reason)
 
@@ -187,8 +273,9 @@ async def bridge_lifetime(app: web.Application) -> AsyncIterator[None]:
         await bridge.broker.close()
 
 
-def install(app: web.Application, settings: Settings, store: ConfigStore) -> None:
+def install(app: web.Application, settings: Settings, store: ConfigStore, live: LiveConfig) -> None:
     app[BRIDGE] = Bridge(settings, app[PUBLISHER], store)
+    live.followers.append(app[BRIDGE].follow)
     app.cleanup_ctx.append(bridge_lifetime)
 
 

@@ -24,8 +24,8 @@ HEADER_EVENT_ID: Final = "x-router-event-id"
 # On every webhook request the router sends (the event id): ingest refuses a request that
 # carries it, since a router delivering into a router's ingest is a loop.
 HTTP_HEADER_DELIVERY: Final = "X-Evrouter-Delivery"
-# The paths of ingest; a webhook of the router's own pointing at one of them is a loop.
-INGEST_PATH_PREFIXES: Final = ("/events", "/ingest/")
+# Evolution's path into a router: the router's own global webhook pointing there is a loop.
+EVOLUTION_INGEST_PATH: Final = "/ingest/evolution"
 
 # After an internal failure to settle a message, wait this long before handing it back to the
 # broker, so a persistent fault does not turn into a hot redelivery loop.

@@ -37,7 +37,7 @@ from router.ingest import (
     publish,
     read_body,
 )
-from router.logging import get_logger
+from router.logging import get_logger, mask_url
 from router.publisher import PublishFailed
 from router.topology import ingest_dlq_name
 from schemas import (
@@ -62,6 +62,8 @@ EVOLUTION_FIELDS = frozenset(
     {"event", "instance", "data", "destination", "date_time", "sender", "server_url", "apikey"}
 )
 OPTIONAL_STRINGS = ("sender", "server_url", "apikey")
+# Names logged once each (and labelled in metrics), up to this many.
+NOTED_MAX = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +77,10 @@ class Route:
 def route_of(segments: tuple[str, ...], expected_key: str) -> Route:
     """Read ``/ingest/evolution[/{key}][/{suffix}]``. One segment is the key when it is the
     router's key, else a suffix (a per-instance webhook with by-events and an ``apikey``
-    header); the comparison takes the same time either way."""
-    if len(segments) == 2:
-        return Route(segments[0], segments[1])
+    header); the comparison takes the same time either way. Of more, the first is the key
+    and the last the suffix."""
+    if len(segments) >= 2:
+        return Route(segments[0], segments[-1])
     if len(segments) == 1:
         (segment,) = segments
         if expected_key and hmac.compare_digest(segment.encode(), expected_key.encode()):
@@ -158,8 +161,7 @@ class Door:
     def note_uncatalogued(self, envelope: Envelope) -> None:
         if envelope.event in WIRE_NAMES:
             return
-        metrics.EVENTS_UNCATALOGUED.labels(event=envelope.event).inc()
-        if envelope.event not in self.noted_events and len(self.noted_events) < 1000:
+        if envelope.event not in self.noted_events and len(self.noted_events) < NOTED_MAX:
             self.noted_events.add(envelope.event)
             log.warning(
                 "ingest.uncatalogued_event",
@@ -168,16 +170,19 @@ class Door:
                 detail="not in the catalog: routed under its own name, delivered to "
                 "subscriptions that take every event",
             )
+        # A label per name for the first few; any number of made-up names cannot follow.
+        label = envelope.event if envelope.event in self.noted_events else "other"
+        metrics.EVENTS_UNCATALOGUED.labels(event=label).inc()
 
     def note_unknown(self, item: Mapping[str, Any]) -> None:
         new = sorted(set(item) - EVOLUTION_FIELDS - {"id"} - self.noted_fields)
-        if new and len(self.noted_fields) < 1000:
+        if new and len(self.noted_fields) < NOTED_MAX:
             self.noted_fields.update(new)
             log.info("ingest.evolution_fields_ignored", fields=new)
 
     async def handle(self, request: web.Request) -> web.Response:
         settings = request.app[SETTINGS]
-        segments = tuple(s for s in (request.match_info.get(k) for k in ("a", "b")) if s)
+        segments = tuple(s for s in request.match_info.get("tail", "").split("/") if s)
         route = route_of(segments, settings.authentication.api_key.get_secret_value())
         try:
             check_not_looped(request)
@@ -226,15 +231,26 @@ async def keep(request: web.Request, raw: bytes, unusable: Unusable, route: Rout
     queue = ingest_dlq_name(request.app[SETTINGS].rabbitmq.exchange_name)
     headers = {"x-router-door": "evolution-webhook", "x-router-suffix": route.suffix or ""}
     try:
-        await request.app[PUBLISHER].keep(raw, unusable.message, headers)
+        await request.app[PUBLISHER].keep(kept_body(raw), unusable.message, headers)
     except (BrokerBlocked, BrokerUnavailable) as exc:
         raise Refused(503, "broker_unavailable", f"{exc}; send it again later") from None
     unusable.extra["kept"] = queue
     log.warning("ingest.kept", queue=queue, reason=unusable.message, size=len(raw))
 
 
+def kept_body(raw: bytes) -> bytes:
+    """The body as kept: Evolution's ``destination`` is its webhook URL, the router's key in
+    it, so any ``/ingest/evolution/<key>`` in a text body is masked first."""
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        return raw
+    return mask_url(text).encode()
+
+
 def add_routes(app: web.Application) -> None:
     door = Door()
     app.router.add_post(PREFIX, door.handle)
-    app.router.add_post(PREFIX + "/{a}", door.handle)
-    app.router.add_post(PREFIX + "/{a}/{b}", door.handle)
+    # Any tail: Evolution appends "/<suffix>" to the URL as given, so a URL ending in "/"
+    # gives an empty segment, which must not be a 404 (final for Evolution).
+    app.router.add_post(PREFIX + "{tail:/.*}", door.handle)

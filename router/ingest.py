@@ -21,6 +21,7 @@ from router.broker import BrokerBlocked, BrokerUnavailable
 from router.constants import CONTENT_TYPE_NDJSON, HTTP_HEADER_DELIVERY
 from router.publisher import Published, PublishFailed
 from schemas import (
+    WIRE_NAMES,
     Envelope,
     InvalidInstanceError,
     UnknownEventError,
@@ -215,9 +216,12 @@ async def publish(
         if isinstance(result, Published) and result.again:
             metrics.EVENTS_RESENT.inc()
         elif isinstance(result, Published):
-            metrics.EVENTS_ACCEPTED.labels(event=result.envelope.event).inc()
+            # Names outside the catalog share one label: a caller could make up any number.
+            event = result.envelope.event
+            label = event if event in WIRE_NAMES else "uncatalogued"
+            metrics.EVENTS_ACCEPTED.labels(event=label).inc()
             if not result.routed:
-                metrics.EVENTS_UNROUTED.labels(event=result.envelope.event).inc()
+                metrics.EVENTS_UNROUTED.labels(event=label).inc()
     return results
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, runtime_checkable
 
 import aio_pika
@@ -72,6 +72,8 @@ class LiveConfig:
         self._announcer: AbstractExchange | None = None
         self._lock = asyncio.Lock()
         self._resync: asyncio.Task[None] | None = None
+        # Called after each change is applied (the bridge binds a new instance's exchange).
+        self.followers: list[Callable[[str | None], Awaitable[None]]] = []
         # Registered now, so it runs before any consumer created later starts consuming.
         broker.add_setup(self._reload_all)
 
@@ -167,6 +169,11 @@ class LiveConfig:
                 await self._sync_instance_queues(instance)
             except Exception:
                 log.exception("config.queues_failed", instance=instance)
+            for follower in self.followers:
+                try:
+                    await follower(instance)
+                except Exception:
+                    log.exception("config.follower_failed", instance=instance)
             log.info("config.applied", instance=instance or "*")
 
     async def _sync_bindings(self, name: str, adapter: Routed) -> None:

@@ -13,11 +13,11 @@ from schemas.instance_config import ChannelConfig, InstanceConfig
 BlockOf = Callable[[InstanceConfig], ChannelConfig | None]
 
 
-def event_keys(owner: str, events: frozenset[str] | None) -> frozenset[str]:
-    """``<owner>.#`` for every event (None), otherwise one key per event; ``*`` owns all, any
-    other owner is an instance, known in routing keys by its word."""
-    if owner != "*":
-        owner = instance_word(owner)
+def event_keys(instance: str | None, events: frozenset[str] | None) -> frozenset[str]:
+    """``<owner>.#`` for every event (None), otherwise one key per event. The owner is the
+    instance's word, or ``*`` for every instance (``instance`` None); an instance named ``*``
+    has a word of its own."""
+    owner = "*" if instance is None else instance_word(instance)
     if events is None:
         return frozenset({f"{owner}.#"})
     return frozenset(f"{owner}.{wire}" for wire in events)
@@ -30,7 +30,7 @@ class Selection:
         self.blocks: dict[str, ChannelConfig] = {}  # enabled, usable blocks by instance
 
     def routing_keys(self) -> frozenset[str]:
-        keys = set(event_keys("*", self.global_events))
+        keys = set(event_keys(None, self.global_events))
         for instance, block in self.blocks.items():
             keys |= event_keys(instance, block.wanted())
         return frozenset(keys)

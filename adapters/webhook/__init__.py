@@ -9,7 +9,7 @@ from adapters.webhook.errors import ErrorsReporter
 from adapters.webhook.signing import WebhookSecret, parse_secrets
 from adapters.webhook.subscriptions import Subscription, Subscriptions
 from router.adapter import Adapter
-from router.constants import INGEST_PATH_PREFIXES
+from router.constants import EVOLUTION_INGEST_PATH
 from router.logging import get_logger, mask_url
 from router.settings import Settings
 
@@ -20,9 +20,11 @@ def global_subscription(settings: Settings) -> Subscription | None:
     hook = settings.webhook
     if not (hook.global_enabled and hook.global_url):
         return None
-    if urlsplit(hook.global_url).path.startswith(INGEST_PATH_PREFIXES):
+    path = urlsplit(hook.global_url).path.rstrip("/")
+    if path == EVOLUTION_INGEST_PATH or path.startswith(EVOLUTION_INGEST_PATH + "/"):
         raise ValueError(
-            f"WEBHOOK_GLOBAL_URL ({mask_url(hook.global_url)}) points at a router's ingest: "
+            f"WEBHOOK_GLOBAL_URL ({mask_url(hook.global_url)}) points at a router's ingest for "
+            "Evolution: "
             "every event would come back in again. The router's global webhook is where events "
             "go out to; Evolution's WEBHOOK_GLOBAL_URL is the one that points at the router "
             "(keep the two .env files apart)"

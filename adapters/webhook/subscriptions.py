@@ -40,7 +40,7 @@ class Subscription:
     def binding_keys(self) -> frozenset[str]:
         if not self.enabled:
             return frozenset()
-        return event_keys(self.instance or "*", self.events)
+        return event_keys(self.instance, self.events)
 
     def url_for(self, event: str) -> str:
         """With by-events, ``<url>/<suffix>`` (``messages-upsert``), never a double slash."""

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import aio_pika
 import orjson
@@ -25,7 +26,7 @@ from schemas import instance_word
 from schemas.instance_config import InstanceConfig
 from tests.conftest import AMQP_URL, BindQueue, Cleanup
 from tests.support.amqp import depth, next_message
-from tests.support.app import router_settings, running_app
+from tests.support.app import API_KEY, router_settings, running_app
 from tests.support.process import RouterProcess, clean_env
 
 
@@ -201,3 +202,35 @@ async def test_a_killed_bridge_loses_nothing(
     finally:
         log = await bridge.stop()
     assert seen == set(range(sent)), log[-3000:]
+
+
+async def test_an_instance_configured_while_the_bridge_runs_is_read_at_once_and_odd_names_skipped(
+    bridge_settings: Callable[..., Settings],
+    exchange_name: str,
+    cleanup: Cleanup,
+    bind_queue: BindQueue,
+    channel: AbstractChannel,
+) -> None:
+    later = cleanup.exchange(f"later {uuid.uuid4().hex[:6]}")
+    store = MemoryStore()
+    # Names RabbitMQ refuses, or that are the router's own: skipped, the rest still read.
+    for odd in ("x" * 200, "amq.odd", f"{exchange_name}.dead"):
+        await store.put(InstanceConfig(instance=odd))
+    mine = await bind_queue("#")
+    settings = bridge_settings(global_enabled=False)
+    async with running_app(settings, ["ingest", "bridge"], store=store) as client:
+        bridge = client.app[BRIDGE]
+        await bridge.broker.wait_ready(15)
+        answer = await client.post(
+            f"/rabbitmq/set/{quote(later, safe='')}",
+            json={"rabbitmq": {"enabled": True, "events": ["CALL"]}},
+            headers={"apikey": API_KEY},
+        )
+        assert answer.status in (200, 201), await answer.text()
+        async with asyncio.timeout(10):
+            while later not in bridge.bound:
+                await asyncio.sleep(0.05)
+        await evolution_publish(channel, later, "call", evolution_body("call", later, 1))
+        got = orjson.loads((await next_message(mine)).body)
+        assert bridge.broker.ready
+    assert (got["instance"], got["event"]) == (later, "call")

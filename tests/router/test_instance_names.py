@@ -121,3 +121,11 @@ def test_names_that_were_safe_keep_their_routing_keys_and_queues() -> None:
     assert instance_word("my-instance") == "my-instance"
     assert queue_name("my-instance", "messages.upsert") == "my-instance-messages_upsert"
     assert queue_name("Loja Centro", "call").startswith("Loja-Centro--")
+
+
+def test_an_instance_named_like_the_wildcard_is_an_instance() -> None:
+    from router.selection import event_keys
+
+    assert event_keys(None, None) == {"*.#"}
+    assert event_keys("*", None) == {f"{instance_word('*')}.#"}
+    assert event_keys("*", frozenset({"call"})) == {f"{instance_word('*')}.call"}

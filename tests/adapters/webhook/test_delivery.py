@@ -369,3 +369,10 @@ def test_a_global_webhook_pointed_at_an_ingest_stops_start_up(
     with pytest.raises(ValueError, match="points at a router's ingest") as caught:
         build(settings)
     assert "s3cret" not in str(caught.value)
+
+
+def test_a_receiver_whose_path_starts_with_events_is_not_a_loop(
+    hook_settings: Callable[..., Settings],
+) -> None:
+    (adapter, *_) = build(hook_settings(global_url="https://hooks.example.com/events/whatsapp"))
+    assert isinstance(adapter, WebhookAdapter)
