@@ -97,11 +97,14 @@ async def http(base: str, total: int, concurrency: int, batch: int) -> float:
         return await run_in_waves(total, concurrency, one)
 
 
+# Across rounds too: a body sent again would be answered from the ledger, not published.
+EVOLUTION_NUMBERS = itertools.count()
+
+
 async def evolution(base: str, total: int, concurrency: int) -> float:
     """Evolution's global webhook as it posts: the key in the path, no headers of its own, the
     body as Evolution builds it. Each body differs (Evolution's do: a message id, a time), since
     the router takes a repeated body for a retry of the same event."""
-    numbers = itertools.count()
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         url = f"{base}/ingest/evolution/{API_KEY}"
@@ -111,7 +114,7 @@ async def evolution(base: str, total: int, concurrency: int) -> float:
                 {
                     "event": "messages.upsert",
                     "instance": "bench",
-                    "data": {**DATA, "n": next(numbers)},
+                    "data": {**DATA, "n": next(EVOLUTION_NUMBERS)},
                     "destination": url,
                     "date_time": "2026-12-02T09:30:00.000Z",
                     "sender": "5511999999999@s.whatsapp.net",
