@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import itertools
+import os
 import re
 import shutil
 import sys
@@ -168,6 +170,38 @@ async def wrk(base: str, seconds: float, concurrency: int, batch: int) -> float:
     return float(match.group(1)) * batch
 
 
+async def media_body(base: str, pid: int, times: int = 3) -> tuple[float, float, float]:
+    """A 30 MB body as Evolution posts a video (base64 in ``data.message.base64``), ``times``
+    times: the slowest answer in seconds, the body's size and the router's peak RSS growth, in
+    MB, over its RSS before the first."""
+    before = rss_mb(pid)
+    slowest = 0.0
+    async with aiohttp.ClientSession() as session:
+        for n in range(times):
+            media = base64.b64encode(os.urandom(22_500_000)).decode()
+            body = orjson.dumps(
+                {
+                    "event": "messages.upsert",
+                    "instance": "bench",
+                    "data": {"key": {"id": f"media-{n}"}, "message": {"base64": media}},
+                    "date_time": "2026-12-02T09:30:00.000Z",
+                }
+            )
+            started = time.perf_counter()
+            async with session.post(f"{base}/ingest/evolution/{API_KEY}", data=body) as r:
+                if r.status != 202:
+                    raise RuntimeError(f"router answered {r.status}: {await r.text()}")
+            slowest = max(slowest, time.perf_counter() - started)
+    return slowest, len(body) / 1e6, peak_rss_mb(pid) - before
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -195,8 +229,12 @@ async def main() -> None:
     await queue.bind(exchange, "*.messages.upsert")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    media_dir = tempfile.mkdtemp(prefix="bench-media-")
     proc = await start_router(
-        router_env(exchange_name, port, AUTHENTICATION_API_KEY=API_KEY), "ingest"
+        router_env(
+            exchange_name, port, AUTHENTICATION_API_KEY=API_KEY, ROUTER_MEDIA_STORE=media_dir
+        ),
+        "ingest",
     )
     few = max(1, args.concurrency // 8)
     plan: list[tuple[str, Callable[[], Awaitable[float]]]] = [
@@ -213,6 +251,9 @@ async def main() -> None:
         ]
     results: dict[str, float] = {}
     try:
+        # First, while the router's peak RSS is still its RSS at rest.
+        slowest, media_mb, media_growth = await media_body(base, proc.pid)
+        await queue.purge()
         for name, measure in plan:
             best = 0.0
             for _ in range(args.rounds):
@@ -227,6 +268,7 @@ async def main() -> None:
         await exchange.delete()
         await drop_declared(channel, exchange_name, ("webhook",))
         await connection.close()
+        shutil.rmtree(media_dir, ignore_errors=True)
 
     print(
         f"events={args.events} concurrency={args.concurrency} batch={args.batch} rounds={args.rounds}"
@@ -241,6 +283,10 @@ async def main() -> None:
     evolution_ratio = results["evolution single"] / results["router single"]
     print(f"evolution path      {evolution_ratio:.2f}x /events (single)")
     print(f"router peak RSS {rss:.0f} MB")
+    print(
+        f"media body {media_mb:.1f} MB: slowest answer {slowest:.2f} s, "
+        f"peak RSS growth {media_growth:.0f} MB ({media_growth / media_mb:.1f}x the body)"
+    )
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from router.evolution_webhook import Unusable, to_envelope
 from router.ingest import Refused
 from router.livecfg import LiveConfig
 from router.logging import get_logger
+from router.media import claimed, open_media_store
 from router.publisher import Published, Publisher
 from router.settings import Settings
 from router.store import ConfigStore
@@ -137,6 +138,10 @@ class Bridge:
         self.broker.add_setup(self._setup)
         self._channels: tuple[AbstractChannel, AbstractChannel] | None = None
         self.bound: set[str] = set()  # exchanges bound on the current connection
+        limits = settings.router
+        self.media = open_media_store(
+            limits.media_store, limits.media_s3_endpoint_url, limits.media_s3_region
+        )
         self._unblocked = asyncio.Event()
         self._unblocked.set()
         publisher.broker.on_block(self._router_block_changed)
@@ -215,6 +220,8 @@ class Bridge:
             reason = exc.message if isinstance(exc, Refused) else f"not JSON: {exc}"
             await self._keep(message, reason)
             return
+        limits = self.settings.router
+        envelope = await claimed(envelope, len(message.body), limits.media_claim_bytes, self.media)
         while True:
             result: Published | BaseException
             try:

@@ -17,6 +17,7 @@ does not know yet is routed under its own name, never refused here.
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,9 +36,9 @@ from router.ingest import (
     json_response,
     parse_json,
     publish,
-    read_body,
 )
 from router.logging import get_logger, mask_url
+from router.media import MediaStore, claimed
 from router.publisher import PublishFailed
 from router.topology import ingest_dlq_name
 from schemas import (
@@ -150,11 +151,51 @@ def to_envelope(item: Any, raw: bytes, server_url: str | None) -> Envelope:
         raise Unusable(422, "invalid", problems) from None
 
 
+class TooLarge(Refused):
+    """A 413, with the instance and event the body names, for the log."""
+
+    def __init__(self, message: str, instance: str | None, event: str | None) -> None:
+        super().__init__(413, "too_large", message)
+        self.instance, self.event = instance, event
+
+
+_PEEK = {
+    name: re.compile(rb'"' + name.encode() + rb'"\s*:\s*"((?:[^"\\]|\\.){1,300})"')
+    for name in ("event", "instance")
+}
+
+
+def peek(head: bytes, name: str) -> str | None:
+    """A string field near the start of a body too large to read whole (Evolution writes
+    ``event`` and ``instance`` first)."""
+    found = _PEEK[name].search(head)
+    return found.group(1).decode("utf-8", "replace") if found else None
+
+
+async def read_evolution_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, or ``TooLarge`` naming its instance and event once it passes ``limit``."""
+    body = bytearray()
+    if request.content_length is None or request.content_length <= limit:
+        while chunk := await request.content.readany():
+            body += chunk
+            if len(body) > limit:
+                break
+        if len(body) <= limit:
+            return bytes(body)
+    head = bytes(body[:4096]) or await request.content.read(4096)
+    raise TooLarge(
+        f"the body is over ROUTER_MAX_EVOLUTION_BYTES={limit}",
+        peek(head, "instance"),
+        peek(head, "event"),
+    )
+
+
 @dataclass
 class Door:
     """The handler, with what it has already said once: unknown fields and events the catalog
     does not know are logged once each (a bounded number of them)."""
 
+    media: MediaStore
     noted_fields: set[str] = field(default_factory=set)
     noted_events: set[str] = field(default_factory=set)
 
@@ -189,21 +230,37 @@ class Door:
             presented = route.key if route.key is not None else presented_key(request)
             if not key_matches(settings.authentication.api_key.get_secret_value(), presented):
                 raise Refused(401, "unauthorized", "wrong or missing key (in the path or apikey)")
-            raw = await read_body(request, settings.router.max_event_bytes)
+            limits = settings.router
+            raw = await read_evolution_body(request, limits.max_evolution_bytes)
             try:
                 envelope = self.envelope(raw, route, settings.server.url or None)
             except Unusable as unusable:
                 await keep(request, raw, unusable, route)
                 raise
-            (result,) = await publish(request, [envelope], [envelope.to_json()])
+            size, raw = len(raw), b""  # the media is all that is kept of it from here
+            envelope = await claimed(envelope, size, limits.media_claim_bytes, self.media)
+            body = envelope.to_json()
+            if len(body) > limits.max_event_bytes:
+                raise TooLarge(
+                    f"the event is {len(body)} bytes without its media, over "
+                    f"ROUTER_MAX_EVENT_BYTES={limits.max_event_bytes}",
+                    envelope.instance,
+                    envelope.event,
+                )
+            (result,) = await publish(request, [envelope], [body])
             if isinstance(result, PublishFailed):
                 raise Refused(503, "broker_unavailable", f"not confirmed: {result}", id=envelope.id)
             if not result.again:
                 self.note_uncatalogued(envelope)
         except Refused as refused:
             metrics.EVENTS_REFUSED.labels(reason=refused.reason).inc()
-            if refused.status == 413:
-                log.warning("ingest.too_large", suffix=route.suffix, detail=refused.message)
+            if isinstance(refused, TooLarge):
+                log.warning(
+                    "ingest.too_large",
+                    instance=refused.instance,
+                    _event=refused.event,
+                    detail=refused.message,
+                )
             return refused.response()
         return json_response({"id": envelope.id}, 202)
 
@@ -248,8 +305,8 @@ def kept_body(raw: bytes) -> bytes:
     return mask_url(text).encode()
 
 
-def add_routes(app: web.Application) -> None:
-    door = Door()
+def add_routes(app: web.Application, media: MediaStore) -> None:
+    door = Door(media)
     app.router.add_post(PREFIX, door.handle)
     # Any tail: Evolution appends "/<suffix>" to the URL as given, so a URL ending in "/"
     # gives an empty segment, which must not be a 404 (final for Evolution).

@@ -437,6 +437,24 @@ class RouterSettings(Family):
     max_event_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="largest accepted event (JSON bytes)"
     )
+    max_evolution_bytes: int = Field(
+        128 * 1024 * 1024,
+        ge=1024,
+        description="largest body taken from Evolution (its webhook, the bridge), media included",
+    )
+    media_claim_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="an Evolution event larger than this has its base64 media stored aside (claim check)",
+    )
+    media_store: str = Field(
+        "data/media",
+        description="where media is stored aside: a directory, or s3://bucket/prefix for several hosts",
+    )
+    media_s3_endpoint_url: str = Field(
+        "", description="an S3-compatible server for media_store s3://...; empty: AWS"
+    )
+    media_s3_region: str = Field("", description="the region of that bucket; empty: AWS's default")
     max_batch_events: int = Field(1000, ge=1, description="most events in one batch request")
     max_batch_bytes: int = Field(
         32 * 1024 * 1024, ge=1024, description="largest accepted batch request body"

@@ -4,7 +4,6 @@ independently of the others."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import orjson
 
@@ -15,6 +14,7 @@ from adapters.webhook.subscriptions import Subscription, Subscriptions
 from router.adapter import Delivery, Outcome, PerTarget, Retry, RetryPolicy, Skipped
 from router.constants import HEADER_DUE
 from router.logging import get_logger
+from router.media import claims_in, open_media_store, restore_media, strip_media
 from router.retryqueues import delays_ms
 from router.settings import Settings
 from router.store.base import ConfigStore
@@ -56,6 +56,10 @@ class WebhookAdapter:
         self.sender = new_sender(settings, self.retry_policy)
         self.prefetch = prefetch_for(settings)
         self._store: ConfigStore | None = None
+        limits = settings.router
+        self.media = open_media_store(
+            limits.media_store, limits.media_s3_endpoint_url, limits.media_s3_region
+        )
 
     def routing_keys(self) -> frozenset[str]:
         return self.subscriptions.binding_keys()
@@ -119,6 +123,10 @@ class WebhookAdapter:
 
     async def send(self, sub: Subscription, delivery: Delivery) -> Result:
         envelope = delivery.envelope
+        if sub.base64 and claims_in(envelope.data):
+            # Media stored aside at ingest (a claim check) goes back in for this receiver.
+            restored = await restore_media(envelope.data, self.media)
+            envelope = envelope.model_copy(update={"data": restored})
         url = sub.url_for(envelope.event)
         request = Request(
             url=url,
@@ -170,23 +178,6 @@ def subscriptions_of(config: InstanceConfig) -> list[Subscription]:
             )
         )
     return subs
-
-
-def strip_media(data: Any) -> Any:
-    """``data`` without media sent as base64, the input never changed. Evolution puts it in a
-    message's ``message.base64``: in ``data`` itself, in each item of a list, or in each item of
-    ``data.messages`` (history sets)."""
-    if isinstance(data, list):
-        return [strip_media(item) for item in data]
-    if not isinstance(data, dict):
-        return data
-    result = dict(data)
-    message = result.get("message")
-    if isinstance(message, dict) and "base64" in message:
-        result["message"] = {k: v for k, v in message.items() if k != "base64"}
-    if isinstance(result.get("messages"), list):
-        result["messages"] = strip_media(result["messages"])
-    return result
 
 
 def body_for(envelope: Envelope, url: str, keep_base64: bool) -> bytes:

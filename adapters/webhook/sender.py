@@ -4,6 +4,7 @@ and the reading of the answer as delivered, retry (with ``Retry-After``) or dead
 from __future__ import annotations
 
 import email.utils
+import io
 import math
 import time
 from collections.abc import Mapping
@@ -91,6 +92,15 @@ class Request:
 Result = Delivered | Retry | Dead
 
 
+# aiohttp writes a bytes body in one go, blocking the loop for a large one; a file-like body is
+# written in chunks.
+LARGE_BODY_BYTES = 1024 * 1024
+
+
+def payload_of(body: bytes) -> bytes | io.BytesIO:
+    return io.BytesIO(body) if len(body) > LARGE_BODY_BYTES else body
+
+
 class Sender:
     def __init__(
         self,
@@ -166,7 +176,10 @@ class Sender:
         url = request.url
         try:
             async with self._session.post(
-                url, data=request.body, headers=self.headers_for(request), allow_redirects=False
+                url,
+                data=payload_of(request.body),
+                headers=self.headers_for(request),
+                allow_redirects=False,
             ) as response:
                 status = response.status
                 if 200 <= status < 300:

@@ -69,6 +69,7 @@ class RabbitNode:
         boot_timeout: float = 60.0,
         ctl_timeout: float = 30.0,
         stop_timeout: float = 20.0,
+        config: str = "",
     ) -> None:
         self.name = name or f"{NAME_PREFIX}-{secrets.token_hex(3)}-1@localhost"
         self._own_directory = directory is None
@@ -85,6 +86,7 @@ class RabbitNode:
         # The command line tools of one node share one distribution port: one call at a time.
         self._ctl_lock = asyncio.Lock()
         self.boot_seconds: float | None = None
+        self.config = config  # more rabbitmq.conf lines, e.g. "max_message_size = 16777216"
 
     def __repr__(self) -> str:
         return f"RabbitNode({self.name!r}, amqp={self.amqp_port}, dir={str(self.directory)!r})"
@@ -142,7 +144,7 @@ class RabbitNode:
         (d / "enabled_plugins").write_text("")
         (d / "env.conf").write_text("")
         (d / "rabbitmq.conf").write_text(
-            f"listeners.tcp.1 = 127.0.0.1:{self.amqp_port}\nloopback_users = none\n"
+            f"listeners.tcp.1 = 127.0.0.1:{self.amqp_port}\nloopback_users = none\n{self.config}\n"
         )
         cookie = d / ".erlang.cookie"
         if cookie.exists():

@@ -5,8 +5,11 @@ its reason before it is refused."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import aiohttp
 import orjson
 import pytest
 from aio_pika.abc import AbstractChannel
@@ -307,3 +310,29 @@ async def test_the_key_is_masked_in_what_is_kept(
     )
     assert API_KEY.encode() not in kept.body
     assert b"/ingest/evolution/***" in kept.body
+
+
+async def test_a_body_over_the_evolution_limit_is_refused_naming_its_instance_and_event(
+    amqp_url: str, exchange_name: str, cleanup: Cleanup
+) -> None:
+    hook = EvolutionWebhook(GLOBAL_URL)
+    raw = hook.body("messages.upsert", "Loja Centro", {"message": {"base64": "A" * 40_000}})
+    settings = router_settings(amqp_url, exchange_name, router={"max_evolution_bytes": 20_000})
+
+    async def in_chunks() -> AsyncIterator[bytes]:  # no Content-Length: read until the limit
+        yield raw[:10_000]
+        yield raw[10_000:]
+
+    async with running_app(settings) as client:
+        with capture_logs() as logs:
+            answer = await client.post(GLOBAL_URL, data=raw)
+            assert (answer.status, (await answer.json())["error"]) == (413, "too_large")
+            # Refused before the rest is read: the client may see the answer or a closed socket.
+            with contextlib.suppress(aiohttp.ClientConnectionError):
+                chunked = await client.post(GLOBAL_URL, data=in_chunks())
+                assert chunked.status == 413
+    lines = [line for line in logs if line["event"] == "ingest.too_large"]
+    assert len(lines) == 2
+    assert all(
+        (line["instance"], line["_event"]) == ("Loja Centro", "messages.upsert") for line in lines
+    )

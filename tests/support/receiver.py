@@ -57,7 +57,7 @@ class Receiver:
         return web.Response(status=answer.status, headers=answer.headers, body=answer.body)
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(client_max_size=256 * 1024 * 1024)  # media bodies of tens of MB
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
         await self._runner.setup()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from adapters.webhook.adapter import body_for, strip_media
+from adapters.webhook.adapter import body_for
+from router.media import strip_media
 from schemas import build_envelope
 
 IMAGE = {"key": {"id": "m1"}, "message": {"imageMessage": {"url": "u"}, "base64": "AAAA"}}
