@@ -187,7 +187,7 @@ async def test_an_adapter_exception_is_retried_not_fatal(
         (b"\x00not json", "invalid envelope: body is not JSON"),
         (b"[1, 2]", "invalid envelope: body must be a JSON object"),
         (b'{"event": "No such", "instance": "inst", "data": {}}', "unknown event 'No such'"),
-        (b'{"event": "call", "instance": "in st", "data": {}}', "character ' '"),
+        (b'{"event": "call", "instance": "in\\nst", "data": {}}', "control character"),
     ],
 )
 async def test_poison_bodies_go_to_the_dlq_and_consuming_goes_on(
