@@ -111,7 +111,7 @@ class Unusable(Refused):
     """A body that cannot become an event: kept in the ingest DLQ, then refused."""
 
 
-def to_envelope(item: Any, raw: bytes, server_url: str | None) -> Envelope:
+def to_envelope(item: Any, raw: bytes | bytearray, server_url: str | None) -> Envelope:
     """An Evolution webhook body as an envelope whose id is derived from the body (or its own
     ``id``, when a producer gives one); ``Unusable`` with the reason otherwise."""
     if not isinstance(item, dict):
@@ -172,16 +172,25 @@ def peek(head: bytes, name: str) -> str | None:
     return found.group(1).decode("utf-8", "replace") if found else None
 
 
-async def read_evolution_body(request: web.Request, limit: int) -> bytes:
-    """The whole body, or ``TooLarge`` naming its instance and event once it passes ``limit``."""
-    body = bytearray()
-    if request.content_length is None or request.content_length <= limit:
+async def read_evolution_body(request: web.Request, limit: int) -> bytearray:
+    """The whole body, or ``TooLarge`` naming its instance and event once it passes ``limit``.
+    A body of known length is read into one buffer of that size, never copied: a video is
+    tens of MB, and each copy is one more."""
+    length = request.content_length
+    body = bytearray(length) if length is not None and length <= limit else bytearray()
+    if length is None or length <= limit:
+        size = 0
         while chunk := await request.content.readany():
-            body += chunk
-            if len(body) > limit:
+            end = size + len(chunk)
+            if end > limit:
+                body[size:] = chunk  # over the limit: only the head is looked at
+                size = end
                 break
-        if len(body) <= limit:
-            return bytes(body)
+            body[size:end] = chunk
+            size = end
+        if size <= limit:
+            del body[size:]  # a body shorter than it said
+            return body
     head = bytes(body[:4096]) or await request.content.read(4096)
     raise TooLarge(
         f"the body is over ROUTER_MAX_EVOLUTION_BYTES={limit}",
@@ -237,7 +246,7 @@ class Door:
             except Unusable as unusable:
                 await keep(request, raw, unusable, route)
                 raise
-            size, raw = len(raw), b""  # the media is all that is kept of it from here
+            size, raw = len(raw), bytearray()  # the media is all that is kept of it from here
             envelope = await claimed(envelope, size, limits.media_claim_bytes, self.media)
             body = envelope.to_json()
             if len(body) > limits.max_event_bytes:
@@ -264,7 +273,7 @@ class Door:
             return refused.response()
         return json_response({"id": envelope.id}, 202)
 
-    def envelope(self, raw: bytes, route: Route, server_url: str | None) -> Envelope:
+    def envelope(self, raw: bytes | bytearray, route: Route, server_url: str | None) -> Envelope:
         try:
             item = parse_json(raw)
         except Refused as refused:
@@ -282,7 +291,9 @@ class Door:
         return envelope
 
 
-async def keep(request: web.Request, raw: bytes, unusable: Unusable, route: Route) -> None:
+async def keep(
+    request: web.Request, raw: bytes | bytearray, unusable: Unusable, route: Route
+) -> None:
     """Keep an unusable body with its reason; a 503 instead when RabbitMQ does not take it,
     so Evolution sends it again rather than giving up."""
     queue = ingest_dlq_name(request.app[SETTINGS].rabbitmq.exchange_name)
@@ -295,13 +306,13 @@ async def keep(request: web.Request, raw: bytes, unusable: Unusable, route: Rout
     log.warning("ingest.kept", queue=queue, reason=unusable.message, size=len(raw))
 
 
-def kept_body(raw: bytes) -> bytes:
+def kept_body(raw: bytes | bytearray) -> bytes:
     """The body as kept: Evolution's ``destination`` is its webhook URL, the router's key in
     it, so any ``/ingest/evolution/<key>`` in a text body is masked first."""
     try:
         text = raw.decode()
     except UnicodeDecodeError:
-        return raw
+        return bytes(raw)
     return mask_url(text).encode()
 
 

@@ -105,7 +105,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: bytes | bytearray) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from schemas import Envelope
 
 CLAIM_PREFIX = "evrouter-media:"
+WRITE_SLICE = 1024 * 1024
 
 
 def map_media(data: Any, change: Callable[[Any], Any | None]) -> Any:
@@ -116,7 +117,9 @@ class DirectoryStore:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".part-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(content)
+                # In slices: the whole text encoded at once would be one more copy of a video.
+                for start in range(0, len(content), WRITE_SLICE):
+                    file.write(content[start : start + WRITE_SLICE])
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, path)

@@ -91,7 +91,7 @@ def event_time_ms(value: str) -> int | None:
 _DERIVED_VERSION: Final = 8
 
 
-def derived_event_id(content: bytes, unix_ms: int | None) -> str:
+def derived_event_id(content: bytes | bytearray, unix_ms: int | None) -> str:
     """The id of an event whose producer gives none, derived from its content, so the same
     body sent again is the same event (receivers drop it by id).
 
