@@ -192,8 +192,10 @@ async def test_producer_gives_up_at_the_deadline_when_nothing_answers() -> None:
     assert all(s.attempts >= 2 and s.status is None for s in result.sent)
     window = result.failure_window
     assert window is not None
-    assert 0.5 < window <= 1.0
-    assert 0.5 < result.failing_seconds <= 1.0
+    # An attempt begun just before the deadline fails just after it: a refused connection
+    # takes a few milliseconds, well under one retry pause.
+    assert 0.5 < window <= 1.0 + 0.05
+    assert 0.5 < result.failing_seconds <= 1.0 + 0.05
 
 
 async def test_delivery_times_come_from_the_monotonic_clock() -> None:
