@@ -19,7 +19,7 @@ from router.gateway import Gateway
 from router.ledger import Ledger
 from router.livecfg import LiveConfig
 from router.logging import get_logger
-from router.media import MediaStore, open_media_store
+from router.media import open_media_store
 from router.publisher import Publisher
 from router.settings import Settings
 from router.store import ConfigStore, open_store
@@ -42,13 +42,6 @@ def enabled_adapters(settings: Settings) -> dict[str, Routed]:
             for adapter in registry.build(role, settings):
                 found[adapter.name] = adapter
     return found
-
-
-def media_store_of(settings: Settings) -> MediaStore:
-    limits = settings.router
-    return open_media_store(
-        limits.media_store, limits.media_s3_endpoint_url, limits.media_s3_region
-    )
 
 
 def role_of(adapter_name: str) -> str:
@@ -166,7 +159,7 @@ def create_app(
     )
     if "ingest" in chosen:
         ingest.add_routes(app)
-        evolution_webhook.add_routes(app, media_store_of(settings))
+        evolution_webhook.add_routes(app, open_media_store(settings.router))
         dialects.add_routes(app)
         if not settings.authentication.api_key.get_secret_value():
             log.warning(

@@ -138,10 +138,7 @@ class Bridge:
         self.broker.add_setup(self._setup)
         self._channels: tuple[AbstractChannel, AbstractChannel] | None = None
         self.bound: set[str] = set()  # exchanges bound on the current connection
-        limits = settings.router
-        self.media = open_media_store(
-            limits.media_store, limits.media_s3_endpoint_url, limits.media_s3_region
-        )
+        self.media = open_media_store(settings.router)
         self._unblocked = asyncio.Event()
         self._unblocked.set()
         publisher.broker.on_block(self._router_block_changed)

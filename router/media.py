@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from router.settings import RouterSettings
 from schemas import Envelope
 
 CLAIM_PREFIX = "evrouter-media:"
@@ -156,8 +157,10 @@ class S3Store:
         return await asyncio.to_thread(read)
 
 
-def open_media_store(location: str, endpoint_url: str = "", region: str = "") -> MediaStore:
-    """``s3://bucket/prefix`` (credentials from the usual AWS variables), else a directory."""
+def open_media_store(limits: RouterSettings) -> MediaStore:
+    """``ROUTER_MEDIA_STORE``: ``s3://bucket/prefix`` (credentials from the usual AWS
+    variables), else a directory."""
+    location = limits.media_store
     if location.startswith("s3://"):
         import boto3
 
@@ -165,7 +168,11 @@ def open_media_store(location: str, endpoint_url: str = "", region: str = "") ->
         prefix = parts.path.lstrip("/")
         if prefix and not prefix.endswith("/"):
             prefix += "/"
-        client = boto3.client("s3", endpoint_url=endpoint_url or None, region_name=region or None)
+        client = boto3.client(
+            "s3",
+            endpoint_url=limits.media_s3_endpoint_url or None,
+            region_name=limits.media_s3_region or None,
+        )
         return S3Store(parts.netloc, prefix, client)
     return DirectoryStore(Path(location))
 

@@ -56,10 +56,7 @@ class WebhookAdapter:
         self.sender = new_sender(settings, self.retry_policy)
         self.prefetch = prefetch_for(settings)
         self._store: ConfigStore | None = None
-        limits = settings.router
-        self.media = open_media_store(
-            limits.media_store, limits.media_s3_endpoint_url, limits.media_s3_region
-        )
+        self.media = open_media_store(settings.router)
 
     def routing_keys(self) -> frozenset[str]:
         return self.subscriptions.binding_keys()
