@@ -14,7 +14,7 @@ from adapters.webhook.subscriptions import Subscription, Subscriptions
 from router.adapter import Delivery, Outcome, PerTarget, Retry, RetryPolicy, Skipped
 from router.constants import HEADER_DUE
 from router.logging import get_logger
-from router.media import claims_in, open_media_store, restore_media, strip_media
+from router.media import MediaStore, claims_in, open_media_store, restore_media, strip_media
 from router.retryqueues import delays_ms
 from router.settings import Settings
 from router.store.base import ConfigStore
@@ -85,20 +85,21 @@ class WebhookAdapter:
 
     async def deliver(self, delivery: Delivery) -> Outcome:
         envelope = delivery.envelope
+        media = MediaBack(envelope, self.media)
         if delivery.target is not None:
             sub = await self._target(delivery.target, envelope)
             if sub is None:
                 return Skipped(f"subscription {delivery.target} no longer wants {envelope.event}")
-            return await self.send(sub, delivery)
+            return await self.send(sub, delivery, media)
         targets = self.subscriptions.for_envelope(envelope)
         if not targets and await self._refresh(envelope.instance):
             targets = self.subscriptions.for_envelope(envelope)
         if not targets:
             return Skipped(f"no subscription wants {envelope.instance}.{envelope.event}")
         if len(targets) == 1:
-            return await self.send(targets[0], delivery)
+            return await self.send(targets[0], delivery, media)
         results = await asyncio.gather(
-            *(self.send(sub, delivery) for sub in targets), return_exceptions=True
+            *(self.send(sub, delivery, media) for sub in targets), return_exceptions=True
         )
         return PerTarget(
             {sub.id: outcome_of(result, sub) for sub, result in zip(targets, results, strict=True)}
@@ -118,12 +119,8 @@ class WebhookAdapter:
         await self.reload(self._store, instance)
         return True
 
-    async def send(self, sub: Subscription, delivery: Delivery) -> Result:
-        envelope = delivery.envelope
-        if sub.base64 and claims_in(envelope.data):
-            # Media stored aside at ingest (a claim check) goes back in for this receiver.
-            restored = await restore_media(envelope.data, self.media)
-            envelope = envelope.model_copy(update={"data": restored})
+    async def send(self, sub: Subscription, delivery: Delivery, media: MediaBack) -> Result:
+        envelope = await media.envelope() if sub.base64 else delivery.envelope
         url = sub.url_for(envelope.event)
         request = Request(
             url=url,
@@ -133,6 +130,28 @@ class WebhookAdapter:
             secrets=sub.secrets,
         )
         return await self.sender.send(request, delivery.attempt, due_of(delivery))
+
+
+class MediaBack:
+    """The envelope with the media stored aside at ingest (a claim check) put back, read from
+    the store once per delivery, however many receivers want base64; a failure to read it is
+    each such receiver's own, retried for it alone."""
+
+    def __init__(self, envelope: Envelope, store: MediaStore) -> None:
+        self.original, self.store = envelope, store
+        self._restoring: asyncio.Task[Envelope] | None = None
+
+    async def envelope(self) -> Envelope:
+        if not claims_in(self.original.data):
+            return self.original
+        if self._restoring is None:
+            self._restoring = asyncio.ensure_future(self._restore())
+        # Shielded: one receiver's cancelled request must not cancel the others' media.
+        return await asyncio.shield(self._restoring)
+
+    async def _restore(self) -> Envelope:
+        data = await restore_media(self.original.data, self.store)
+        return self.original.model_copy(update={"data": data})
 
 
 def outcome_of(result: Result | BaseException, sub: Subscription) -> Result:
