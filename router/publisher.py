@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aio_pika
 import aiormq
@@ -29,6 +29,7 @@ from router.topology import Topology, declare, ingest_dlq_name
 from schemas import Envelope, build_envelope
 
 APP_ID = "evrouter"
+T = TypeVar("T")
 # How long a publish answered as unconfirmed is still followed for its confirm.
 CONFIRM_FOLLOW_SECONDS = 120.0
 
@@ -230,20 +231,32 @@ class Publisher:
             headers={**headers, HEADER_REASON: reason},
         )
         queue = ingest_dlq_name(self.topology.exchange)
+        result = await self._confirmed(
+            channel.default_exchange.publish(message, queue, mandatory=True, timeout=self.timeout),
+            connection,
+            "RabbitMQ did not confirm in time",
+        )
+        if isinstance(result, aiormq.abc.DeliveredMessage):
+            self.broker.connection_lost(f"{queue} is missing", connection)
+            raise PublishFailed(f"{queue} is missing; re-declaring")
+
+    async def _confirmed(
+        self,
+        publishing: Awaitable[T],
+        connection: AbstractConnection | None,
+        unconfirmed: str,
+    ) -> T:
+        """The outcome of a confirmed publish; each way it can fail as ``PublishFailed``, a
+        lost connection reported to the broker."""
         try:
-            result = await channel.default_exchange.publish(
-                message, queue, mandatory=True, timeout=self.timeout
-            )
+            return await publishing
         except TimeoutError as exc:
-            raise PublishFailed("RabbitMQ did not confirm in time") from exc
+            raise PublishFailed(unconfirmed) from exc
         except aio_pika.exceptions.DeliveryError as exc:
             raise PublishFailed("RabbitMQ refused the publish (nack)") from exc
         except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
             self.broker.connection_lost(exc, connection)
             raise PublishFailed(f"connection to RabbitMQ lost: {exc}") from exc
-        if isinstance(result, aiormq.abc.DeliveredMessage):
-            self.broker.connection_lost(f"{queue} is missing", connection)
-            raise PublishFailed(f"{queue} is missing; re-declaring")
 
     async def _await_confirms(self, confirms: list[asyncio.Future[bool]]) -> None:
         """Wait until every confirm came, the timeout passed, or RabbitMQ blocks publishers;
@@ -287,22 +300,18 @@ class Publisher:
         envelope: Envelope,
         body: bytes | None,
     ) -> bool:
-        try:
-            # The caller stops waiting after ``timeout``; the confirm is awaited far longer, so
-            # the ledger learns the outcome of a publish answered as unconfirmed.
-            result = await exchange.publish(
+        # The caller stops waiting after ``timeout``; the confirm is awaited far longer, so the
+        # ledger learns the outcome of a publish answered as unconfirmed.
+        result = await self._confirmed(
+            exchange.publish(
                 amqp_message(envelope, body=body),
                 envelope.routing_key,
                 mandatory=True,
                 timeout=max(CONFIRM_FOLLOW_SECONDS, self.timeout),
-            )
-        except TimeoutError as exc:
-            raise PublishFailed("RabbitMQ never confirmed the publish") from exc
-        except aio_pika.exceptions.DeliveryError as exc:
-            raise PublishFailed("RabbitMQ refused the publish (nack)") from exc
-        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
-            self.broker.connection_lost(exc, connection)
-            raise PublishFailed(f"connection to RabbitMQ lost: {exc}") from exc
+            ),
+            connection,
+            "RabbitMQ never confirmed the publish",
+        )
         if not isinstance(result, aiormq.abc.DeliveredMessage):
             return True
         if self.topology.routes(envelope.routing_key):
