@@ -36,6 +36,7 @@ from router.ingest import (
     json_response,
     parse_json,
     publish,
+    validation_problems,
 )
 from router.logging import get_logger, mask_url
 from router.media import MediaStore, claimed
@@ -44,7 +45,6 @@ from router.topology import ingest_dlq_name
 from schemas import (
     WIRE_NAMES,
     Envelope,
-    InvalidInstanceError,
     UnknownEventError,
     build_envelope,
     derived_event_id,
@@ -144,11 +144,8 @@ def to_envelope(item: Any, raw: bytes | bytearray, server_url: str | None) -> En
             apikey=strings.get("apikey"),
             uncatalogued=True,
         )
-    except InvalidInstanceError as exc:
-        raise Unusable(422, "bad_instance", str(exc)) from None
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise Unusable(422, "invalid", problems) from None
+        raise Unusable(422, "invalid", validation_problems(exc)) from None
 
 
 class TooLarge(Refused):

@@ -125,14 +125,22 @@ def parse_ndjson(body: bytes) -> list[Any]:
     return items
 
 
-def path_instance(request: web.Request) -> str | None:
-    instance = request.match_info.get("instance")
-    if instance is None:
-        return None
+def checked_instance(name: str) -> str:
+    """``name`` when it is a valid instance name, else a 422 ``bad_instance`` saying why."""
     try:
-        return validate_instance(instance)
+        return validate_instance(name)
     except InvalidInstanceError as exc:
         raise Refused(422, "bad_instance", str(exc)) from None
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """Every problem pydantic found, each with where: ``data.x: ...; id: ...``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
+def path_instance(request: web.Request) -> str | None:
+    instance = request.match_info.get("instance")
+    return None if instance is None else checked_instance(instance)
 
 
 def to_envelope(
@@ -165,10 +173,7 @@ def to_envelope(
             "bad_instance",
             f"body instance {body_instance!r} differs from the path's {instance!r}",
         )
-    try:
-        validate_instance(instance)
-    except InvalidInstanceError as exc:
-        raise Refused(422, "bad_instance", str(exc)) from None
+    checked_instance(instance)
     for field in ("id", "sender", "date_time", "apikey", "server_url"):
         if item.get(field) is not None and not isinstance(item[field], str):
             raise Refused(422, "invalid", f"'{field}' must be a string")
@@ -184,8 +189,7 @@ def to_envelope(
             apikey=item.get("apikey"),
         )
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise Refused(422, "invalid", problems) from None
+        raise Refused(422, "invalid", validation_problems(exc)) from None
     encoded = envelope.to_json()
     if len(encoded) > max_bytes:
         raise Refused(

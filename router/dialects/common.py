@@ -21,7 +21,7 @@ from router.appkeys import CONFIG
 from router.auth import presented_key
 from router.broker import BrokerUnavailable
 from router.configsvc import Change, ConfigRefused, StoreUnavailable
-from router.ingest import Refused, check_auth, parse_json, read_body
+from router.ingest import Refused, check_auth, checked_instance, parse_json, read_body
 from router.logging import get_logger
 from schemas.catalog import CATALOG, UnknownEventError, by_wire, resolve
 from schemas.instance import InvalidInstanceError, validate_instance
@@ -122,10 +122,7 @@ def path_instance_name(request: web.Request) -> str | None:
 
 
 def instance_of(request: web.Request) -> str:
-    try:
-        return validate_instance(request.match_info["instance"])
-    except InvalidInstanceError as exc:
-        raise Refused(422, "bad_instance", str(exc)) from None
+    return checked_instance(request.match_info["instance"])
 
 
 async def read_object(request: web.Request) -> dict[str, Any]:

@@ -44,9 +44,8 @@ from router.dialects.common import (
     type_name,
     unwrap,
 )
-from router.ingest import Refused, json_response
+from router.ingest import checked_instance, json_response
 from router.logging import get_logger
-from schemas.instance import InvalidInstanceError, validate_instance
 from schemas.instance_config import ChannelConfig, InstanceConfig, PusherConfig
 
 log = get_logger("router.dialects.evolution")
@@ -329,10 +328,7 @@ async def create_instance(request: web.Request) -> web.Response:
     named = body.get("instanceName")
     if not isinstance(named, str):
         raise invalid("instanceName is required: the instance's name")
-    try:
-        instance = validate_instance(named)
-    except InvalidInstanceError as exc:
-        raise Refused(422, "bad_instance", str(exc)) from None
+    instance = checked_instance(named)
     await authorise(request, instance)
     config, existed = await create(request, instance, body, strict=False)
     return json_response(whole_answer(config), 200 if existed else 201)
