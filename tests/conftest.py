@@ -12,6 +12,9 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 from yarl import URL
 
+from tests.support.moto import MotoServer
+from tests.support.receiver import Receiver, running_receiver
+
 AMQP_URL = os.environ.get("TEST_RABBITMQ_URI", "amqp://guest:guest@127.0.0.1:5672/")
 
 
@@ -119,3 +122,20 @@ def bind_queue(channel: AbstractChannel, exchange_name: str, cleanup: Cleanup) -
         return queue
 
     return bind
+
+
+@pytest.fixture
+async def moto() -> AsyncIterator[MotoServer]:
+    """A moto_server on loopback, for SQS queues and S3 buckets."""
+    server = MotoServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def receivers() -> AsyncIterator[tuple[Receiver, Receiver]]:
+    """Two webhook receivers on loopback."""
+    async for first in running_receiver():
+        async for second in running_receiver():
+            yield first, second

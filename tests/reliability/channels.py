@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from tests.reliability.sink import Delivery, parse_delivery
+from tests.reliability.sink import Delivery, next_arrival, parse_delivery
 from tests.support.moto import MotoServer
 from tests.support.pusher_standin import PusherStandIn
 
@@ -35,13 +35,7 @@ class Collected:
         self._arrived.set()
 
     async def wait_delivery(self, timeout: float) -> bool:
-        self._arrived.clear()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._arrived.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await next_arrival(self._arrived, timeout)
 
 
 class SqsQueue(Collected):

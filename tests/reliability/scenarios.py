@@ -182,17 +182,22 @@ async def broker_restart(size: Size) -> Outcome:
         return Outcome(row, await stage.dead_letters(), spent, drained)
 
 
+async def kill_and_restart(stage: Stage, role: str) -> float:
+    """SIGKILL ``role``, start it again a second later; the seconds it was away."""
+    started = time.monotonic()
+    await stage.kill(role)
+    await asyncio.sleep(1.0)
+    await stage.start(role)
+    return time.monotonic() - started
+
+
 async def role_killed(size: Size, role: str) -> Outcome:
     async with single_node(size.settings) as (_, stage):
         spent = 0.0
 
         async def kill(stage: Stage) -> None:
             nonlocal spent
-            started = time.monotonic()
-            await stage.kill(role)
-            await asyncio.sleep(1.0)
-            await stage.start(role)
-            spent = time.monotonic() - started
+            spent = await kill_and_restart(stage, role)
 
         _, row, drained = await run(stage, f"{role} SIGKILLed and restarted", size, kill, lead=2.0)
         return Outcome(row, await stage.dead_letters(), spent, drained)
@@ -223,11 +228,7 @@ async def channel_role_killed(size: Size, role: str) -> Outcome:
 
         async def kill(stage: Stage) -> None:
             nonlocal spent
-            started = time.monotonic()
-            await stage.kill(role)
-            await asyncio.sleep(1.0)
-            await stage.start(role)
-            spent = time.monotonic() - started
+            spent = await kill_and_restart(stage, role)
 
         # moto's SQS slows down with every message it holds: a few thousand at most.
         events = min(size.events, MOTO_EVENTS) if role == "sqs" else size.events

@@ -44,6 +44,17 @@ def parse_delivery(body: bytes, at: float) -> Delivery:
     )
 
 
+async def next_arrival(arrived: asyncio.Event, timeout: float) -> bool:
+    """Wait for ``arrived`` to be set from now on; False when it was not within ``timeout``."""
+    arrived.clear()
+    try:
+        async with asyncio.timeout(timeout):
+            await arrived.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 class Sink:
     """An HTTP receiver on 127.0.0.1 that keeps its port across ``down()`` and ``up()``.
 
@@ -96,13 +107,7 @@ class Sink:
 
     async def wait_delivery(self, timeout: float) -> bool:
         """Wait for the next recorded delivery; False when none came within ``timeout``."""
-        self._arrived.clear()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._arrived.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await next_arrival(self._arrived, timeout)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1

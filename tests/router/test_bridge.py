@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -17,9 +17,10 @@ import aio_pika
 import orjson
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractExchange
+from aiohttp.test_utils import TestClient
 
 from router.app import create_app
-from router.bridge import BRIDGE, same_broker
+from router.bridge import BRIDGE, Bridge, same_broker
 from router.settings import Settings
 from router.store import MemoryStore
 from schemas import instance_word
@@ -63,6 +64,17 @@ def bridge_settings(
     return make
 
 
+@contextlib.asynccontextmanager
+async def running_bridge(
+    settings: Settings, roles: list[str] | None = None, store: MemoryStore | None = None
+) -> AsyncIterator[tuple[TestClient[Any, Any], Bridge]]:
+    """The app with the bridge role, once the bridge is connected to its source."""
+    async with running_app(settings, roles or ["bridge"], store=store) as client:
+        bridge = client.app[BRIDGE]
+        await bridge.broker.wait_ready(15)
+        yield client, bridge
+
+
 async def evolution_publish(
     channel: AbstractChannel, exchange: str, event: str, body: bytes
 ) -> AbstractExchange:
@@ -94,8 +106,7 @@ async def test_global_mode_events_arrive_confirmed_and_a_redelivery_is_the_same_
     channel: AbstractChannel,
 ) -> None:
     mine = await bind_queue("#")
-    async with running_app(bridge_settings(), ["bridge"]) as client:
-        await client.app[BRIDGE].broker.wait_ready(15)
+    async with running_bridge(bridge_settings()) as (_, bridge):
         body = evolution_body("messages.upsert", "Loja Centro", {"key": {"id": "3EB0"}})
         for _ in range(2):  # Evolution's own retry of a publish sends the same body
             await evolution_publish(channel, evolution_exchange, "messages.upsert", body)
@@ -104,7 +115,7 @@ async def test_global_mode_events_arrive_confirmed_and_a_redelivery_is_the_same_
         )
         first = await next_message(mine)
         second = await next_message(mine)
-        bridge_queue = await channel.declare_queue(client.app[BRIDGE].source.queue, passive=True)
+        bridge_queue = await channel.declare_queue(bridge.source.queue, passive=True)
         async with asyncio.timeout(10):
             while await depth(bridge_queue):
                 await asyncio.sleep(0.05)
@@ -131,8 +142,7 @@ async def test_per_instance_exchanges_from_the_setting_and_the_store(
     await store.put(InstanceConfig(instance=stored))
     mine = await bind_queue("#")
     settings = bridge_settings(global_enabled=False, instances=named)
-    async with running_app(settings, ["bridge"], store=store) as client:
-        await client.app[BRIDGE].broker.wait_ready(15)
+    async with running_bridge(settings, store=store):
         await evolution_publish(channel, named, "call", evolution_body("call", named, 1))
         await evolution_publish(channel, stored, "call", evolution_body("call", stored, 2))
         got = {orjson.loads((await next_message(mine)).body)["instance"] for _ in range(2)}
@@ -146,9 +156,7 @@ async def test_what_is_not_an_evolution_event_is_kept_with_its_reason(
     channel: AbstractChannel,
 ) -> None:
     mine = await bind_queue("#")
-    async with running_app(bridge_settings(), ["bridge"]) as client:
-        bridge = client.app[BRIDGE]
-        await bridge.broker.wait_ready(15)
+    async with running_bridge(bridge_settings()) as (_, bridge):
         for poison in (b"not json", b'{"event": "call"}', b'{"event": "No such", "instance": "a"}'):
             await evolution_publish(channel, evolution_exchange, "call", poison)
         await evolution_publish(channel, evolution_exchange, "call", evolution_body("call", "a", 3))
@@ -218,9 +226,7 @@ async def test_an_instance_configured_while_the_bridge_runs_is_read_at_once_and_
         await store.put(InstanceConfig(instance=odd))
     mine = await bind_queue("#")
     settings = bridge_settings(global_enabled=False)
-    async with running_app(settings, ["ingest", "bridge"], store=store) as client:
-        bridge = client.app[BRIDGE]
-        await bridge.broker.wait_ready(15)
+    async with running_bridge(settings, ["ingest", "bridge"], store) as (client, bridge):
         answer = await client.post(
             f"/rabbitmq/set/{quote(later, safe='')}",
             json={"rabbitmq": {"enabled": True, "events": ["CALL"]}},

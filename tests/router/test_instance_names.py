@@ -4,11 +4,9 @@ unchanged; where a name cannot be used as it is, its word (``schemas.instance``)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import orjson
-import pytest
 
 from adapters.sqs.naming import queue_name
 from router.store import MemoryStore
@@ -19,24 +17,9 @@ from tests.conftest import Cleanup
 from tests.support.app import API_KEY, router_settings, running_app
 from tests.support.evolution import EvolutionWebhook
 from tests.support.moto import MotoServer
-from tests.support.receiver import Receiver, running_receiver
+from tests.support.receiver import Receiver
 
 NAMES = ["Loja Centro", "client.one", "user@mail.com", "joão", "filial/2", "ç" * 255, "my-instance"]
-
-
-@pytest.fixture
-async def moto() -> AsyncIterator[MotoServer]:
-    server = MotoServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def receivers() -> AsyncIterator[tuple[Receiver, Receiver]]:
-    async for first in running_receiver():
-        async for second in running_receiver():
-            yield first, second
 
 
 async def test_every_name_reaches_every_destination_unchanged(

@@ -22,7 +22,7 @@ from schemas.instance_config import InstanceConfig, WebhookConfig
 from tests.reliability.nodes import RabbitNode
 from tests.support.app import API_KEY, router_settings, running_app
 from tests.support.evolution import EvolutionWebhook
-from tests.support.receiver import Receiver, running_receiver
+from tests.support.receiver import Receiver
 
 SIXTEEN_MIB = 16 * 1024 * 1024
 
@@ -31,13 +31,6 @@ SIXTEEN_MIB = 16 * 1024 * 1024
 async def small_node() -> AsyncIterator[RabbitNode]:
     async with RabbitNode(config=f"max_message_size = {SIXTEEN_MIB}") as node:
         yield node
-
-
-@pytest.fixture
-async def receivers() -> AsyncIterator[tuple[Receiver, Receiver]]:
-    async for first in running_receiver():
-        async for second in running_receiver():
-            yield first, second
 
 
 async def test_a_30_mb_video_reaches_both_webhooks_through_a_16_mib_broker(

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +61,6 @@ async def test_only_bodies_over_the_threshold_are_claimed(tmp_path: Path) -> Non
 async def test_the_directory_store_takes_only_its_own_keys(key: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a media key"):
         await DirectoryStore(tmp_path).put(key, "AAAA")
-
-
-@pytest.fixture
-async def moto() -> AsyncIterator[MotoServer]:
-    server = MotoServer()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def test_the_s3_store_keeps_media_for_every_host(moto: MotoServer) -> None:

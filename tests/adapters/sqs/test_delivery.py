@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -20,14 +20,6 @@ from tests.support.moto import MotoServer
 
 AUTH = {"apikey": API_KEY}
 ALL_EVENTS = {f"event_{e.key.lower()}": True for e in CATALOG}
-
-
-@pytest.fixture
-async def moto() -> AsyncIterator[MotoServer]:
-    server = MotoServer()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
