@@ -15,6 +15,7 @@ import aiohttp
 from aio_pika.abc import AbstractChannel
 
 from router.publisher import amqp_message
+from router.topology import ingest_dlq_name
 from schemas import build_envelope
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,5 +119,7 @@ async def drop_declared(channel: AbstractChannel, exchange: str, roles: tuple[st
     for role in roles:
         for name in (f"{exchange}.{role}", f"{exchange}.{role}.dlq"):
             await channel.queue_delete(name)
+    # Every role declares ingest's dead-letter queue with the rest of the topology.
+    await channel.queue_delete(ingest_dlq_name(exchange))
     for name in (exchange, f"{exchange}.dead", f"{exchange}.config"):
         await channel.exchange_delete(name)

@@ -67,7 +67,10 @@ async def channel(amqp: AbstractConnection) -> AsyncIterator[AbstractChannel]:
 
 # Roles whose queues a test may have declared under its exchange, and retry delays tests use.
 ROLES = ("ingest", "webhook", "webhook-errors", "sqs", "pusher", "websocket", "scripted", "noop")
-RETRY_SECONDS = (0.1, 0.2, 0.4, 0.5, 0.8, 1, 1.2, 1.6, 2, 3, 4, 5, 10)
+RETRY_SECONDS = (
+    *(0.1, 0.125, 0.16, 0.2, 0.25, 0.315, 0.4, 0.5, 0.63, 0.8),
+    *(1, 1.2, 1.25, 1.6, 2, 2.5, 3, 3.15, 4, 5, 6.3, 8, 10),
+)
 
 
 @pytest.fixture
