@@ -106,26 +106,32 @@ EVOLUTION_NUMBERS = itertools.count()
 async def evolution(base: str, total: int, concurrency: int) -> float:
     """Evolution's global webhook as it posts: the key in the path, no headers of its own, the
     body as Evolution builds it. Each body differs (Evolution's do: a message id, a time), since
-    the router takes a repeated body for a retry of the same event."""
+    the router takes a repeated body for a retry of the same event. The bodies are made before
+    the clock starts, as ``http`` makes its one body: the bench process shares the machine's
+    cores with the router."""
     connector = aiohttp.TCPConnector(limit=concurrency)
+    url = f"{base}/ingest/evolution/{API_KEY}"
+    bodies = [
+        orjson.dumps(
+            {
+                "event": "messages.upsert",
+                "instance": "bench",
+                "data": {**DATA, "n": next(EVOLUTION_NUMBERS)},
+                "destination": url,
+                "date_time": "2026-12-02T09:30:00.000Z",
+                "sender": "5511999999999@s.whatsapp.net",
+                "server_url": "http://evolution:8080",
+                "apikey": None,
+            }
+        )
+        for _ in range(total + concurrency)
+    ]
+    unsent = iter(bodies)
     async with aiohttp.ClientSession(connector=connector) as session:
-        url = f"{base}/ingest/evolution/{API_KEY}"
 
         async def one(_: int) -> int:
-            body = orjson.dumps(
-                {
-                    "event": "messages.upsert",
-                    "instance": "bench",
-                    "data": {**DATA, "n": next(EVOLUTION_NUMBERS)},
-                    "destination": url,
-                    "date_time": "2026-12-02T09:30:00.000Z",
-                    "sender": "5511999999999@s.whatsapp.net",
-                    "server_url": "http://evolution:8080",
-                    "apikey": None,
-                }
-            )
             headers = {"Content-Type": "application/json"}
-            async with session.post(url, data=body, headers=headers) as r:
+            async with session.post(url, data=next(unsent), headers=headers) as r:
                 if r.status != 202:
                     raise RuntimeError(f"router answered {r.status}: {await r.text()}")
             return 1

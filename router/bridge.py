@@ -35,7 +35,7 @@ from router.evolution_webhook import Unusable, to_envelope
 from router.ingest import Refused
 from router.livecfg import LiveConfig
 from router.logging import get_logger
-from router.media import claimed, open_media_store
+from router.media import claimed, cut_media, open_media_store
 from router.publisher import Published, Publisher
 from router.settings import Settings
 from router.store import ConfigStore
@@ -209,16 +209,18 @@ class Bridge:
                 await self._bind(name)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        limits = self.settings.router
+        cut = cut_media(message.body, limits.media_claim_bytes)
         try:
             envelope = to_envelope(
-                orjson.loads(message.body), message.body, self.settings.server.url or None
+                orjson.loads(cut.text), message.body, self.settings.server.url or None
             )
         except (orjson.JSONDecodeError, Unusable) as exc:
             reason = exc.message if isinstance(exc, Refused) else f"not JSON: {exc}"
             await self._keep(message, reason)
             return
-        limits = self.settings.router
-        envelope = await claimed(envelope, len(message.body), limits.media_claim_bytes, self.media)
+        envelope = await claimed(envelope, cut, limits.media_claim_bytes, self.media)
+        del cut
         while True:
             result: Published | BaseException
             try:

@@ -39,7 +39,7 @@ from router.ingest import (
     validation_problems,
 )
 from router.logging import get_logger, mask_url
-from router.media import MediaStore, claimed
+from router.media import Cut, MediaStore, claimed, cut_media
 from router.publisher import PublishFailed
 from router.topology import ingest_dlq_name
 from schemas import (
@@ -238,13 +238,14 @@ class Door:
                 raise Refused(401, "unauthorized", "wrong or missing key (in the path or apikey)")
             limits = settings.router
             raw = await read_evolution_body(request, limits.max_evolution_bytes)
+            cut = cut_media(raw, limits.media_claim_bytes)
             try:
-                envelope = self.envelope(raw, route, settings.server.url or None)
+                envelope = self.envelope(cut, route, settings.server.url or None)
             except Unusable as unusable:
                 await keep(request, raw, unusable, route)
                 raise
-            size, raw = len(raw), bytearray()  # the media is all that is kept of it from here
-            envelope = await claimed(envelope, size, limits.media_claim_bytes, self.media)
+            envelope = await claimed(envelope, cut, limits.media_claim_bytes, self.media)
+            del raw, cut  # the media is stored: nothing of the body is needed from here
             body = envelope.to_json()
             if len(body) > limits.max_event_bytes:
                 raise TooLarge(
@@ -270,12 +271,12 @@ class Door:
             return refused.response()
         return json_response({"id": envelope.id}, 202)
 
-    def envelope(self, raw: bytes | bytearray, route: Route, server_url: str | None) -> Envelope:
+    def envelope(self, cut: Cut, route: Route, server_url: str | None) -> Envelope:
         try:
-            item = parse_json(raw)
+            item = parse_json(cut.text)
         except Refused as refused:
             raise Unusable(refused.status, refused.reason, refused.message) from None
-        envelope = to_envelope(item, raw, server_url)
+        envelope = to_envelope(item, cut.raw, server_url)
         self.note_unknown(item)
         if route.suffix is not None and route.suffix != evolution_suffix(envelope.event):
             log.warning(

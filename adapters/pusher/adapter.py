@@ -26,6 +26,7 @@ from router.adapter import (
 )
 from router.batcher import Batcher, BatcherClosed
 from router.logging import get_logger
+from router.media import without_claims
 from router.selection import Selection
 from router.settings import Settings
 from router.store.base import ConfigStore
@@ -139,7 +140,7 @@ class PusherAdapter:
     async def trigger(self, app: App, envelope: Envelope) -> Delivered | Retry | Dead:
         channel, name = word_within(envelope.instance, CHANNEL_NAME), envelope.event
         destination = f"pusher:{app.app_id}/{channel}"
-        data = envelope.to_json().decode()
+        data = without_claims(envelope).to_json().decode()
         problem = limit_problem(channel, name, data)
         if (
             problem is not None

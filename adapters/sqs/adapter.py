@@ -10,6 +10,7 @@ from adapters.sqs.naming import queue_name
 from router.adapter import Dead, Delivered, Delivery, Outcome, Retry, RetryPolicy, Skipped
 from router.batcher import Batcher, BatcherClosed
 from router.logging import get_logger
+from router.media import without_claims
 from router.selection import Selection
 from router.settings import Settings
 from router.store.base import ConfigStore
@@ -98,7 +99,7 @@ class SqsAdapter:
         if not self.wants(envelope):
             return Skipped(f"SQS is not on for {envelope.instance}.{envelope.event}")
         queue = self.queue_for(envelope)
-        body = envelope.to_json()
+        body = without_claims(envelope).to_json()
         attributes = (
             ("event", envelope.event),
             ("instance", envelope.instance),

@@ -22,6 +22,7 @@ from adapters.websocket.hub import Hub
 from router.broker import Broker
 from router.consumer import parse_envelope
 from router.logging import get_logger
+from router.media import CLAIM_MARK, without_claims
 from router.publisher import APP_ID
 from schemas.ids import event_time_ms
 
@@ -68,7 +69,8 @@ def decode(message: AbstractIncomingMessage) -> tuple[int, StreamEvent | None] |
     except ValueError:
         return offset, None
     ours = message.app_id == APP_ID and message.message_id == envelope.id
-    frame = message.body if ours else envelope.to_json()
+    claimed = CLAIM_MARK in message.body
+    frame = message.body if ours and not claimed else without_claims(envelope).to_json()
     return offset, StreamEvent(envelope.id, envelope.instance, envelope.event, frame)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,7 +27,7 @@ ALL_EVENTS = {f"event_{e.key.lower()}": True for e in CATALOG}
 def sqs_settings(
     amqp_url: str, exchange_name: str, cleanup: Cleanup, moto: MotoServer
 ) -> Callable[..., Settings]:
-    def make(**sqs: Any) -> Settings:
+    def make(router: Mapping[str, Any] | None = None, **sqs: Any) -> Settings:
         values = {
             "enabled": True,
             "global_enabled": True,
@@ -43,7 +44,9 @@ def sqs_settings(
             "retry_jitter_factor": 0,
             "retry_max_attempts": 30,
         }
-        return router_settings(amqp_url, exchange_name, sqs=values, webhook=fast)
+        return router_settings(
+            amqp_url, exchange_name, sqs=values, webhook=fast, router=router or {}
+        )
 
     return make
 
@@ -98,6 +101,27 @@ async def test_every_catalog_event_reaches_its_queue_exactly(
             assert attributes["event"]["StringValue"] == event.wire
             assert attributes["instance"]["StringValue"] == "shop"
             assert attributes["event_id"]["StringValue"] == sent[event.wire]
+
+
+async def test_media_stored_aside_is_left_out_rather_than_sent_as_its_claim(
+    sqs_settings: Callable[..., Settings], moto: MotoServer, tmp_path: Path
+) -> None:
+    sqs = moto.client()
+    limits = {"media_claim_bytes": 8192, "media_store": str(tmp_path)}
+    video = {"key": {"id": "V1"}, "message": {"videoMessage": {}, "base64": "QU/D" * 4096}}
+    image = {"key": {"id": "I1"}, "message": {"imageMessage": {}, "base64": "QU/D" * 64}}
+    async with running_app(sqs_settings(router=limits)) as client:
+        for data in (video, image):
+            body = {"event": "messages.upsert", "instance": "shop", "data": data}
+            answer = await client.post(f"/ingest/evolution/{API_KEY}", json=body)
+            assert answer.status == 202, await answer.text()
+        messages = await receive_all(sqs, "shop-messages_upsert", 2)
+    got = {
+        m["data"]["key"]["id"]: m["data"] for m in map(lambda m: orjson.loads(m["Body"]), messages)
+    }
+    assert got["V1"]["message"] == {"videoMessage": {}}  # stored aside: not in the message
+    assert got["I1"] == image  # under ROUTER_MEDIA_CLAIM_BYTES: sent as it came
+    assert len(await asyncio.to_thread(lambda: list(tmp_path.rglob("0")))) == 1
 
 
 async def test_fifo_queues_deduplicate_by_event_id(

@@ -4,8 +4,9 @@ loopback. Who may connect, what each client receives, slow clients, heartbeats a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,9 +27,9 @@ Client = TestClient[Any, Any]
 
 @pytest.fixture
 def ws_settings(amqp_url: str, exchange_name: str, cleanup: Cleanup) -> Callable[..., Settings]:
-    def make(**websocket: Any) -> Settings:
+    def make(router: Mapping[str, Any] | None = None, **websocket: Any) -> Settings:
         values = {"enabled": True, "global_events": True, "heartbeat_seconds": 30, **websocket}
-        return router_settings(amqp_url, exchange_name, websocket=values)
+        return router_settings(amqp_url, exchange_name, websocket=values, router=router or {})
 
     return make
 
@@ -141,6 +142,23 @@ async def test_instance_and_global_streams(ws_settings: Callable[..., Settings])
         for ws in (alpha, everyone, calls):
             await nothing_more(ws, 0.3)
             await ws.close()
+
+
+async def test_media_stored_aside_is_left_out_rather_than_sent_as_its_claim(
+    ws_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    limits = {"media_claim_bytes": 8192, "media_store": str(tmp_path)}
+    video = {"key": {"id": "V1"}, "message": {"videoMessage": {}, "base64": "QU/D" * 4096}}
+    async with gateway(ws_settings(router=limits)) as client:
+        ws = await client.ws_connect(f"/ws/shop?token={API_KEY}")
+        body = {"event": "messages.upsert", "instance": "shop", "data": video}
+        answer = await client.post(f"/ingest/evolution/{API_KEY}", json=body)
+        assert answer.status == 202, await answer.text()
+        sent = (await answer.json())["id"]
+        got = await frame(ws)
+        await ws.close()
+    assert got["id"] == sent
+    assert got["data"]["message"] == {"videoMessage": {}}
 
 
 async def test_instance_blocks_decide_without_global_events(
