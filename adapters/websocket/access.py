@@ -28,7 +28,9 @@ class Denied(Exception):
 
 
 def presented_token(request: web.Request) -> str | None:
-    return request.query.get("token") or presented_key(request)
+    """``?token=``, ``?apikey=`` (as Evolution's Socket.IO clients send it), an ``apikey``
+    header or a Bearer token."""
+    return request.query.get("token") or request.query.get("apikey") or presented_key(request)
 
 
 def parse_allowed_hosts(value: str) -> frozenset[str] | None:
@@ -63,20 +65,21 @@ def same(expected: str, presented: str) -> bool:
 
 
 async def check(
-    request: web.Request,
+    peer: str | None,
+    token: str | None,
     instance: str | None,
     global_key: str,
     allowed: frozenset[str] | None,
     token_of: TokenOf,
 ) -> None:
-    """Return when the caller may open the stream of ``instance`` (None: every instance).
-    Without a global key, a stream is open unless its instance has a token of its own."""
-    if peer_allowed(request.remote, allowed):
+    """Return when ``peer``, presenting ``token``, may open the stream of ``instance`` (None:
+    every instance). Without a global key, a stream is open unless its instance has a token of
+    its own."""
+    if peer_allowed(peer, allowed):
         return
     own = await token_of(instance) if instance is not None else ""
     if not global_key and not own:
         return
-    token = presented_token(request)
     if not token:
         raise Denied(
             "missing_token", "a token is required: ?token=, an apikey header or a Bearer token"

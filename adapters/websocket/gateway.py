@@ -1,4 +1,5 @@
-"""The WebSocket gateway: ``GET /ws/{instance}`` and ``GET /ws``.
+"""The WebSocket gateway: ``GET /ws/{instance}`` and ``GET /ws``, and Socket.IO on
+``/socket.io/`` (``socket_io``) from the same hub.
 
 Events reach a stream, ``<exchange>.websocket``, bound to the events the settings and each
 instance's ``websocket`` block select. Every gateway process reads the whole stream (so any
@@ -15,9 +16,11 @@ from typing import Final
 from aiohttp import web
 
 from adapters.websocket import access, session
+from adapters.websocket.events import parse_events
 from adapters.websocket.frames import CLOSE_GOING_AWAY
 from adapters.websocket.hub import Client, Hub
 from adapters.websocket.metrics import REFUSED
+from adapters.websocket.socket_io import SocketIOEndpoint
 from adapters.websocket.stream import LiveReader
 from router.broker import Broker
 from router.ingest import Refused
@@ -26,7 +29,7 @@ from router.selection import Selection
 from router.settings import Settings
 from router.store.base import ConfigStore
 from router.topology import AdapterQueues, StreamBinding
-from schemas import InvalidInstanceError, UnknownEventError, is_event_id, resolve, validate_instance
+from schemas import InvalidInstanceError, is_event_id, validate_instance
 
 log = get_logger("adapters.websocket")
 
@@ -38,30 +41,6 @@ POSITION_WAIT_SECONDS: Final = 5.0
 MAX_INCOMING_BYTES: Final = 4096
 
 
-def parse_events(value: str | None) -> frozenset[str] | None:
-    """``?events=MESSAGES_UPSERT,call``: any accepted spelling; None when absent or empty."""
-    names = [name.strip() for name in (value or "").split(",") if name.strip()]
-    if not names:
-        return None
-    wires: set[str] = set()
-    unknown: list[str] = []
-    suggestions: list[str] = []
-    for name in names:
-        try:
-            wires.add(resolve(name).wire)
-        except UnknownEventError as exc:
-            unknown.append(name)
-            suggestions.extend(s for s in exc.suggestions if s not in suggestions)
-    if unknown:
-        raise Refused(
-            422,
-            "unknown_event",
-            f"unknown event{'s' if len(unknown) > 1 else ''} in events: {', '.join(unknown)}",
-            suggestions=suggestions,
-        )
-    return frozenset(wires)
-
-
 class WebsocketGateway:
     name = "websocket"
 
@@ -71,6 +50,7 @@ class WebsocketGateway:
         self.allowed = access.parse_allowed_hosts(self.settings.allowed_hosts)
         self.selection = Selection(self.settings.selected_events(), lambda c: c.websocket)
         self.hub = Hub(self.permits)
+        self.socket_io = SocketIOEndpoint(self)
         self._broker: Broker | None = None
         self._store: ConfigStore | None = None
         self._stream = ""
@@ -97,6 +77,7 @@ class WebsocketGateway:
         LiveReader(broker, self._stream, self.hub)
         app.router.add_get("/ws", self.serve)
         app.router.add_get("/ws/{instance}", self.serve)
+        self.socket_io.install(app)
         app.on_shutdown.append(self._shutdown)
 
     async def start(self) -> None:
@@ -112,6 +93,7 @@ class WebsocketGateway:
 
     async def close(self) -> None:
         await self.hub.close_all(CLOSE_GOING_AWAY, "gateway shutting down")
+        await self.socket_io.close()
 
     async def reload(self, store: ConfigStore, instance: str | None) -> None:
         await self.selection.reload(store, instance)
@@ -140,42 +122,32 @@ class WebsocketGateway:
             return Refused(401, denied.reason, denied.detail).response()
         await ws.prepare(request)
         client = Client(ws, request, instance, events, self.settings.max_buffer)
-        assert self._broker is not None
-        assert self._replays is not None
+        broker, stream, replays = self.replay_source()
         await session.serve(
             ws,
             client,
             self.hub,
             last_event_id=last_event_id,
-            broker=self._broker,
-            stream=self._stream,
-            replays=self._replays,
+            broker=broker,
+            stream=stream,
+            replays=replays,
         )
         return ws
+
+    def replay_source(self) -> tuple[Broker, str, asyncio.Semaphore]:
+        """Where a resume reads the past: the broker, the stream, and the replays' limit."""
+        assert self._broker is not None
+        assert self._replays is not None
+        return self._broker, self._stream, self._replays
 
     async def _admit(
         self, request: web.Request
     ) -> tuple[web.WebSocketResponse, str | None, frozenset[str] | None, str | None]:
         """Everything checked before the upgrade, so a refusal is a plain HTTP answer."""
-        raw = request.match_info.get("instance")
-        instance: str | None = None
-        if raw is None:
-            if not self.settings.global_events:
-                raise Refused(
-                    404, "global_stream_off", "GET /ws needs WEBSOCKET_GLOBAL_EVENTS=true"
-                )
-        else:
-            try:
-                instance = validate_instance(raw)
-            except InvalidInstanceError as exc:
-                raise Refused(422, "invalid_instance", str(exc)) from None
+        instance = self.stream_instance(request.match_info.get("instance"))
         events = parse_events(request.query.get("events"))
-        last_event_id = request.query.get("last_event_id") or None
-        if last_event_id is not None and not is_event_id(last_event_id):
-            raise Refused(
-                422, "invalid_last_event_id", "last_event_id must be the id of an event received"
-            )
-        await access.check(request, instance, self.global_key, self.allowed, self._token_of)
+        last_event_id = self.resume_from(request.query.get("last_event_id"))
+        await self.check_access(request.remote, access.presented_token(request), instance)
         ws = web.WebSocketResponse(
             heartbeat=self.settings.heartbeat_seconds,
             compress=False,  # one serialisation for every client; per-client deflate undoes it
@@ -183,6 +155,39 @@ class WebsocketGateway:
         )
         if not ws.can_prepare(request).ok:
             raise Refused(426, "upgrade_required", "this endpoint speaks WebSocket only")
+        await self.check_ready(last_event_id)
+        return ws, instance, events, last_event_id
+
+    # -- what both endpoints check ---------------------------------------------------------------
+
+    def stream_instance(self, raw: str | None) -> str | None:
+        """The instance a client asks to follow (None: every instance), or ``Refused``."""
+        if raw is None:
+            if not self.settings.global_events:
+                raise Refused(
+                    404,
+                    "global_stream_off",
+                    "the stream of every instance needs WEBSOCKET_GLOBAL_EVENTS=true",
+                )
+            return None
+        try:
+            return validate_instance(raw)
+        except InvalidInstanceError as exc:
+            raise Refused(422, "invalid_instance", str(exc)) from None
+
+    @staticmethod
+    def resume_from(value: str | None) -> str | None:
+        if value and not is_event_id(value):
+            raise Refused(
+                422, "invalid_last_event_id", "last_event_id must be the id of an event received"
+            )
+        return value or None
+
+    async def check_access(self, peer: str | None, token: str | None, instance: str | None) -> None:
+        await access.check(peer, token, instance, self.global_key, self.allowed, self._token_of)
+
+    async def check_ready(self, last_event_id: str | None) -> None:
+        """``Refused`` while RabbitMQ is away, or while a resume could not find its place."""
         broker = self._broker
         if broker is None or not broker.ready:
             raise Refused(503, "broker_unavailable", "not connected to RabbitMQ; retry shortly")
@@ -194,7 +199,6 @@ class WebsocketGateway:
                 raise Refused(
                     503, "stream_unavailable", "the event stream cannot be read yet; retry shortly"
                 ) from None
-        return ws, instance, events, last_event_id
 
     async def _shutdown(self, _: web.Application) -> None:
         await self.close()

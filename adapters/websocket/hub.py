@@ -1,8 +1,8 @@
 """Who is connected and what each one wants.
 
 The gateway hands the hub each event once, already serialised; the hub offers those bytes to
-every client that may and wants to see it. Offering never waits: each client has a bounded
-queue drained by its own writer task, and a client whose queue is full is disconnected.
+every client that may and wants to see it, ``/ws`` and Socket.IO clients alike. Offering never
+waits: each client has a bounded queue, and a client whose queue is full is disconnected.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import contextlib
 import struct
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import Final
+from typing import ClassVar, Final
 
+import orjson
 from aiohttp import WSMsgType, web
+from engineio.packet import MESSAGE, Packet
 
 from adapters.websocket.frames import CLOSE_TOO_SLOW
 from adapters.websocket.metrics import CLIENTS, DROPPED, FRAMES_SENT
@@ -36,20 +38,60 @@ DIRECT_WRITE_LIMIT: Final = 64 * 1024
 Permits = Callable[[str, str], tuple[bool, bool]]
 
 
-class Client:
-    __slots__ = (
-        "busy",
-        "closed",
-        "events",
-        "held",
-        "hold_limit",
-        "instance",
-        "peer",
-        "queue",
-        "transport",
-        "writer",
-        "ws",
-    )
+class Audience:
+    """A connected client as the hub sees it, whatever protocol carries its frames: what it
+    wants, whether it is resuming (live frames held back meanwhile), and how to reach it."""
+
+    protocol: ClassVar[str]
+    __slots__ = ("closed", "events", "held", "hold_limit", "instance", "max_buffer", "peer")
+
+    def __init__(
+        self, instance: str | None, events: frozenset[str] | None, max_buffer: int, peer: str
+    ) -> None:
+        self.instance = instance  # None: every instance (``/ws``, Socket.IO's ``/``)
+        self.events = events  # None: every event it may see
+        self.peer = peer
+        self.max_buffer = max_buffer
+        # Live frames kept back while the client resumes, else None.
+        self.held: deque[tuple[int, WireFrame]] | None = None
+        self.hold_limit = max_buffer * HOLD_FACTOR
+        self.closed = False
+
+    def sees(self, instance: str, event: str, to_instance: bool, to_all: bool) -> bool:
+        """Whether this client gets an event, given who may see it (``Hub.permits``)."""
+        mine = to_all if self.instance is None else to_instance and instance == self.instance
+        return mine and (self.events is None or event in self.events)
+
+    def offer(self, offset: int, wire: WireFrame) -> int:
+        """Hand over a live frame without waiting: 1 when written at once, 0 when queued or
+        held, -1 when the client is too far behind."""
+        if self.held is not None:
+            if len(self.held) >= self.hold_limit:
+                return -1
+            self.held.append((offset, wire))
+            return 0
+        return self.send_now(wire)
+
+    def send_now(self, wire: WireFrame) -> int:
+        raise NotImplementedError
+
+    async def put(self, wire: WireFrame) -> None:
+        """Send a frame in order, waiting while the client is behind (a resume's frames)."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop writing to the client (it is being dropped)."""
+
+    async def close(self, code: int, message: str) -> None:
+        raise NotImplementedError
+
+
+class Client(Audience):
+    """A ``/ws`` client: a bounded queue drained by its own writer task, and the same frame
+    bytes as every other client written at once while it keeps up."""
+
+    protocol = "websocket"
+    __slots__ = ("busy", "queue", "transport", "writer", "ws")
 
     def __init__(
         self,
@@ -59,32 +101,14 @@ class Client:
         events: frozenset[str] | None,
         max_buffer: int,
     ) -> None:
+        super().__init__(instance, events, max_buffer, request.remote or "?")
         self.ws = ws
         self.transport = request.transport
-        self.peer = request.remote or "?"
-        self.instance = instance  # None: every instance (``/ws``)
-        self.events = events  # None: every event it may see
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(max_buffer)
-        # Live frames (offset, bytes) kept back while the client resumes, else None.
-        self.held: deque[tuple[int, bytes]] | None = None
-        self.hold_limit = max_buffer * HOLD_FACTOR
         self.writer: asyncio.Task[None] | None = None
         self.busy = False  # the writer holds a frame (sending it, or waiting for the socket)
-        self.closed = False
 
-    def sees(self, instance: str, event: str, to_instance: bool, to_all: bool) -> bool:
-        """Whether this client gets an event, given who may see it (``Hub.permits``)."""
-        mine = to_all if self.instance is None else to_instance and instance == self.instance
-        return mine and (self.events is None or event in self.events)
-
-    def offer(self, offset: int, frame: bytes, wire: WireFrame) -> int:
-        """Hand over a live frame without waiting: 1 when written at once, 0 when queued or
-        held, -1 when the client is too far behind."""
-        if self.held is not None:
-            if len(self.held) >= self.hold_limit:
-                return -1
-            self.held.append((offset, frame))
-            return 0
+    def send_now(self, wire: WireFrame) -> int:
         transport = self.transport
         if (
             not self.busy
@@ -98,10 +122,20 @@ class Client:
             transport.write(wire.bytes())
             return 1
         try:
-            self.queue.put_nowait(frame)
+            self.queue.put_nowait(wire.payload)
         except asyncio.QueueFull:
             return -1
         return 0
+
+    async def put(self, wire: WireFrame) -> None:
+        await self.queue.put(wire.payload)
+
+    def stop(self) -> None:
+        if self.writer is not None:
+            self.writer.cancel()
+
+    async def close(self, code: int, message: str) -> None:
+        await close_client(self, code, message)
 
     async def write_forever(self) -> None:
         """The client's one writer, for frames that had to wait: in order, at its pace. It
@@ -115,19 +149,22 @@ class Client:
                 return
             finally:
                 self.busy = False
-            FRAMES_SENT.inc()
+            FRAMES_SENT.labels(protocol=self.protocol).inc()
 
 
 class WireFrame:
-    """An event's WebSocket text frame (unmasked, as a server sends it), built on first use and
-    then the same bytes for every client. Only valid on connections without per-message
-    compression, which the gateway never negotiates (``compress=False``)."""
+    """An event as sent, built on first use and then the same bytes for every client: the
+    WebSocket text frame (unmasked, as a server sends it; only valid on connections without
+    per-message compression, which the gateway never negotiates) and the Socket.IO packet of
+    each namespace."""
 
-    __slots__ = ("_bytes", "payload")
+    __slots__ = ("_bytes", "_packets", "name", "payload")
 
-    def __init__(self, payload: bytes) -> None:
+    def __init__(self, payload: bytes, name: str) -> None:
         self.payload = payload
+        self.name = name  # the Socket.IO event name: the wire name, or a control frame's type
         self._bytes: bytes | None = None
+        self._packets: dict[str, Packet] | None = None
 
     def bytes(self) -> bytes:
         if self._bytes is None:
@@ -141,12 +178,24 @@ class WireFrame:
             self._bytes = header + self.payload
         return self._bytes
 
+    def packet(self, namespace: str) -> Packet:
+        """The Engine.IO message carrying this frame as a Socket.IO event of ``namespace``:
+        ``2/<namespace>,["<name>",<payload>]``, the payload spliced in, not encoded again."""
+        if self._packets is None:
+            self._packets = {}
+        found = self._packets.get(namespace)
+        if found is None:
+            prefix = "2" if namespace == "/" else f"2{namespace},"
+            text = f"{prefix}[{orjson.dumps(self.name).decode()},{self.payload.decode()}]"
+            found = self._packets[namespace] = Packet(MESSAGE, data=text)
+        return found
+
 
 class Hub:
     def __init__(self, permits: Permits) -> None:
         self.permits = permits
-        self.by_instance: dict[str, set[Client]] = {}
-        self.everywhere: set[Client] = set()
+        self.by_instance: dict[str, set[Audience]] = {}
+        self.everywhere: set[Audience] = set()
         self.last_offset: int | None = None
         # Set once this process knows where it stands in the stream (its first message read).
         self.positioned = asyncio.Event()
@@ -156,20 +205,20 @@ class Hub:
         self._moved: asyncio.Future[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
 
-    def add(self, client: Client) -> None:
+    def add(self, client: Audience) -> None:
         if client.instance is None:
             self.everywhere.add(client)
         else:
             self.by_instance.setdefault(client.instance, set()).add(client)
-        CLIENTS.inc()
+        CLIENTS.labels(protocol=client.protocol).inc()
 
-    def discard(self, client: Client) -> None:
+    def discard(self, client: Audience) -> None:
         group = (
             self.everywhere if client.instance is None else self.by_instance.get(client.instance)
         )
         if group is not None and client in group:
             group.discard(client)
-            CLIENTS.dec()
+            CLIENTS.labels(protocol=client.protocol).dec()
             if client.instance is not None and not group:
                 del self.by_instance[client.instance]
 
@@ -195,9 +244,9 @@ class Hub:
         self.last_event_ms = event_time_ms(event_id) or self.last_event_ms
         self.position(offset)
         to_instance, to_all = self.permits(instance, event)
-        wire = WireFrame(frame)
-        slow: list[Client] = []
-        written = 0
+        wire = WireFrame(frame, event)
+        slow: list[Audience] = []
+        written: dict[str, int] = {}
         groups = (
             self.by_instance.get(instance, ()) if to_instance else (),
             self.everywhere if to_all else (),
@@ -205,34 +254,35 @@ class Hub:
         for group in groups:
             for client in group:
                 if client.sees(instance, event, to_instance, to_all):
-                    result = client.offer(offset, frame, wire)
+                    result = client.offer(offset, wire)
                     if result < 0:
                         slow.append(client)
-                    written += result > 0
-        if written:
-            FRAMES_SENT.inc(written)
+                    elif result:
+                        written[client.protocol] = written.get(client.protocol, 0) + 1
+        for protocol, count in written.items():
+            FRAMES_SENT.labels(protocol=protocol).inc(count)
         for client in slow:
             # Held frames overflow only while the client is still being resumed.
             reason = "slow" if client.held is None else "resume_backlog"
             self.drop(client, CLOSE_TOO_SLOW, "too slow: send buffer full", reason)
 
-    def drop(self, client: Client, code: int, message: str, reason: str) -> None:
+    def drop(self, client: Audience, code: int, message: str, reason: str) -> None:
         """Disconnect ``client`` without waiting for it."""
         if client.closed:
             return
         client.closed = True
         self.discard(client)
-        DROPPED.labels(reason=reason).inc()
+        DROPPED.labels(reason=reason, protocol=client.protocol).inc()
         log.warning(
             "websocket.dropped",
             reason=reason,
+            protocol=client.protocol,
             instance=client.instance or "*",
             peer=client.peer,
             code=code,
         )
-        if client.writer is not None:
-            client.writer.cancel()
-        task = asyncio.create_task(close_client(client, code, message))
+        client.stop()
+        task = asyncio.create_task(client.close(code, message))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
@@ -241,9 +291,8 @@ class Hub:
         for client in clients:
             client.closed = True
             self.discard(client)
-            if client.writer is not None:
-                client.writer.cancel()
-        await asyncio.gather(*(close_client(c, code, message) for c in clients))
+            client.stop()
+        await asyncio.gather(*(c.close(code, message) for c in clients))
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
 

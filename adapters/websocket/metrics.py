@@ -2,10 +2,15 @@
 
 from prometheus_client import Counter, Gauge
 
-CLIENTS = Gauge("router_websocket_clients", "Connected WebSocket clients")
-FRAMES_SENT = Counter("router_websocket_frames_sent_total", "Event frames written to clients")
+# ``protocol``: "websocket" (``/ws``) or "socketio" (``/socket.io/``).
+CLIENTS = Gauge("router_websocket_clients", "Connected clients", ["protocol"])
+FRAMES_SENT = Counter(
+    "router_websocket_frames_sent_total", "Event frames written to clients", ["protocol"]
+)
 DROPPED = Counter(
-    "router_websocket_clients_dropped_total", "Clients disconnected by the gateway", ["reason"]
+    "router_websocket_clients_dropped_total",
+    "Clients disconnected by the gateway",
+    ["reason", "protocol"],
 )
 RESUMES = Counter(
     "router_websocket_resumes_total", "Reconnections with last_event_id, by result", ["result"]

@@ -11,7 +11,7 @@ from typing import Final
 from aiohttp import WSMsgType, web
 
 from adapters.websocket import frames
-from adapters.websocket.hub import Client, Hub
+from adapters.websocket.hub import Audience, Client, Hub, WireFrame
 from adapters.websocket.metrics import RESUMES
 from adapters.websocket.stream import ReplayStalled, StreamEvent, replay, seek_for
 from router.broker import Broker
@@ -34,7 +34,7 @@ class Resume:
     """Replays what came after ``last_event_id`` up to offset ``until`` (the live reader's
     position when the client was registered), then the live frames held meanwhile."""
 
-    def __init__(self, client: Client, last_event_id: str, hub: Hub) -> None:
+    def __init__(self, client: Audience, last_event_id: str, hub: Hub) -> None:
         self.client = client
         self.last_event_id = last_event_id
         self.hub = hub
@@ -60,7 +60,7 @@ class Resume:
         client = self.client
         to_instance, to_all = self.hub.permits(event.instance, event.event)
         if client.sees(event.instance, event.event, to_instance, to_all):
-            await client.queue.put(event.frame)
+            await client.put(WireFrame(event.frame, event.event))
             self.replayed += 1
 
     async def run(self, broker: Broker, stream: str, limit: asyncio.Semaphore) -> None:
@@ -79,9 +79,12 @@ class Resume:
             await self.catch_up()
         client = self.client
         if self.found:
-            await client.queue.put(frames.resumed(self.last_event_id, self.replayed))
+            done = WireFrame(frames.resumed(self.last_event_id, self.replayed), frames.RESUMED)
         else:
-            await client.queue.put(frames.history_unavailable(self.last_event_id))
+            done = WireFrame(
+                frames.history_unavailable(self.last_event_id), frames.HISTORY_UNAVAILABLE
+            )
+        await client.put(done)
         RESUMES.labels(result="replayed" if self.found else "unavailable").inc()
         log.info(
             "websocket.resumed",
@@ -93,8 +96,8 @@ class Resume:
         )
         held = client.held
         while held:
-            _, frame = held.popleft()
-            await client.queue.put(frame)
+            _, wire = held.popleft()
+            await client.put(wire)
         client.held = None  # no await since the last check: the next live frame queues directly
 
     def may_be_ahead(self) -> bool:
@@ -141,7 +144,7 @@ async def serve(
     if last_event_id is not None and hub.last_offset is not None:
         job = Resume(client, last_event_id, hub)
         resume = asyncio.create_task(job.run(broker, stream, replays))
-        resume.add_done_callback(functools.partial(_resume_done, client, hub))
+        resume.add_done_callback(functools.partial(resume_done, client, hub))
     else:
         hub.add(client)
     client.writer = asyncio.create_task(client.write_forever())
@@ -169,7 +172,7 @@ async def serve(
         )
 
 
-def _resume_done(client: Client, hub: Hub, task: asyncio.Task[None]) -> None:
+def resume_done(client: Audience, hub: Hub, task: asyncio.Task[None]) -> None:
     """A resume that failed closes the client, which reconnects and resumes again."""
     if task.cancelled() or task.exception() is None or client.closed:
         return

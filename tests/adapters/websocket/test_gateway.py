@@ -4,48 +4,23 @@ loopback. Who may connect, what each client receives, slow clients, heartbeats a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
-from aiohttp.test_utils import TestClient
 
 from adapters.websocket.frames import CLOSE_TOO_SLOW
 from router.settings import Settings
 from router.store import MemoryStore
 from schemas.instance_config import ChannelConfig, InstanceConfig
 from tests.conftest import Cleanup
-from tests.support.app import API_KEY, router_settings, running_app
+from tests.support.app import API_KEY, router_settings
+from tests.support.gateway import Client, gateway, publish
 
 AUTH = {"apikey": API_KEY}
-Client = TestClient[Any, Any]
-
-
-@pytest.fixture
-def ws_settings(amqp_url: str, exchange_name: str, cleanup: Cleanup) -> Callable[..., Settings]:
-    def make(router: Mapping[str, Any] | None = None, **websocket: Any) -> Settings:
-        values = {"enabled": True, "global_events": True, "heartbeat_seconds": 30, **websocket}
-        return router_settings(amqp_url, exchange_name, websocket=values, router=router or {})
-
-    return make
-
-
-def gateway(
-    settings: Settings, store: MemoryStore | None = None
-) -> AbstractAsyncContextManager[Client]:
-    return running_app(settings, ["ingest", "websocket"], store=store or MemoryStore())
-
-
-async def publish(client: Client, instance: str, event: str, data: Any = None) -> str:
-    response = await client.post(
-        f"/events/{instance}", json={"event": event, "data": data}, headers=AUTH
-    )
-    assert response.status == 202, await response.text()
-    return str((await response.json())["id"])
 
 
 async def frame(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5) -> dict[str, Any]:
@@ -62,14 +37,6 @@ async def frames(ws: aiohttp.ClientWebSocketResponse, n: int) -> list[dict[str, 
 async def nothing_more(ws: aiohttp.ClientWebSocketResponse, within: float = 0.5) -> None:
     with pytest.raises(TimeoutError):
         await ws.receive(timeout=within)
-
-
-@pytest.fixture
-async def tokens() -> MemoryStore:
-    store = MemoryStore()
-    await store.put(InstanceConfig(instance="alpha", token="alpha-token"))
-    await store.put(InstanceConfig(instance="beta", token="beta-token"))
-    return store
 
 
 async def status_of(client: Client, path: str, **kwargs: Any) -> int:
@@ -218,7 +185,9 @@ async def test_a_slow_client_is_dropped_and_the_others_get_everything(
                 break
         assert codes in ([CLOSE_TOO_SLOW], [None], [1006])
         metrics = await (await client.get("/metrics")).text()
-        assert 'router_websocket_clients_dropped_total{reason="slow"}' in metrics
+        assert (
+            'router_websocket_clients_dropped_total{protocol="websocket",reason="slow"}' in metrics
+        )
         await fast.close()
 
 
