@@ -32,11 +32,11 @@ from router.settings import Settings
 from router.store.base import ConfigStore
 from schemas import Envelope
 from schemas.instance import word_within
-from schemas.instance_config import PusherConfig
+from schemas.instance_config import InstanceConfig, PusherConfig
 
 log = get_logger("adapters.pusher")
 TRIGGERS = Counter("router_pusher_events_total", "Events accepted by Pusher")
-BATCHES = Counter("router_pusher_batches_total", "trigger_batch calls")
+BATCHES = Counter("router_pusher_batches_total", "trigger_batch calls Pusher took")
 FAILURES = Counter("router_pusher_failures_total", "Pusher failures by reason", ["reason"])
 
 # Pusher's own limits, on the real rules: data in UTF-8 bytes, not Python object size.
@@ -71,20 +71,41 @@ class PusherAdapter:
         self.retry_policy = RetryPolicy.from_settings(settings.webhook)
         p = self.settings
         self.global_app = App.from_settings(p) if p.global_enabled and p.global_app_id else None
-        # An instance's own app needs an id to be usable.
+        if self.global_app is not None and (problem := self.global_app.problem()):
+            raise ValueError(f"PUSHER_GLOBAL_APP_ID, _KEY, _SECRET: {problem}")
+        self.refused: dict[str, str] = {}  # instance -> why its own app is not used
         self.selection = Selection(
-            p.enabled_events() if self.global_app else frozenset(),
-            lambda c: c.pusher if c.pusher.app_id else None,
+            p.enabled_events() if self.global_app else frozenset(), self.usable_block
         )
         self.clients = Clients()
         self.apps: dict[str, App] = {}
         self.batcher = Batcher(
-            self._send, p.batch_window_ms / 1000, MAX_DATA_BYTES * 10, entry_fault, count_batch
+            self._send, p.batch_window_ms / 1000, MAX_DATA_BYTES * 10, entry_fault
         )
         self._store: ConfigStore | None = None
 
     def routing_keys(self) -> frozenset[str]:
         return self.selection.routing_keys()
+
+    def usable_block(self, config: InstanceConfig) -> PusherConfig | None:
+        """An instance's own app, when it has one that can work. One that cannot is said once,
+        when it is read, rather than in a dead letter per event."""
+        block = config.pusher
+        if not block.app_id:
+            return None
+        problem = App.from_block(block, self.settings).problem() if block.enabled else None
+        if problem is None:
+            self.refused.pop(config.instance, None)
+            return block
+        if self.refused.get(config.instance) != problem:
+            self.refused[config.instance] = problem
+            FAILURES.labels(reason="invalid_app").inc()
+            log.error(
+                "pusher.app_unusable",
+                instance=config.instance,
+                detail=f"{problem}; this instance's events are not sent to its Pusher app",
+            )
+        return None
 
     async def reload(self, store: ConfigStore, instance: str | None) -> None:
         """Per-instance ``pusher`` blocks, each with its own app."""
@@ -186,13 +207,10 @@ class PusherAdapter:
         app = self.apps[key]
         events = [{k: e[k] for k in ("channel", "name", "data")} for e in entries]
         await self.clients.trigger_batch(app, events)
+        BATCHES.inc()  # only batches Pusher took
         return {"Successful": [{"Id": e["Id"]} for e in entries], "Failed": []}
 
 
 def entry_fault(exc: BaseException) -> bool:
     """A refused batch that one event may have caused: try each alone."""
     return isinstance(exc, PusherHttpError) and exc.status in (400, 413)
-
-
-def count_batch(_: int) -> None:
-    BATCHES.inc()

@@ -1,9 +1,14 @@
 """Pusher apps: the ``pusher`` library signs the requests; they go out on one aiohttp session
-shared by every app (the library's own asyncio backend opens a session per request)."""
+shared by every app (the library's own asyncio backend opens a session per request).
+
+An app id is an opaque string, as the Pusher protocol has it (Soketi's default is ``app-id``);
+the library's own check that it be numeric is the only one passed over.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +17,11 @@ import pusher
 
 from router.settings import PusherSettings
 from schemas.instance_config import PusherConfig
+
+# An app id goes into the request path (/apps/<id>/batch_events) as it is.
+_APP_ID = re.compile(r"[A-Za-z0-9._~-]{1,100}")
+# What the library accepts as an app id; any other is set after it is built.
+_LIBRARY_APP_ID = re.compile(r"[0-9]+")
 
 
 class PusherHttpError(Exception):
@@ -36,6 +46,19 @@ class App:
         identity = f"{self.key}|{self.secret}|{self.cluster}|{self.use_tls}|{self.host}|{self.port}"
         digest = hashlib.sha256(identity.encode())
         return f"{self.app_id}-{digest.hexdigest()[:8]}"
+
+    def problem(self) -> str | None:
+        """Why no request of this app can ever succeed, or None."""
+        if not _APP_ID.fullmatch(self.app_id):
+            return (
+                f"app id {self.app_id!r} cannot be used: 1 to 100 letters, digits, '.', '_', "
+                "'~' or '-'"
+            )
+        if not self.key:
+            return f"app {self.app_id!r} has no key"
+        if not self.secret:
+            return f"app {self.app_id!r} has no secret"
+        return None
 
     @classmethod
     def from_settings(cls, s: PusherSettings) -> App:
@@ -112,14 +135,17 @@ class Clients:
                     options["port"] = app.port
             elif app.cluster:
                 options["cluster"] = app.cluster
+            numeric = _LIBRARY_APP_ID.fullmatch(app.app_id) is not None
             found = pusher.Pusher(
-                app_id=app.app_id,
+                app_id=app.app_id if numeric else "0",
                 key=app.key,
                 secret=app.secret,
                 backend=SessionBackend,
                 session=self._session,
                 **options,
             )
+            if not numeric:
+                found._pusher_client._app_id = app.app_id
             self._clients[app] = found
         return found
 

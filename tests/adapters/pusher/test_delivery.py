@@ -11,6 +11,7 @@ from urllib.parse import quote
 import orjson
 import pytest
 
+from adapters.pusher.adapter import FAILURES, PusherAdapter
 from router import dlq
 from router.settings import Settings
 from router.store import MemoryStore
@@ -26,7 +27,12 @@ AUTH = {"apikey": API_KEY}
 
 @pytest.fixture
 async def standin() -> AsyncIterator[PusherStandIn]:
-    async with running_pusher({"1001": ("key-1", "secret-1"), "2002": ("key-2", "secret-2")}) as s:
+    apps = {
+        "1001": ("key-1", "secret-1"),
+        "2002": ("key-2", "secret-2"),
+        "app-id": ("app-key", "app-secret"),  # Soketi's defaults
+    }
+    async with running_pusher(apps) as s:
         yield s
 
 
@@ -187,24 +193,44 @@ async def test_an_instance_with_its_own_app_uses_its_credentials(
     assert (got.app_id, got.channel, got.name) == ("2002", "own", "call")
 
 
-async def test_a_broken_instance_app_fails_alone(
-    pusher_settings: Callable[..., Settings],
-    standin: PusherStandIn,
-    amqp_url: str,
-    exchange_name: str,
+async def test_app_ids_are_opaque_strings_as_soketi_has_them(
+    pusher_settings: Callable[..., Settings], standin: PusherStandIn
+) -> None:
+    settings = pusher_settings(
+        global_app_id="app-id", global_key="app-key", global_secret="app-secret"
+    )
+    async with running_app(settings) as client:
+        sent = await post(client, "shop", {"event": "call"})
+        got = await standin.next()
+    assert (got.app_id, got.channel, orjson.loads(got.data)["id"]) == ("app-id", "shop", sent)
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"global_app_id": "my app"}, "app id 'my app' cannot be used"),
+        ({"global_secret": ""}, "app '1001' has no secret"),
+    ],
+)
+def test_a_global_app_that_cannot_work_stops_start_up(
+    pusher_settings: Callable[..., Settings], change: dict[str, str], said: str
+) -> None:
+    with pytest.raises(ValueError, match=said):
+        PusherAdapter(pusher_settings(**change))
+
+
+async def test_an_instance_app_that_cannot_work_is_said_once_and_the_rest_go_on(
+    pusher_settings: Callable[..., Settings], standin: PusherStandIn
 ) -> None:
     store = MemoryStore()
-    block = PusherConfig(enabled=True, app_id="not-a-number", key="k", secret="s", use_tls=False)
-    await store.put(InstanceConfig(instance="mixed", pusher=block))
-    queues = AdapterQueues.for_role(exchange_name, "pusher")
+    broken = PusherConfig(enabled=True, app_id="app/1", key="k", secret="s", use_tls=False)
+    await store.put(InstanceConfig(instance="mixed", pusher=broken))
+    before = FAILURES.labels(reason="invalid_app")._value.get()
     async with running_app(pusher_settings(), store=store) as client:
-        await post(client, "mixed", {"event": "call"})
-        got = await standin.next()
-        async with asyncio.timeout(10):
-            while not (dead := await dlq.list_messages(amqp_url, queues.dlq)):
-                await asyncio.sleep(0.05)
+        for _ in range(3):
+            await post(client, "mixed", {"event": "call"})
+        got = [await standin.next() for _ in range(3)]
         with pytest.raises(TimeoutError):
-            await standin.next(timeout=0.5)  # the global app is not sent the event again
-    assert got.app_id == "1001"
-    assert dead[0].reason is not None
-    assert dead[0].reason.startswith("invalid Pusher app 'not-a-number'")
+            await standin.next(timeout=0.5)
+    assert {g.app_id for g in got} == {"1001"}  # the global app has every event
+    assert FAILURES.labels(reason="invalid_app")._value.get() - before == 1
