@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, create_model, field_validator
 from pydantic.fields import FieldInfo
@@ -250,7 +250,11 @@ class SqsSettings(Family):
         False, description="send the events switched on below for every instance"
     )
     global_force_single_queue: bool = Field(False, description="one queue for all events")
-    global_prefix_name: str = Field("global", description="queue name prefix in single-queue mode")
+    global_prefix_name: str = Field(
+        "global",
+        description="queue name prefix in single-queue mode, and of the global queues with "
+        "QUEUE_NAMING=evolution",
+    )
     max_payload_size: int = Field(
         1048576, ge=1024, le=1048576, description="larger events go to the DLQ with the reason"
     )
@@ -260,6 +264,12 @@ class SqsSettings(Family):
     fifo: bool = Field(
         False, description="FIFO queues (.fifo): group = instance, dedup id = event id"
     )
+    queue_naming: Literal["router", "evolution"] = Field(
+        "router",
+        description="router: <instance>-<event>; evolution: Evolution 2.3's FIFO queues, "
+        "<instance>_<event>.fifo, and with GLOBAL_ENABLED <GLOBAL_PREFIX_NAME>_<event>.fifo "
+        "shared by every instance",
+    )
     batch_window_ms: int = Field(
         100,
         ge=0,
@@ -267,6 +277,11 @@ class SqsSettings(Family):
         description="events for one queue within this window share one SendMessageBatch",
     )
     request_timeout_seconds: float = Field(10, gt=0, description="timeout of one SQS call")
+
+    @property
+    def fifo_queues(self) -> bool:
+        """Evolution's queues are all FIFO."""
+        return self.fifo or self.queue_naming == "evolution"
 
 
 class PusherSettings(Family):

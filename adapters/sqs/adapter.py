@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import botocore.exceptions
+import orjson
 from prometheus_client import Counter, Histogram
 
 from adapters.sqs.client import FATAL_CODES, SqsClient, error_code
-from adapters.sqs.naming import queue_name
+from adapters.sqs.naming import evolution_queue_name, queue_name
 from router.adapter import Dead, Delivered, Delivery, Outcome, Retry, RetryPolicy, Skipped
 from router.batcher import Batcher, BatcherClosed
 from router.logging import get_logger
@@ -42,6 +43,7 @@ class SqsAdapter:
     def __init__(self, settings: Settings) -> None:
         sqs = settings.sqs
         self.settings = sqs
+        self.server_name = settings.server.name
         # SQS deliveries retry like webhooks: the same, familiar knobs.
         self.retry_policy = RetryPolicy.from_settings(settings.webhook)
         self.selection = Selection(
@@ -85,12 +87,25 @@ class SqsAdapter:
         return selection.wants_globally(envelope) or selection.block_for(envelope) is not None
 
     def queue_for(self, envelope: Envelope) -> str:
-        single = (
-            f"{self.settings.global_prefix_name}-singlequeue"
-            if self.settings.global_force_single_queue
-            else None
-        )
-        return queue_name(envelope.instance, envelope.event, fifo=self.settings.fifo, single=single)
+        sqs = self.settings
+        if sqs.queue_naming == "evolution":
+            shared = self.selection.wants_globally(envelope)
+            return evolution_queue_name(
+                envelope.instance,
+                envelope.event,
+                global_prefix=sqs.global_prefix_name if shared else None,
+                single=shared and sqs.global_force_single_queue,
+            )
+        single = f"{sqs.global_prefix_name}-singlequeue" if sqs.global_force_single_queue else None
+        return queue_name(envelope.instance, envelope.event, fifo=sqs.fifo, single=single)
+
+    def body_of(self, envelope: Envelope) -> bytes:
+        """The envelope; with Evolution's queues, with the two fields Evolution adds."""
+        body = without_claims(envelope).to_json()
+        if self.settings.queue_naming != "evolution":
+            return body
+        extra = orjson.dumps({"dataType": "json", "server": self.server_name})
+        return body[:-1] + b"," + extra[1:]
 
     async def deliver(self, delivery: Delivery) -> Outcome:
         envelope = delivery.envelope
@@ -99,7 +114,7 @@ class SqsAdapter:
         if not self.wants(envelope):
             return Skipped(f"SQS is not on for {envelope.instance}.{envelope.event}")
         queue = self.queue_for(envelope)
-        body = without_claims(envelope).to_json()
+        body = self.body_of(envelope)
         attributes = (
             ("event", envelope.event),
             ("instance", envelope.instance),
@@ -120,8 +135,9 @@ class SqsAdapter:
                 name: {"DataType": "String", "StringValue": value} for name, value in attributes
             },
         }
-        if self.settings.fifo:
-            # SQS takes 128 characters of ASCII punctuation and alphanumerics here.
+        if self.settings.fifo_queues:
+            # SQS takes 128 characters of ASCII punctuation and alphanumerics here; one group
+            # per instance keeps each instance's order, and only a resent event is dropped.
             entry["MessageGroupId"] = instance_word(envelope.instance)
             entry["MessageDeduplicationId"] = envelope.id
         try:

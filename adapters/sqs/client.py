@@ -48,7 +48,7 @@ def error_code(exc: BaseException) -> str | None:
 class SqsClient:
     def __init__(self, settings: SqsSettings) -> None:
         self.settings = settings
-        self.fifo = settings.fifo
+        self.fifo = settings.fifo_queues
         self._client: Any = None
         self._pool = ThreadPoolExecutor(max_workers=POOL, thread_name_prefix="sqs")
         self._urls: dict[str, str] = {}

@@ -1,5 +1,8 @@
 """Queue names: ``<instance word>-<event key lower-cased>`` (the instance's name itself when it
-is a safe word, see ``schemas.instance``), ``.fifo`` in FIFO mode.
+is a safe word, see ``schemas.instance``), ``.fifo`` in FIFO mode; with
+``SQS_QUEUE_NAMING=evolution``, the FIFO queues Evolution 2.3 creates:
+``<instance word>_<event key lower-cased>.fifo`` per instance, ``<prefix>_<event>.fifo`` shared
+by every instance in global mode.
 
 SQS allows 80 characters (``.fifo`` included). A longer name keeps its first characters and ends
 with ``-`` and the first 8 hex digits of the SHA-256 of the full name, so the same instance and
@@ -34,3 +37,14 @@ def queue_name(instance: str, event: str, *, fifo: bool = False, single: str | N
     )
     limit = SQS_NAME_LIMIT - (len(FIFO_SUFFIX) if fifo else 0)
     return shorten(base, limit) + (FIFO_SUFFIX if fifo else "")
+
+
+def evolution_queue_name(
+    instance: str, event: str, *, global_prefix: str | None = None, single: bool = False
+) -> str:
+    """Evolution's queue of ``event`` (a wire name): the instance's own, or with
+    ``global_prefix`` the one every instance shares (``<prefix>_singlequeue`` for all events
+    with ``single``)."""
+    owner = instance_word(instance) if global_prefix is None else global_prefix
+    kind = "singlequeue" if single else event_type(event).sqs_suffix
+    return shorten(f"{owner}_{kind}", SQS_NAME_LIMIT - len(FIFO_SUFFIX)) + FIFO_SUFFIX

@@ -13,8 +13,10 @@ import pytest
 from adapters.sqs.adapter import BATCHES
 from router import dlq
 from router.settings import Settings
+from router.store import MemoryStore
 from router.topology import AdapterQueues
 from schemas import CATALOG
+from schemas.instance_config import ChannelConfig, InstanceConfig
 from tests.conftest import Cleanup
 from tests.support.app import API_KEY, router_settings, running_app
 from tests.support.moto import MotoServer
@@ -52,14 +54,19 @@ def sqs_settings(
 
 
 async def receive_all(
-    client: Any, name: str, expected: int, timeout: float = 15
+    client: Any, name: str, expected: int, timeout: float = 15, *, delete: bool = False
 ) -> list[dict[str, Any]]:
+    """What ``name`` holds, ``expected`` messages at least (with 0, whatever one look finds);
+    ``delete`` each as received, as a FIFO queue needs before it gives the next messages of
+    the same group."""
     messages: list[dict[str, Any]] = []
     async with asyncio.timeout(timeout):
-        while len(messages) < expected:
+        while True:
             try:
                 url = (await asyncio.to_thread(client.get_queue_url, QueueName=name))["QueueUrl"]
             except client.exceptions.QueueDoesNotExist:
+                if not expected:
+                    return messages
                 await asyncio.sleep(0.1)
                 continue
             answer = await asyncio.to_thread(
@@ -69,10 +76,15 @@ async def receive_all(
                 MessageAttributeNames=["All"],
                 WaitTimeSeconds=0,
             )
-            messages += answer.get("Messages", [])
-            if len(messages) < expected:
-                await asyncio.sleep(0.05)
-    return messages
+            got = answer.get("Messages", [])
+            for message in got if delete else ():
+                await asyncio.to_thread(
+                    client.delete_message, QueueUrl=url, ReceiptHandle=message["ReceiptHandle"]
+                )
+            messages += got
+            if len(messages) >= expected:
+                return messages
+            await asyncio.sleep(0.05)
 
 
 async def post(client: Any, instance: str, body: Any) -> Any:
@@ -200,3 +212,56 @@ async def test_events_wait_while_sqs_is_down_and_arrive_when_it_is_back(
         await moto.start()  # same port, empty: the queue is created again
         messages = await receive_all(moto.client(), "shop-call", 5, timeout=30)
     assert sorted(orjson.loads(m["Body"])["data"] for m in messages) == list(range(5))
+
+
+async def test_every_catalog_event_reaches_its_evolution_named_fifo_queue(
+    sqs_settings: Callable[..., Settings], moto: MotoServer
+) -> None:
+    sqs = moto.client()
+    store = MemoryStore()
+    await store.put(InstanceConfig(instance="shop1", sqs=ChannelConfig(enabled=True)))
+    settings = sqs_settings(queue_naming="evolution", global_enabled=False)
+    async with running_app(settings, store=store) as client:
+        sent = {}
+        for event in CATALOG:
+            answer = await post(client, "shop1", {"event": event.wire, "data": {"w": event.wire}})
+            sent[event.wire] = answer["id"]
+        for event in CATALOG:
+            name = f"shop1_{event.key.lower()}.fifo"
+            (message,) = await receive_all(sqs, name, 1)
+            body = orjson.loads(message["Body"])
+            assert (body["id"], body["event"], body["instance"]) == (
+                sent[event.wire],
+                event.wire,
+                "shop1",
+            )
+            assert (body["dataType"], body["server"]) == ("json", "evolution")
+            assert body["data"] == {"w": event.wire}
+        url = sqs.get_queue_url(QueueName="shop1_send_message_update.fifo")["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["FifoQueue"])
+        assert attributes["Attributes"]["FifoQueue"] == "true"
+
+
+async def test_evolution_global_mode_shares_one_queue_per_event_in_each_instance_order(
+    sqs_settings: Callable[..., Settings], moto: MotoServer
+) -> None:
+    sqs = moto.client()
+    settings = sqs_settings(queue_naming="evolution", global_prefix_name="acme")
+    async with running_app(settings) as client:
+        ids: dict[str, list[str]] = {"shop1": [], "shop2": []}
+        for n in range(6):
+            for instance in ids:
+                answer = await post(
+                    client, instance, {"event": "messages.upsert", "data": {"n": n}}
+                )
+                ids[instance].append(answer["id"])
+        # The same event sent again (a producer's retry) is one message.
+        again = {"event": "messages.upsert", "id": ids["shop1"][0], "data": {"n": 0}}
+        await client.post("/events/shop1", json=again, headers=AUTH)
+        messages = await receive_all(sqs, "acme_messages_upsert.fifo", 12, delete=True)
+        await asyncio.sleep(0.5)
+        messages += await receive_all(sqs, "acme_messages_upsert.fifo", 0, delete=True)
+    bodies = [orjson.loads(m["Body"]) for m in messages]
+    assert len(bodies) == 12
+    for instance, sent in ids.items():
+        assert [b["id"] for b in bodies if b["instance"] == instance] == sent

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from adapters.sqs.naming import queue_name
+from adapters.sqs.naming import evolution_queue_name, queue_name
 from schemas import CATALOG
 
 
@@ -46,3 +46,29 @@ def test_long_names_are_shortened_deterministically() -> None:
 
 def test_single_queue_mode() -> None:
     assert queue_name("a", "call", single="global-singlequeue") == "global-singlequeue"
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        ("messages.upsert", "shop1_messages_upsert.fifo"),
+        ("send.message.update", "shop1_send_message_update.fifo"),
+        ("group-participants.update", "shop1_group_participants_update.fifo"),
+        ("typebot.change-status", "shop1_typebot_change_status.fifo"),
+    ],
+)
+def test_evolution_names_are_the_queues_evolution_creates(event: str, expected: str) -> None:
+    assert evolution_queue_name("shop1", event) == expected
+    shared = expected.replace("shop1_", "global_")
+    assert evolution_queue_name("other", event, global_prefix="global") == shared
+    single = evolution_queue_name("shop1", event, global_prefix="global", single=True)
+    assert single == "global_singlequeue.fifo"
+
+
+def test_evolution_names_are_valid_and_shortened_like_the_others() -> None:
+    names = {evolution_queue_name("Loja Centro", e.wire) for e in CATALOG}
+    assert len(names) == len(CATALOG)
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,75}\.fifo", n) for n in names)
+    long = evolution_queue_name("x" * 64, "group-participants.update")
+    assert len(long) == 80
+    assert long != evolution_queue_name("x" * 64, "messages.update")
