@@ -32,7 +32,15 @@ import aio_pika  # noqa: E402
 import aiohttp  # noqa: E402
 from aiohttp import WSMsgType, web  # noqa: E402
 
-from bench.common import AMQP_URL, DATA, free_port, router_env, start_router, wait_http  # noqa: E402
+from bench.common import (  # noqa: E402
+    AMQP_URL,
+    DATA,
+    drop_declared,
+    free_port,
+    router_env,
+    start_router,
+    wait_http,
+)
 from schemas import build_envelope  # noqa: E402
 
 KEY = "bench-key"
@@ -306,10 +314,8 @@ async def main(args: argparse.Namespace) -> None:
             await proc.wait()
         connection = await aio_pika.connect(AMQP_URL)
         channel = await connection.channel()
-        for name in (f"{exchange}.websocket", f"{exchange}.webhook", f"{exchange}.webhook.dlq"):
-            await channel.queue_delete(name)
-        for name in (exchange, f"{exchange}.dead", f"{exchange}.config"):
-            await channel.exchange_delete(name)
+        await channel.queue_delete(f"{exchange}.websocket")
+        await drop_declared(channel, exchange, ("webhook",))
         await connection.close()
     r50, r99 = summary(router_lat)
     b50, b99 = summary(raw_lat)
