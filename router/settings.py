@@ -17,6 +17,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from schemas import CATALOG
+from schemas.shapes import PayloadFormat
 
 EVOLUTION_LOG_LEVEL = "ERROR,WARN,DEBUG,INFO,LOG,VERBOSE,DARK,WEBHOOKS,WEBSOCKET"
 
@@ -187,6 +188,11 @@ class WebhookSettings(Family):
     )
     global_webhook_by_events: bool = Field(
         False, description="append /<event-suffix> to the URL, e.g. /messages-upsert"
+    )
+    global_format: PayloadFormat = Field(
+        "evolution",
+        description="payload shape: evolution (the envelope), ryze (RyzeAPI's Events) or "
+        "vzaps (VZaps' realtime events)",
     )
     events_errors: bool = Field(
         False, description="report every dead-lettered event to EVENTS_ERRORS_WEBHOOK"

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from schemas.catalog import resolve
 from schemas.instance import validate_instance
+from schemas.shapes import PayloadFormat
 from schemas.timefmt import utc_now
 
 LABEL_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -71,6 +72,8 @@ class WebhookConfig(Strict):
     by_events: bool = False
     base64: bool = False
     secret: str | None = None
+    # The payload's shape: Evolution's envelope, or RyzeAPI's or VZaps' (schemas.shapes).
+    format: PayloadFormat = "evolution"
     created_at: str = Field(default_factory=utc_now)
     updated_at: str = Field(default_factory=utc_now)
 

@@ -41,6 +41,7 @@ def global_subscription(settings: Settings) -> Subscription | None:
         events=events,
         by_events=hook.global_webhook_by_events,
         secrets=secrets_of(settings),
+        format=hook.global_format,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+from prometheus_client import Counter
 
 from adapters.webhook.endpoints import Endpoints
 from adapters.webhook.sender import Request, Result, Sender
@@ -18,13 +19,19 @@ from router.media import MediaStore, claims_in, open_media_store, restore_media,
 from router.retryqueues import delays_ms
 from router.settings import Settings
 from router.store.base import ConfigStore
-from schemas import Envelope
+from schemas import WIRE_NAMES, Envelope
 from schemas.instance_config import InstanceConfig
+from schemas.shapes import shaped
 
 log = get_logger("adapters.webhook")
 # Events that may wait in memory for a receiver's free slot, per request it may have in flight:
 # a receiver at its cap has a few seconds of work at hand before any event is deferred.
 WAITING_PER_SLOT = 8
+UNSHAPED = Counter(
+    "router_webhook_unshaped_total",
+    "Events not sent to a subscription because its payload format has no type for them",
+    ["format", "event"],
+)
 
 
 def new_sender(settings: Settings, policy: RetryPolicy) -> Sender:
@@ -56,6 +63,7 @@ class WebhookAdapter:
         self.sender = new_sender(settings, self.retry_policy)
         self.prefetch = prefetch_for(settings)
         self._store: ConfigStore | None = None
+        self.base_url = settings.server.url  # RyzeAPI's instanceData.baseUrl
         self.media = open_media_store(settings.router)
 
     def routing_keys(self) -> frozenset[str]:
@@ -119,15 +127,18 @@ class WebhookAdapter:
         await self.reload(self._store, instance)
         return True
 
-    async def send(self, sub: Subscription, delivery: Delivery, media: MediaBack) -> Result:
+    async def send(
+        self, sub: Subscription, delivery: Delivery, media: MediaBack
+    ) -> Result | Skipped:
         envelope = await media.envelope() if sub.base64 else delivery.envelope
         url = sub.url_for(envelope.event)
+        body = body_for(envelope, url, sub, self.base_url)
+        if body is None:
+            label = envelope.event if envelope.event in WIRE_NAMES else "uncatalogued"
+            UNSHAPED.labels(format=sub.format, event=label).inc()
+            return Skipped(f"{envelope.event} has no type in {sub.format}'s events")
         request = Request(
-            url=url,
-            body=body_for(envelope, url, sub.base64),
-            event_id=envelope.id,
-            headers=sub.headers,
-            secrets=sub.secrets,
+            url=url, body=body, event_id=envelope.id, headers=sub.headers, secrets=sub.secrets
         )
         return await self.sender.send(request, delivery.attempt, due_of(delivery))
 
@@ -154,7 +165,7 @@ class MediaBack:
         return self.original.model_copy(update={"data": data})
 
 
-def outcome_of(result: Result | BaseException, sub: Subscription) -> Result:
+def outcome_of(result: Result | Skipped | BaseException, sub: Subscription) -> Result | Skipped:
     """A failure of one target is retried for that target alone, never for the others."""
     if isinstance(result, asyncio.CancelledError):
         raise result
@@ -191,15 +202,24 @@ def subscriptions_of(config: InstanceConfig) -> list[Subscription]:
                 by_events=hook.by_events,
                 base64=hook.base64,
                 secrets=secrets,
+                format=hook.format,
+                token=config.token,
             )
         )
     return subs
 
 
-def body_for(envelope: Envelope, url: str, keep_base64: bool) -> bytes:
-    addressed = envelope.with_destination(url)
-    if keep_base64:
-        return addressed.to_json()
-    document = orjson.loads(addressed.to_json())
-    document["data"] = strip_media(document.get("data"))
-    return orjson.dumps(document)
+def body_for(envelope: Envelope, url: str, sub: Subscription, base_url: str) -> bytes | None:
+    """The bytes a subscription is sent (and signed over): the envelope addressed to ``url``,
+    or the shape of its ``format``; None when that shape has no type for the event."""
+    if sub.format == "evolution":
+        addressed = envelope.with_destination(url)
+        if sub.base64:
+            return addressed.to_json()
+        document = orjson.loads(addressed.to_json())
+    else:
+        document = orjson.loads(envelope.to_json())
+    if not sub.base64:
+        document["data"] = strip_media(document.get("data"))
+    shape = shaped(document, sub.format, token=sub.token, base_url=base_url)
+    return None if shape is None else orjson.dumps(shape)

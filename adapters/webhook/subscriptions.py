@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from adapters.webhook.signing import WebhookSecret
 from router.selection import event_keys
 from schemas import Envelope, event_type
+from schemas.shapes import PayloadFormat
 
 GLOBAL_ID = "global"
 
@@ -24,6 +25,8 @@ class Subscription:
     by_events: bool = False
     base64: bool = True
     secrets: tuple[WebhookSecret, ...] = ()
+    format: PayloadFormat = "evolution"
+    token: str = field(default="", repr=False)  # the instance's, for RyzeAPI's instanceData
 
     @property
     def id(self) -> str:

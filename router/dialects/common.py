@@ -26,6 +26,7 @@ from router.logging import get_logger
 from schemas.catalog import CATALOG, UnknownEventError, by_wire, resolve
 from schemas.instance import InvalidInstanceError, validate_instance
 from schemas.instance_config import InstanceConfig, WebhookConfig
+from schemas.shapes import FORMATS, PayloadFormat
 from schemas.timefmt import utc_now
 
 log = get_logger("router.dialects")
@@ -186,6 +187,17 @@ def get_str(body: Mapping[str, Any], name: str, where: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise invalid(f"{field(where, name)} must be a string, not {type_name(value)}")
+
+
+def get_format(body: Mapping[str, Any], name: str, where: str) -> PayloadFormat | None:
+    """A payload shape: ``evolution``, ``ryze`` or ``vzaps``."""
+    value = get_str(body, name, where)
+    if value is None:
+        return None
+    for known in FORMATS:
+        if value == known:
+            return known
+    raise invalid(f"{field(where, name)} must be one of {', '.join(FORMATS)}, not {value!r}")
 
 
 def get_headers(body: Mapping[str, Any], name: str, where: str) -> dict[str, str] | None:

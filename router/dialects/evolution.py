@@ -29,6 +29,7 @@ from router.dialects.common import (
     check_fields,
     get_bool,
     get_events,
+    get_format,
     get_headers,
     get_str,
     guarded,
@@ -55,7 +56,7 @@ BLOCKS = ("webhook", *CHANNELS)
 
 BY_EVENTS = ("byEvents", "webhookByEvents", "webhook_by_events")
 BASE64 = ("base64", "webhookBase64", "webhook_base64")
-WEBHOOK_FIELDS = frozenset({"enabled", "url", "headers", "events", *BY_EVENTS, *BASE64})
+WEBHOOK_FIELDS = frozenset({"enabled", "url", "headers", "events", "format", *BY_EVENTS, *BASE64})
 CHANNEL_FIELDS = frozenset({"enabled", "events"})
 # Evolution's spelling of the Pusher credentials, and the model's.
 PUSHER_STRINGS = {"appId": "app_id", "key": "key", "secret": "secret", "cluster": "cluster"}
@@ -106,6 +107,7 @@ def webhook_patch(block: dict[str, Any], where: str, *, strict: bool = True) -> 
         "events": get_events(block, "events", where),
         "by_events": one_of(block, BY_EVENTS, where, get_bool),
         "base64": one_of(block, BASE64, where, get_bool),
+        "format": get_format(block, "format", where),
     }
     return {name: value for name, value in values.items() if value is not None}
 
@@ -177,7 +179,7 @@ def webhook_answer(config: InstanceConfig) -> dict[str, Any]:
             "updatedAt": None,
             "instance": config.instance,
         }
-    return {
+    answer = {
         "enabled": hook.enabled,
         "url": hook.url,
         "headers": masked_headers(hook.headers),
@@ -188,6 +190,8 @@ def webhook_answer(config: InstanceConfig) -> dict[str, Any]:
         "updatedAt": hook.updated_at,
         "instance": config.instance,
     }
+    # Evolution's own answer has no format; it is shown only when it is not Evolution's.
+    return answer if hook.format == "evolution" else {**answer, "format": hook.format}
 
 
 def channel_answer(config: InstanceConfig, name: str) -> dict[str, Any]:

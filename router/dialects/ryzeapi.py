@@ -22,6 +22,7 @@ from router.dialects.common import (
     check_fields,
     get_bool,
     get_events,
+    get_format,
     get_str,
     guarded,
     instance_of,
@@ -33,8 +34,12 @@ from router.dialects.common import (
 )
 from router.ingest import json_response
 from schemas.instance_config import ChannelConfig, InstanceConfig, WebhookConfig
+from schemas.shapes import types_of, wires_of
 
-WEBHOOK_FIELDS = frozenset({"url", "enabled", "events", "authorization", "mediaBase64", "label"})
+WEBHOOK_FIELDS = frozenset(
+    {"url", "enabled", "events", "authorization", "mediaBase64", "label", "format"}
+)
+RYZE_TYPES = types_of("ryze")
 WEBSOCKET_FIELDS = frozenset({"enabled", "events"})
 
 
@@ -49,12 +54,42 @@ def authorization_of(hook: WebhookConfig) -> str | None:
     return next((v for n, v in hook.headers.items() if n.lower() == "authorization"), None)
 
 
+def ryze_events(body: dict[str, Any]) -> list[str] | None:
+    """``events[]`` in RyzeAPI's six types or any catalog spelling, as wire names."""
+    value = body.get("events")
+    if not isinstance(value, list):
+        return get_events(body, "events", "")
+    wires: list[str] = []
+    others: list[str] = []
+    for name in value:
+        if isinstance(name, str) and name in RYZE_TYPES:
+            wires += wires_of("ryze", name)
+        else:
+            others.append(name)
+    wires += get_events({"events": others}, "events", "") or []
+    return list(dict.fromkeys(wires))
+
+
+def listed_events(hook: WebhookConfig) -> list[str]:
+    """A RyzeAPI-shaped webhook whose events are whole RyzeAPI types lists those types; any
+    other lists catalog keys, which say exactly what is sent."""
+    if hook.format == "ryze":
+        if not hook.events:
+            return list(RYZE_TYPES) if hook.enabled else []
+        chosen = set(hook.events)
+        kinds = [kind for kind in RYZE_TYPES if set(wires_of("ryze", kind)) <= chosen]
+        if {wire for kind in kinds for wire in wires_of("ryze", kind)} == chosen:
+            return kinds
+    return listed_keys(hook.events, hook.enabled)
+
+
 def webhook_answer(config: InstanceConfig, hook: WebhookConfig) -> dict[str, Any]:
     return {
         "label": hook.label,
         "url": hook.url,
         "enabled": hook.enabled,
-        "events": listed_keys(hook.events, hook.enabled),
+        "events": listed_events(hook),
+        "format": hook.format,
         "authorization": MASK if authorization_of(hook) else None,
         "mediaBase64": hook.base64,
         "createdAt": hook.created_at,
@@ -81,8 +116,9 @@ async def post_webhook(request: web.Request) -> web.Response:
     values: dict[str, Any] = {
         "url": get_str(body, "url", ""),
         "enabled": get_bool(body, "enabled", ""),
-        "events": get_events(body, "events", ""),
+        "events": ryze_events(body),
         "base64": get_bool(body, "mediaBase64", ""),
+        "format": get_format(body, "format", ""),
     }
     patch = {name: value for name, value in values.items() if value is not None}
     authorization = get_str(body, "authorization", "")
@@ -90,6 +126,9 @@ async def post_webhook(request: web.Request) -> web.Response:
     def change(current: InstanceConfig) -> InstanceConfig:
         previous = current.webhook(label)
         hook_patch = dict(patch)
+        if previous is None:
+            # Made through RyzeAPI's calls: its consumers read RyzeAPI's shape.
+            hook_patch.setdefault("format", "ryze")
         if authorization is not None and authorization != MASK:
             headers = previous.headers if previous is not None else {}
             hook_patch["headers"] = with_authorization(headers, authorization)

@@ -34,7 +34,8 @@ async def test_create_then_update_by_label(harness: Harness) -> None:
         "label": "crm",
         "url": URL,
         "enabled": True,
-        "events": ["MESSAGES_UPSERT", "SEND_MESSAGE"],
+        "events": ["MESSAGES_UPSERT", "SEND_MESSAGE"],  # not all of message.exchange
+        "format": "ryze",  # made through RyzeAPI's calls: RyzeAPI's shape
         "authorization": "********",  # credentials never shown
         "mediaBase64": True,
         "instance": "shop",
@@ -62,7 +63,14 @@ async def test_create_then_update_by_label(harness: Harness) -> None:
 async def test_default_label_and_all_events(harness: Harness) -> None:
     answer = await harness.ok("POST", "/api/events/webhook/shop", {"url": URL}, status=201)
     assert answer["label"] == "default"
-    assert answer["events"] == ALL_KEYS
+    assert answer["events"] == [
+        "message.exchange",
+        "message.status",
+        "call.update",
+        "group.flow",
+        "instance.state",
+        "label.update",
+    ]
     assert answer["authorization"] is None
     assert answer["mediaBase64"] is False
     # The default label is the webhook Evolution's calls see.
@@ -219,4 +227,33 @@ async def test_unknown_events_are_refused_with_suggestions(
 async def test_bad_instance_names_are_refused(harness: Harness, method: str, path: str) -> None:
     await harness.refused(
         method, path, {"url": URL, "enabled": True}, status=422, error="bad_instance"
+    )
+
+
+async def test_ryze_types_in_events_and_the_shape_to_send(harness: Harness) -> None:
+    body = {"url": URL, "events": ["message.exchange", "CALL"]}
+    answer = await harness.ok("POST", "/api/events/webhook/shop", body, status=201)
+    assert answer["events"] == ["message.exchange", "call.update"]
+    assert answer["format"] == "ryze"
+    stored = await harness.store.get("shop")
+    assert stored is not None
+    hook = stored.webhook("default")
+    assert hook is not None
+    assert hook.events == [
+        "messages.upsert",
+        "send.message",
+        "messages.edited",
+        "messages.delete",
+        "call",
+    ]
+    evolution = {"url": URL, "format": "evolution", "label": "raw"}
+    assert (await harness.ok("POST", "/api/events/webhook/shop", evolution, status=201))[
+        "format"
+    ] == "evolution"
+    await harness.refused(
+        "POST",
+        "/api/events/webhook/shop",
+        {"url": URL, "format": "wuzapi", "label": "x"},
+        status=422,
+        error="invalid",
     )
