@@ -20,6 +20,7 @@ from router.dialects.common import (
     check_fields,
     event_wire,
     get_bool,
+    get_format,
     get_str,
     guarded,
     instance_of,
@@ -35,7 +36,7 @@ from router.ingest import Refused, json_response
 from schemas.catalog import CATALOG
 from schemas.instance_config import InstanceConfig, WebhookConfig
 
-CREATE_FIELDS = frozenset({"url", "enabled", "events", "name", "label"})
+CREATE_FIELDS = frozenset({"url", "enabled", "events", "name", "label", "format"})
 ALL_EVENTS = tuple(event.wire for event in CATALOG)
 
 
@@ -102,6 +103,7 @@ def webhook_answer(hook: WebhookConfig) -> dict[str, Any]:
         "events": {event.camel: event.wire in chosen for event in CATALOG},
         "createdAt": hook.created_at,
         "updatedAt": hook.updated_at,
+        **({} if hook.format == "evolution" else {"format": hook.format}),
     }
 
 
@@ -156,6 +158,8 @@ async def create_webhook(request: web.Request) -> web.Response:
         patch["events"] = events_list(chosen, enabled is not False)
     if enabled is not None:
         patch["enabled"] = enabled
+    if (payload_format := get_format(body, "format", "")) is not None:
+        patch["format"] = payload_format
     created: list[str] = []
 
     def change(current: InstanceConfig) -> InstanceConfig:

@@ -224,3 +224,12 @@ async def test_unknown_events_are_refused_with_suggestions(
 )
 async def test_bad_instance_names_are_refused(harness: Harness, method: str, path: str) -> None:
     await harness.refused(method, path, {"url": URL}, status=422, error="bad_instance")
+
+
+async def test_a_webhook_may_be_made_in_another_platforms_shape(harness: Harness) -> None:
+    body = {"url": "https://crm.example/hook", "format": "vzaps"}
+    answer = await create(harness, body)
+    assert answer["format"] == "vzaps"
+    stored = await harness.store.get("shop")
+    assert stored is not None
+    assert [hook.format for hook in stored.webhooks] == ["vzaps"]

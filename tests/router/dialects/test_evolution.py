@@ -506,3 +506,17 @@ async def test_an_instance_token_opens_its_own_instance_and_no_other(harness: Ha
     }
     assert [c.instance for c in await harness.store.all()] == ["other"]
     await harness.refused("DELETE", "/instance/delete/shop", status=404, error="not_found")
+
+
+async def test_a_webhook_may_be_sent_in_another_platforms_shape(harness: Harness) -> None:
+    body = {"webhook": {**HOOK, "format": "ryze"}}
+    answer = await harness.ok("POST", "/webhook/set/shop", body, status=201)
+    assert answer["format"] == "ryze"
+    assert (await harness.ok("GET", "/webhook/find/shop"))["format"] == "ryze"
+    await harness.refused(
+        "POST",
+        "/webhook/set/shop",
+        {"webhook": {**HOOK, "format": "json"}},
+        status=422,
+        error="invalid",
+    )
