@@ -16,7 +16,7 @@ from typing import Final
 from aiohttp import web
 
 from adapters.websocket import access, session
-from adapters.websocket.events import parse_events
+from adapters.websocket.events import Wanted
 from adapters.websocket.frames import CLOSE_GOING_AWAY
 from adapters.websocket.hub import Client, Hub
 from adapters.websocket.metrics import REFUSED
@@ -49,7 +49,10 @@ class WebsocketGateway:
         self.global_key = settings.authentication.api_key.get_secret_value()
         self.allowed = access.parse_allowed_hosts(self.settings.allowed_hosts)
         self.selection = Selection(self.settings.selected_events(), lambda c: c.websocket)
-        self.hub = Hub(self.permits)
+        self.tokens: dict[str, str] = {}  # instance -> its own token, for RyzeAPI's shape
+        self.hub = Hub(
+            self.permits, lambda instance: self.tokens.get(instance, ""), settings.server.url
+        )
         self.socket_io = SocketIOEndpoint(self)
         self._broker: Broker | None = None
         self._store: ConfigStore | None = None
@@ -97,6 +100,12 @@ class WebsocketGateway:
 
     async def reload(self, store: ConfigStore, instance: str | None) -> None:
         await self.selection.reload(store, instance)
+        configs = await store.all() if instance is None else [await store.get(instance)]
+        if instance is None:
+            self.tokens.clear()
+        else:
+            self.tokens.pop(instance, None)
+        self.tokens.update({c.instance: c.token for c in configs if c is not None and c.token})
 
     # -- who sees what -----------------------------------------------------------------------
 
@@ -113,7 +122,7 @@ class WebsocketGateway:
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         try:
-            ws, instance, events, last_event_id = await self._admit(request)
+            ws, instance, wanted, last_event_id = await self._admit(request)
         except Refused as refused:
             REFUSED.labels(reason=refused.reason).inc()
             return refused.response()
@@ -121,7 +130,8 @@ class WebsocketGateway:
             REFUSED.labels(reason=denied.reason).inc()
             return Refused(401, denied.reason, denied.detail).response()
         await ws.prepare(request)
-        client = Client(ws, request, instance, events, self.settings.max_buffer)
+        client = Client(ws, request, instance, wanted.events, self.settings.max_buffer)
+        client.format, client.types = wanted.payload_format, wanted.types
         broker, stream, replays = self.replay_source()
         await session.serve(
             ws,
@@ -142,10 +152,10 @@ class WebsocketGateway:
 
     async def _admit(
         self, request: web.Request
-    ) -> tuple[web.WebSocketResponse, str | None, frozenset[str] | None, str | None]:
+    ) -> tuple[web.WebSocketResponse, str | None, Wanted, str | None]:
         """Everything checked before the upgrade, so a refusal is a plain HTTP answer."""
         instance = self.stream_instance(request.match_info.get("instance"))
-        events = parse_events(request.query.get("events"))
+        wanted = Wanted.parse(request.query.get("events"), request.query.get("format"))
         last_event_id = self.resume_from(request.query.get("last_event_id"))
         await self.check_access(request.remote, access.presented_token(request), instance)
         ws = web.WebSocketResponse(
@@ -156,7 +166,7 @@ class WebsocketGateway:
         if not ws.can_prepare(request).ok:
             raise Refused(426, "upgrade_required", "this endpoint speaks WebSocket only")
         await self.check_ready(last_event_id)
-        return ws, instance, events, last_event_id
+        return ws, instance, wanted, last_event_id
 
     # -- what both endpoints check ---------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from adapters.websocket.frames import CLOSE_TOO_SLOW
 from adapters.websocket.metrics import CLIENTS, DROPPED, FRAMES_SENT
 from router.logging import get_logger
 from schemas.ids import event_time_ms
+from schemas.shapes import PayloadFormat, shaped
 
 log = get_logger("adapters.websocket")
 
@@ -43,13 +44,26 @@ class Audience:
     wants, whether it is resuming (live frames held back meanwhile), and how to reach it."""
 
     protocol: ClassVar[str]
-    __slots__ = ("closed", "events", "held", "hold_limit", "instance", "max_buffer", "peer")
+    __slots__ = (
+        "closed",
+        "events",
+        "format",
+        "held",
+        "hold_limit",
+        "instance",
+        "max_buffer",
+        "peer",
+        "types",
+    )
 
     def __init__(
         self, instance: str | None, events: frozenset[str] | None, max_buffer: int, peer: str
     ) -> None:
         self.instance = instance  # None: every instance (``/ws``, Socket.IO's ``/``)
         self.events = events  # None: every event it may see
+        # The payload's shape, and the types of that shape it asked for (None: every one).
+        self.format: PayloadFormat = "evolution"
+        self.types: frozenset[str] | None = None
         self.peer = peer
         self.max_buffer = max_buffer
         # Live frames kept back while the client resumes, else None.
@@ -158,13 +172,32 @@ class WireFrame:
     per-message compression, which the gateway never negotiates) and the Socket.IO packet of
     each namespace."""
 
-    __slots__ = ("_bytes", "_packets", "name", "payload")
+    __slots__ = ("_bytes", "_packets", "_shapes", "name", "payload")
 
     def __init__(self, payload: bytes, name: str) -> None:
         self.payload = payload
         self.name = name  # the Socket.IO event name: the wire name, or a control frame's type
         self._bytes: bytes | None = None
         self._packets: dict[str, Packet] | None = None
+        self._shapes: dict[PayloadFormat, WireFrame | None] | None = None
+
+    def shaped(self, payload_format: PayloadFormat, token: str, base_url: str) -> WireFrame | None:
+        """This event in another platform's shape, made once for every client that wants it;
+        None when that platform has no type for it."""
+        if payload_format == "evolution":
+            return self
+        if self._shapes is None:
+            self._shapes = {}
+        if payload_format not in self._shapes:
+            document = shaped(
+                orjson.loads(self.payload), payload_format, token=token, base_url=base_url
+            )
+            self._shapes[payload_format] = (
+                None
+                if document is None
+                else WireFrame(orjson.dumps(document), document.get("event") or document["type"])
+            )
+        return self._shapes[payload_format]
 
     def bytes(self) -> bytes:
         if self._bytes is None:
@@ -192,8 +225,12 @@ class WireFrame:
 
 
 class Hub:
-    def __init__(self, permits: Permits) -> None:
+    def __init__(
+        self, permits: Permits, token_of: Callable[[str], str] = lambda _: "", base_url: str = ""
+    ) -> None:
         self.permits = permits
+        self.token_of = token_of  # an instance's token, for RyzeAPI's instanceData
+        self.base_url = base_url
         self.by_instance: dict[str, set[Audience]] = {}
         self.everywhere: set[Audience] = set()
         self.last_offset: int | None = None
@@ -221,6 +258,16 @@ class Hub:
             CLIENTS.labels(protocol=client.protocol).dec()
             if client.instance is not None and not group:
                 del self.by_instance[client.instance]
+
+    def frame_for(self, client: Audience, wire: WireFrame, instance: str) -> WireFrame | None:
+        """The frame ``client`` gets for an event: in its shape, if it asked for one and the
+        event has a type there it wants; None when it gets nothing."""
+        if client.format == "evolution":
+            return wire
+        mine = wire.shaped(client.format, self.token_of(instance), self.base_url)
+        if mine is None or (client.types is not None and mine.name not in client.types):
+            return None
+        return mine
 
     def position(self, offset: int) -> None:
         """Record that everything up to ``offset`` has been read (markers included)."""
@@ -254,7 +301,14 @@ class Hub:
         for group in groups:
             for client in group:
                 if client.sees(instance, event, to_instance, to_all):
-                    result = client.offer(offset, wire)
+                    mine = (
+                        wire
+                        if client.format == "evolution"
+                        else self.frame_for(client, wire, instance)
+                    )
+                    if mine is None:
+                        continue
+                    result = client.offer(offset, mine)
                     if result < 0:
                         slow.append(client)
                     elif result:

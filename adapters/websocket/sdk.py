@@ -28,6 +28,7 @@ import orjson
 
 from adapters.websocket.frames import HISTORY_UNAVAILABLE
 from schemas import resolve
+from schemas.shapes import PayloadFormat, types_of
 
 Event = dict[str, Any]
 Handler = Callable[[Event], Awaitable[None] | None]
@@ -64,13 +65,23 @@ class EventClient:
         last_event_id: str | None = None,
         heartbeat_seconds: float = 30.0,
         remember: int = 10_000,
+        payload_format: PayloadFormat = "evolution",
     ) -> None:
         """``url`` is the router's base URL (http, https, ws or wss); ``instance`` None opens
-        the stream of every instance. ``max_retries`` failed attempts in a row give up."""
+        the stream of every instance. ``max_retries`` failed attempts in a row give up.
+        ``payload_format`` ``ryze`` or ``vzaps`` receives that platform's shape, and
+        ``events`` and ``on()`` then take its types (VZaps' ``All`` for every one)."""
         self.url = url.rstrip("/")
         self.instance = instance
         self.token = token
-        self.events = sorted({resolve(e).key for e in events}) if events else None
+        self.payload_format = payload_format
+        self.events = (
+            sorted(
+                {resolve(e).key if payload_format == "evolution" else self._name(e) for e in events}
+            )
+            if events
+            else None
+        )
         self.max_retries = max_retries
         self.retry_delay_seconds = retry_delay_seconds
         self.max_retry_delay_seconds = max_retry_delay_seconds
@@ -87,13 +98,25 @@ class EventClient:
     def on(self, event: str = ALL) -> Callable[[Handler], Handler]:
         """Register a handler for one event (any spelling: ``MESSAGES_UPSERT``,
         ``messages.upsert``, ``messagesUpsert``) or, with ``*``, for every event."""
-        key = ALL if event == ALL else resolve(event).wire
+        key = ALL if event == ALL else self._name(event)
 
         def register(handler: Handler) -> Handler:
             self._handlers.setdefault(key, []).append(handler)
             return handler
 
         return register
+
+    def _name(self, event: str) -> str:
+        """An event as this client's shape names it: a catalog wire name, or that platform's
+        type; ``ValueError`` for a name the shape does not have."""
+        if self.payload_format == "evolution":
+            return resolve(event).wire
+        if event in types_of(self.payload_format) or event == "All":
+            return event
+        raise ValueError(
+            f"{event!r} is not a {self.payload_format} type: one of "
+            f"{', '.join(types_of(self.payload_format))}"
+        )
 
     def on_gap(self, handler: Handler) -> Handler:
         """Called with the gateway's notice when events after ``last_event_id`` are no longer
@@ -106,6 +129,8 @@ class EventClient:
         scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
         path = f"{parts.path}/ws" + (f"/{quote(self.instance, safe='')}" if self.instance else "")
         query: dict[str, str] = {}
+        if self.payload_format != "evolution":
+            query["format"] = self.payload_format
         if self.events:
             query["events"] = ",".join(self.events)
         if self.last_event_id:
@@ -194,7 +219,7 @@ class EventClient:
                 continue
             if not isinstance(frame, dict):
                 continue
-            if "event" not in frame:
+            if "id" not in frame:  # every shape of an event has its id; a control frame has none
                 await self._control(frame)
                 continue
             event_id = frame.get("id")
@@ -204,8 +229,9 @@ class EventClient:
             if len(self._seen) > self._remember:
                 self._seen.popitem(last=False)
             self.last_event_id = event_id
+            name = frame.get("type" if self.payload_format == "vzaps" else "event")
             await self._dispatch(
-                [*self._handlers.get(frame["event"], ()), *self._handlers.get(ALL, ())], frame
+                [*self._handlers.get(str(name), ()), *self._handlers.get(ALL, ())], frame
             )
 
     async def _control(self, frame: Event) -> None:

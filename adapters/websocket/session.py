@@ -60,8 +60,10 @@ class Resume:
         client = self.client
         to_instance, to_all = self.hub.permits(event.instance, event.event)
         if client.sees(event.instance, event.event, to_instance, to_all):
-            await client.put(WireFrame(event.frame, event.event))
-            self.replayed += 1
+            wire = self.hub.frame_for(client, WireFrame(event.frame, event.event), event.instance)
+            if wire is not None:
+                await client.put(wire)
+                self.replayed += 1
 
     async def run(self, broker: Broker, stream: str, limit: asyncio.Semaphore) -> None:
         # Registered only once a replay slot is free: a client waiting for one holds no frames.

@@ -25,7 +25,7 @@ import socketio
 from aiohttp import web
 
 from adapters.websocket.access import Denied
-from adapters.websocket.events import parse_events
+from adapters.websocket.events import Wanted
 from adapters.websocket.frames import CLOSE_TOO_SLOW
 from adapters.websocket.hub import CLOSE_TIMEOUT_SECONDS, Audience, Hub, WireFrame
 from adapters.websocket.metrics import REFUSED
@@ -208,7 +208,10 @@ class SocketIOEndpoint:
             # The real peer: python-engineio's environ says 127.0.0.1 for every client.
             await self.gateway.check_access(request.remote, token, instance)
             events = given.get("events", request.query.get("events"))
-            wanted = parse_events(",".join(events) if isinstance(events, list) else text(events))
+            wanted = Wanted.parse(
+                ",".join(map(str, events)) if isinstance(events, list) else text(events),
+                text(given.get("format")) or request.query.get("format"),
+            )
             last_event_id = self.gateway.resume_from(
                 text(given.get("last_event_id")) or request.query.get("last_event_id")
             )
@@ -229,11 +232,12 @@ class SocketIOEndpoint:
             sid,
             namespace,
             instance,
-            wanted,
+            wanted.events,
             self.gateway.settings.max_buffer,
             request.remote or "?",
             self.transport_of,
         )
+        client.format, client.types = wanted.payload_format, wanted.types
         self.pending[(sid, namespace)] = (client, last_event_id)
         return True
 

@@ -340,3 +340,40 @@ async def test_an_instance_block_set_at_run_time_takes_effect(
         assert got["id"] in sent
         assert got["event"] == "call"
         await ws.close()
+
+
+async def test_a_vzaps_client_gets_its_types_from_the_data_and_resumes(
+    ws_settings: Callable[..., Settings],
+) -> None:
+    path = f"/ws/alpha?token={API_KEY}&format=vzaps&events=Connected,GroupParticipantsAdd"
+    async with gateway(ws_settings()) as client:
+        ws = await client.ws_connect(path)
+        await publish(client, "alpha", "connection.update", {"state": "connecting"})
+        opened = await publish(client, "alpha", "connection.update", {"state": "open"})
+        await publish(client, "alpha", "group-participants.update", {"action": "remove"})
+        added = await publish(client, "alpha", "group-participants.update", {"action": "add"})
+        await publish(client, "alpha", "messages.upsert", {})  # Message: not asked for
+        got = await frames(ws, 2)
+        await nothing_more(ws, 0.3)
+        await ws.close()
+        assert [(f["id"], f["type"]) for f in got] == [
+            (opened, "Connected"),
+            (added, "GroupParticipantsAdd"),
+        ]
+        assert got[0]["data"] == {"state": "open"}
+        assert got[0]["instance_id"] == "alpha"
+        # Away: what it asked for comes first when it is back, in its shape.
+        await publish(client, "alpha", "connection.update", {"state": "close"})  # not asked
+        joined = await publish(client, "alpha", "group-participants.update", {"action": "add"})
+        again = await client.ws_connect(f"{path}&last_event_id={added}")
+        missed, done = await frames(again, 2)
+        assert (missed["id"], missed["type"]) == (joined, "GroupParticipantsAdd")
+        assert done == {"type": "resumed", "last_event_id": added, "replayed": 1}
+        await again.close()
+
+
+async def test_a_format_no_one_knows_is_refused_before_the_upgrade(
+    ws_settings: Callable[..., Settings],
+) -> None:
+    async with gateway(ws_settings()) as client:
+        assert await status_of(client, f"/ws/alpha?token={API_KEY}&format=wuzapi") == 422

@@ -131,3 +131,50 @@ def test_unknown_event_names_are_refused_at_once() -> None:
         EventClient("http://r", "a", events=["MESAGES_UPSERT"])
     with pytest.raises(ValueError, match="unknown event"):
         EventClient("http://r", "a").on("nope")
+
+
+async def test_a_vzaps_client_takes_vzaps_types(
+    amqp_url: str, exchange_name: str, cleanup: Cleanup
+) -> None:
+    settings = router_settings(
+        amqp_url, exchange_name, websocket={"enabled": True, "global_events": True}
+    )
+    async with running_app(settings, ["ingest", "websocket"]) as app:
+        client = EventClient(
+            str(app.make_url("")),
+            "alpha",
+            token=API_KEY,
+            payload_format="vzaps",
+            events=["Connected", "Message"],
+        )
+        connected: list[Event] = []
+        everything: list[str] = []
+        client.on("Connected")(connected.append)
+        client.on()(lambda e: everything.append(e["type"]))
+        running = asyncio.create_task(client.run())
+        async with asyncio.timeout(5):
+            while client.connections == 0:
+                await asyncio.sleep(0.02)
+        for event, data in (
+            ("connection.update", {"state": "close"}),  # Disconnected: not asked for
+            ("messages.upsert", {"n": 1}),
+            ("connection.update", {"state": "open"}),
+        ):
+            answer = await app.post(
+                "/events/alpha", json={"event": event, "data": data}, headers={"apikey": API_KEY}
+            )
+            assert answer.status == 202
+        async with asyncio.timeout(5):
+            while len(everything) < 2:
+                await asyncio.sleep(0.02)
+        await client.close()
+        await asyncio.wait_for(running, 5)
+    assert everything == ["Message", "Connected"]
+    assert connected[0]["data"] == {"state": "open"}
+    assert "?format=vzaps&events=Connected%2CMessage&last_event_id=" in client.stream_url()
+
+
+def test_a_name_the_shape_does_not_have_is_refused_at_once() -> None:
+    with pytest.raises(ValueError, match="not a vzaps type"):
+        EventClient("http://r", "a", payload_format="vzaps", events=["messages.upsert"])
+    EventClient("http://r", "a", payload_format="vzaps", events=["All"])

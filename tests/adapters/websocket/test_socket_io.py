@@ -184,7 +184,7 @@ async def test_a_slow_client_is_dropped_and_a_fast_one_gets_everything(
     ws_settings: Callable[..., Settings],
 ) -> None:
     async with (
-        gateway(ws_settings(max_buffer=4)) as client,
+        gateway(ws_settings(max_buffer=16)) as client,
         listening(client, "/alpha", auth={"apikey": API_KEY}) as fast,
         aiohttp.ClientSession() as session,
     ):
@@ -290,3 +290,24 @@ async def test_allowed_hosts_need_no_key(ws_settings: Callable[..., Settings]) -
     ):
         sent = await publish(client, "alpha", "call", {})
         assert (await alpha.next())[1]["id"] == sent
+
+
+async def test_a_ryzeapi_client_gets_ryzeapis_types_and_instance_data(
+    ws_settings: Callable[..., Settings], tokens: MemoryStore
+) -> None:
+    auth = {"token": "alpha-token", "format": "ryze"}
+    async with (
+        gateway(ws_settings(), tokens) as client,
+        listening(client, "/alpha", auth=auth) as alpha,
+    ):
+        await publish(client, "alpha", "presence.update", {})  # no RyzeAPI type
+        sent = await publish(client, "alpha", "send.message", {"n": 1})
+        event, payload = await alpha.next()
+        await alpha.nothing_more()
+    assert event == "message.exchange"
+    assert payload == {
+        "event": "message.exchange",
+        "data": {"n": 1},
+        "instanceData": {"baseUrl": "", "instance": "alpha", "token": "alpha-token"},
+        "id": sent,
+    }
