@@ -2,9 +2,12 @@
 router (HTTP ingest -> exchange -> webhook adapter), both posting to the same receiver process.
 
     python bench/webhook.py [--events 20000] [--rate 500] [--seconds 10] [--backlog 200000]
+                            [--shaped 20000]
 
 Prints sustained events/s of both and the ratio, p50/p99 latency from ingest to the receiver at
-``--rate`` events/s, and the adapter's RSS while ``--backlog`` events wait in its queue.
+``--rate`` events/s, the adapter's RSS while ``--backlog`` events wait in its queue, and what
+payload shapes cost: ``--shaped`` events drained by two subscriptions (the global webhook and
+an instance's), once with both in Evolution's shape and once with the instance's in VZaps'.
 """
 
 from __future__ import annotations
@@ -131,12 +134,52 @@ def webhook_env(exchange: str, receiver: ReceiverProcess, port: int) -> dict[str
     )
 
 
+async def drain_seconds(
+    env: dict[str, str],
+    channel: aio_pika.abc.AbstractChannel,
+    exchange: str,
+    receiver: ReceiverProcess,
+    n: int,
+    shape: str,
+) -> float:
+    """Seconds for the webhook role to deliver ``n`` waiting events to two subscriptions, the
+    instance's in ``shape``, from its start."""
+    # Set through the ingest role's configuration API; the webhook role reads it at start.
+    api = {**env, "SERVER_PORT": str(free_port())}
+    ingest = await start_router(api, "ingest")
+    hook = {"enabled": True, "url": f"{receiver.base}/own", "events": ["MESSAGES_UPSERT"]}
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{api['SERVER_PORT']}/webhook/set/bench",
+                json={"webhook": {**hook, "format": shape}},
+                headers={"apikey": API_KEY},
+            ) as answer,
+        ):
+            assert answer.status in (200, 201), await answer.text()
+    finally:
+        ingest.terminate()
+        await ingest.wait()
+    await fill(channel, exchange, n, lambda _: "bench")
+    await receiver.reset()
+    started = time.perf_counter()
+    adapter = await start_router(env, "webhook")
+    try:
+        await receiver.wait_count(2 * n)
+        return time.perf_counter() - started
+    finally:
+        adapter.terminate()
+        await adapter.wait()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--backlog", type=int, default=200000)
+    parser.add_argument("--shaped", type=int, default=20000)
     args = parser.parse_args()
 
     receiver = ReceiverProcess()
@@ -211,6 +254,11 @@ async def main() -> None:
         peak = peak_rss_mb(adapter.pid)
         adapter.terminate()
         await adapter.wait()
+
+        # Shapes: the same drain with half the subscriptions in another platform's shape.
+        await (await channel.get_queue(f"{exchange}.webhook", ensure=False)).purge()
+        plain = await drain_seconds(env, channel, exchange, receiver, args.shaped, "evolution")
+        shaped = await drain_seconds(env, channel, exchange, receiver, args.shaped, "vzaps")
     finally:
         await receiver.stop()
         await drop_declared(channel, exchange, ("webhook",))
@@ -225,6 +273,10 @@ async def main() -> None:
     )
     print(
         f"adapter RSS with a {args.backlog} backlog: first {samples[0]:.0f} MB, last {samples[-1]:.0f} MB, peak {peak:.0f} MB; {drained} delivered in 20 s"
+    )
+    print(
+        f"{args.shaped} events to two subscriptions: both evolution {plain:.2f} s, "
+        f"one vzaps {shaped:.2f} s ({(shaped / plain - 1) * 100:+.1f} %)"
     )
 
 
