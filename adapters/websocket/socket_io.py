@@ -171,6 +171,10 @@ class SocketIOEndpoint:
         sid = request.query.get("sid")
         if sid and request.query.get("transport") == "websocket" and request.transport:
             self.websockets[sid] = request.transport
+            if len(self.websockets) > 2 * len(self.clients) + 100:
+                # Sessions that ended without joining a namespace leave theirs behind.
+                for gone in [k for k, t in self.websockets.items() if t.is_closing()]:
+                    del self.websockets[gone]
         response: web.StreamResponse = await self.server.eio.handle_request(request)
         return response
 
@@ -275,6 +279,7 @@ class SocketIOEndpoint:
             return
         if not any(c.eio_sid == client.eio_sid for c in self.clients.values()):
             self.websockets.pop(client.eio_sid, None)
+        client.stop()
         if not client.closed:
             client.closed = True
             self.gateway.hub.discard(client)
