@@ -70,22 +70,10 @@ def raw_server(port: int) -> None:
             await socket.send_frame(body, WSMsgType.TEXT)
         return web.Response(status=202)
 
-    async def health(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
     app = web.Application()
     app.router.add_get("/ws/{instance}", ws)
     app.router.add_post("/events/{instance}", publish)
-    app.router.add_get("/readyz", health)
-    # The router runs on uvloop when installed; so does its baseline.
-    loop: asyncio.AbstractEventLoop
-    try:
-        import uvloop
-
-        loop = uvloop.new_event_loop()
-    except ImportError:
-        loop = asyncio.new_event_loop()
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=loop)
+    serve_baseline(app, port)
 
 
 def raw_socketio_server(port: int) -> None:
@@ -99,21 +87,24 @@ def raw_socketio_server(port: int) -> None:
         await sio.emit(envelope["event"], envelope, namespace="/" + request.match_info["instance"])
         return web.Response(status=202)
 
-    async def health(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
     app = web.Application()
     sio.attach(app)
     app.router.add_post("/events/{instance}", publish)
-    app.router.add_get("/readyz", health)
-    loop: asyncio.AbstractEventLoop
-    try:
-        import uvloop
+    serve_baseline(app, port)
 
-        loop = uvloop.new_event_loop()
-    except ImportError:
-        loop = asyncio.new_event_loop()
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=loop)
+
+def serve_baseline(app: web.Application, port: int) -> None:
+    """A baseline server with the ``/readyz`` the bench waits for, on the event loop the router
+    runs on (uvloop when installed)."""
+    from router.cli import new_event_loop
+
+    async def health(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app.router.add_get("/readyz", health)
+    web.run_app(
+        app, host="127.0.0.1", port=port, print=None, access_log=None, loop=new_event_loop()
+    )
 
 
 async def start_raw(port: int, kind: str = "--raw-server") -> asyncio.subprocess.Process:
@@ -141,21 +132,27 @@ class Fleet:
 
     async def connect(self, session: aiohttp.ClientSession, url: str, read: bool = True) -> None:
         for start in range(0, self.n, 200):
-            batch = await asyncio.gather(
-                *(
-                    session.ws_connect(url, autoping=True)
-                    for _ in range(start, min(self.n, start + 200))
-                )
-            )
-            self.sockets.extend(batch)
+            count = min(self.n, start + 200) - start
+            self.sockets += await asyncio.gather(*(self._join(session, url) for _ in range(count)))
         if read:
             self.readers = [asyncio.create_task(self._read(ws)) for ws in self.sockets]
+
+    async def _join(
+        self, session: aiohttp.ClientSession, url: str
+    ) -> aiohttp.ClientWebSocketResponse:
+        return await session.ws_connect(url, autoping=True)
+
+    async def _event_id(self, ws: aiohttp.ClientWebSocketResponse, text: str) -> bytes | None:
+        """The id of the event a text frame carries; None for a frame that carries none."""
+        return text.encode()[ID_SLICE]
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for message in ws:
             if message.type != WSMsgType.TEXT:
                 continue
-            event_id = message.data.encode()[ID_SLICE]
+            event_id = await self._event_id(ws, message.data)
+            if event_id is None:
+                continue
             now = time.perf_counter()
             seen = self.counts.get(event_id, 0) + 1
             self.counts[event_id] = seen
@@ -191,29 +188,12 @@ class SocketIOFleet(Fleet):
             raise RuntimeError(f"the namespace refused: {joined.data}")
         return ws
 
-    async def connect(self, session: aiohttp.ClientSession, url: str, read: bool = True) -> None:
-        for start in range(0, self.n, 200):
-            count = min(self.n, start + 200) - start
-            self.sockets += await asyncio.gather(*(self._join(session, url) for _ in range(count)))
-        if read:
-            self.readers = [asyncio.create_task(self._read(ws)) for ws in self.sockets]
-
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for message in ws:
-            if message.type != WSMsgType.TEXT:
-                continue
-            text = message.data
-            if text == "2":  # Engine.IO's ping
-                await ws.send_str("3")
-                continue
-            start = text.find('"id":"') + 6
-            event_id = text[start : start + 36].encode()
-            now = time.perf_counter()
-            seen = self.counts.get(event_id, 0) + 1
-            self.counts[event_id] = seen
-            if seen == self.n:
-                self.last_seen[event_id] = now
-                self.expect(event_id).set()
+    async def _event_id(self, ws: aiohttp.ClientWebSocketResponse, text: str) -> bytes | None:
+        if text == "2":  # Engine.IO's ping
+            await ws.send_str("3")
+            return None
+        start = text.find('"id":"') + 6
+        return text[start : start + 36].encode()
 
 
 async def latencies(

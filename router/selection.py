@@ -3,7 +3,7 @@ binding keys that make the broker deliver exactly those."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from router.store.base import ConfigStore
 from schemas import Envelope, instance_word
@@ -21,6 +21,11 @@ def event_keys(instance: str | None, events: frozenset[str] | None) -> frozenset
     if events is None:
         return frozenset({f"{owner}.#"})
     return frozenset(f"{owner}.{wire}" for wire in events)
+
+
+async def read_configs(store: ConfigStore, instance: str | None) -> list[InstanceConfig | None]:
+    """What a reload reads: one instance's configuration, or every one's."""
+    return [await store.get(instance)] if instance else list(await store.all())
 
 
 class Selection:
@@ -51,7 +56,10 @@ class Selection:
 
     async def reload(self, store: ConfigStore, instance: str | None) -> None:
         """One instance's block from the store, or every instance's when ``instance`` is None."""
-        configs = [await store.get(instance)] if instance else await store.all()
+        self.apply(await read_configs(store, instance), instance)
+
+    def apply(self, configs: Sequence[InstanceConfig | None], instance: str | None) -> None:
+        """``reload`` with the configurations already read (None: the instance is gone)."""
         if instance is not None:
             self.blocks.pop(instance, None)
         else:

@@ -65,6 +65,11 @@ class Row:
     ryze: str | None
     vzaps: Kind
 
+    def kind(self, payload_format: PayloadFormat) -> Kind:
+        if payload_format == "evolution":
+            return self.wire
+        return self.ryze if payload_format == "ryze" else self.vzaps
+
 
 # Catalog events absent here have no type in either platform.
 SHAPES: Final[tuple[Row, ...]] = (
@@ -102,10 +107,10 @@ _BY_WIRE: Final = {row.wire: row for row in SHAPES}
 
 
 def kind_of(payload_format: PayloadFormat, wire: str) -> Kind:
+    if payload_format == "evolution":
+        return wire
     row = _BY_WIRE.get(wire)
-    if row is None or payload_format == "evolution":
-        return wire if payload_format == "evolution" else None
-    return row.ryze if payload_format == "ryze" else row.vzaps
+    return None if row is None else row.kind(payload_format)
 
 
 def platform_type(payload_format: PayloadFormat, wire: str, data: Any) -> str | None:
@@ -114,24 +119,21 @@ def platform_type(payload_format: PayloadFormat, wire: str, data: Any) -> str | 
     return kind.pick(data) if isinstance(kind, ByData) else kind
 
 
+def names_of(kind: Kind) -> tuple[str, ...]:
+    """Every type ``kind`` can be."""
+    if isinstance(kind, ByData):
+        return kind.types
+    return (kind,) if kind else ()
+
+
 def types_of(payload_format: PayloadFormat) -> tuple[str, ...]:
     """Every type of a platform, in the table's order."""
-    found: dict[str, None] = {}
-    for row in SHAPES:
-        kind = row.ryze if payload_format == "ryze" else row.vzaps
-        for name in kind.types if isinstance(kind, ByData) else (kind,) if kind else ():
-            found[name] = None
-    return tuple(found)
+    return tuple(dict.fromkeys(n for row in SHAPES for n in names_of(row.kind(payload_format))))
 
 
 def wires_of(payload_format: PayloadFormat, platform: str) -> tuple[str, ...]:
     """The catalog events that can be ``platform`` in ``payload_format``."""
-    found = []
-    for row in SHAPES:
-        kind = row.ryze if payload_format == "ryze" else row.vzaps
-        if kind == platform or (isinstance(kind, ByData) and platform in kind.types):
-            found.append(row.wire)
-    return tuple(found)
+    return tuple(row.wire for row in SHAPES if platform in names_of(row.kind(payload_format)))
 
 
 def shaped(

@@ -25,7 +25,7 @@ from adapters.websocket.stream import LiveReader
 from router.broker import Broker
 from router.ingest import Refused
 from router.logging import get_logger
-from router.selection import Selection
+from router.selection import Selection, read_configs
 from router.settings import Settings
 from router.store.base import ConfigStore
 from router.topology import AdapterQueues, StreamBinding
@@ -99,8 +99,8 @@ class WebsocketGateway:
         await self.socket_io.close()
 
     async def reload(self, store: ConfigStore, instance: str | None) -> None:
-        await self.selection.reload(store, instance)
-        configs = await store.all() if instance is None else [await store.get(instance)]
+        configs = await read_configs(store, instance)  # once, for the blocks and the tokens
+        self.selection.apply(configs, instance)
         if instance is None:
             self.tokens.clear()
         else:
