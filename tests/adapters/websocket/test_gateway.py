@@ -362,9 +362,13 @@ async def test_a_vzaps_client_gets_its_types_from_the_data_and_resumes(
         ]
         assert got[0]["data"] == {"state": "open"}
         assert got[0]["instance_id"] == "alpha"
-        # Away: what it asked for comes first when it is back, in its shape.
+        # Away: what it asked for comes first when it is back, in its shape. An observer of
+        # every event shows when the gateway has read them, so they are replayed, not live.
+        observer = await client.ws_connect(f"/ws/alpha?token={API_KEY}")
         await publish(client, "alpha", "connection.update", {"state": "close"})  # not asked
         joined = await publish(client, "alpha", "group-participants.update", {"action": "add"})
+        assert (await frames(observer, 2))[-1]["id"] == joined
+        await observer.close()
         again = await client.ws_connect(f"{path}&last_event_id={added}")
         missed, done = await frames(again, 2)
         assert (missed["id"], missed["type"]) == (joined, "GroupParticipantsAdd")
