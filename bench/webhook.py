@@ -2,12 +2,13 @@
 router (HTTP ingest -> exchange -> webhook adapter), both posting to the same receiver process.
 
     python bench/webhook.py [--events 20000] [--rate 500] [--seconds 10] [--backlog 200000]
-                            [--shaped 20000]
+                            [--shaped 20000] [--only-shapes]
 
 Prints sustained events/s of both and the ratio, p50/p99 latency from ingest to the receiver at
 ``--rate`` events/s, the adapter's RSS while ``--backlog`` events wait in its queue, and what
 payload shapes cost: ``--shaped`` events drained by two subscriptions (the global webhook and
-an instance's), once with both in Evolution's shape and once with the instance's in VZaps'.
+an instance's), once with both in Evolution's shape and once each with the instance's in
+RyzeAPI's and VZaps' (``--only-shapes`` measures that alone).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import (  # noqa: E402
     AMQP_URL,
     DATA,
+    declare_then_stop,
     drop_declared,
     fill,
     free_port,
@@ -173,6 +175,30 @@ async def drain_seconds(
         await adapter.wait()
 
 
+async def shape_costs(
+    env: dict[str, str],
+    channel: aio_pika.abc.AbstractChannel,
+    exchange: str,
+    receiver: ReceiverProcess,
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    """The same drain with half the subscriptions in each platform's shape."""
+    return {
+        shape: await drain_seconds(env, channel, exchange, receiver, args.shaped, shape)
+        for shape in ("evolution", "ryze", "vzaps")
+    }
+
+
+def print_shapes(n: int, seconds: dict[str, float]) -> None:
+    plain = seconds["evolution"]
+    others = ", ".join(
+        f"one {shape} {took:.2f} s ({(took / plain - 1) * 100:+.1f} %)"
+        for shape, took in seconds.items()
+        if shape != "evolution"
+    )
+    print(f"{n} events to two subscriptions: both evolution {plain:.2f} s, {others}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20000)
@@ -180,6 +206,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--backlog", type=int, default=200000)
     parser.add_argument("--shaped", type=int, default=20000)
+    parser.add_argument("--only-shapes", action="store_true")
     args = parser.parse_args()
 
     receiver = ReceiverProcess()
@@ -190,6 +217,10 @@ async def main() -> None:
     connection = await aio_pika.connect(AMQP_URL)
     channel = await connection.channel()
     try:
+        if args.only_shapes:
+            await declare_then_stop(env, "webhook")
+            print_shapes(args.shaped, await shape_costs(env, channel, exchange, receiver, args))
+            return
         raw = await raw_chain(receiver, args.events)
 
         # Ingest and delivery as two processes, as roles are meant to be deployed.
@@ -255,10 +286,8 @@ async def main() -> None:
         adapter.terminate()
         await adapter.wait()
 
-        # Shapes: the same drain with half the subscriptions in another platform's shape.
         await (await channel.get_queue(f"{exchange}.webhook", ensure=False)).purge()
-        plain = await drain_seconds(env, channel, exchange, receiver, args.shaped, "evolution")
-        shaped = await drain_seconds(env, channel, exchange, receiver, args.shaped, "vzaps")
+        shapes = await shape_costs(env, channel, exchange, receiver, args)
     finally:
         await receiver.stop()
         await drop_declared(channel, exchange, ("webhook",))
@@ -274,10 +303,7 @@ async def main() -> None:
     print(
         f"adapter RSS with a {args.backlog} backlog: first {samples[0]:.0f} MB, last {samples[-1]:.0f} MB, peak {peak:.0f} MB; {drained} delivered in 20 s"
     )
-    print(
-        f"{args.shaped} events to two subscriptions: both evolution {plain:.2f} s, "
-        f"one vzaps {shaped:.2f} s ({(shaped / plain - 1) * 100:+.1f} %)"
-    )
+    print_shapes(args.shaped, shapes)
 
 
 if __name__ == "__main__":

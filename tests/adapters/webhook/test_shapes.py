@@ -12,13 +12,14 @@ from standardwebhooks import Webhook
 from adapters.webhook.adapter import UNSHAPED
 from schemas.shapes import PayloadFormat
 from tests.conftest import Cleanup
+from tests.support import evolution_data as evo
 from tests.support.app import API_KEY, router_settings, running_app
 from tests.support.receiver import Receiver
 
 AUTH = {"apikey": API_KEY}
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-UPSERT = {"key": {"id": "3EB0"}, "message": {"conversation": "olá"}}
-TYPING = {"id": "55@s", "presences": {"55@s": {"lastKnownPresence": "composing"}}}
+UPSERT = evo.TEXT
+TYPING = evo.TYPING
 
 
 async def post(client: Any, event: str, data: Any) -> str:
@@ -45,12 +46,17 @@ async def test_a_ryzeapi_webhook_gets_message_exchange_in_ryzeapis_shape(
         with pytest.raises(TimeoutError):
             await receiver.next(timeout=0.5)
     assert [g["id"] for g in got] == [received, sent]
-    assert got[0] == {
-        "event": "message.exchange",
-        "data": UPSERT,
-        "instanceData": {"baseUrl": "https://router.example", "instance": "shop", "token": ""},
-        "id": received,
+    assert got[0]["instanceData"] == {
+        "baseUrl": "https://router.example",
+        "instance": "shop",
+        "token": "",
     }
+    assert [g["event"] for g in got] == ["message.exchange", "message.exchange"]
+    assert got[0]["data"]["message"] == {"type": "text", "content": "olá"}
+    assert (got[0]["data"]["id"], got[0]["data"]["direction"]) == (
+        "3EB0C767D26A1D8F4F1D",
+        "incoming",
+    )
 
 
 @pytest.mark.parametrize("payload_format", ["evolution", "ryze", "vzaps"])
@@ -85,7 +91,7 @@ async def test_every_shape_is_signed_over_the_bytes_sent(
     assert opened["id"] == event_id
     if payload_format == "vzaps":
         assert [b["type"] for b in bodies] == ["ChatPresence", "Connected"]
-        assert opened["data"] == {"state": "open"}
+        assert opened["data"] == {"type": "Connected", "event": {}}
         assert opened["instance_id"] == "shop"
     elif payload_format == "ryze":
         assert opened["event"] == "instance.state"

@@ -360,7 +360,7 @@ async def test_a_vzaps_client_gets_its_types_from_the_data_and_resumes(
             (opened, "Connected"),
             (added, "GroupParticipantsAdd"),
         ]
-        assert got[0]["data"] == {"state": "open"}
+        assert got[0]["data"] == {"type": "Connected", "event": {}}
         assert got[0]["instance_id"] == "alpha"
         # Away: what it asked for comes first when it is back, in its shape. An observer of
         # every event shows when the gateway has read them, so they are replayed, not live.

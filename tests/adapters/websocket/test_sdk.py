@@ -170,7 +170,7 @@ async def test_a_vzaps_client_takes_vzaps_types(
         await client.close()
         await asyncio.wait_for(running, 5)
     assert everything == ["Message", "Connected"]
-    assert connected[0]["data"] == {"state": "open"}
+    assert connected[0]["data"] == {"type": "Connected", "event": {}}
     assert "?format=vzaps&events=Connected%2CMessage&last_event_id=" in client.stream_url()
 
 

@@ -17,6 +17,7 @@ import socketio
 from adapters.websocket.metrics import DROPPED
 from router.settings import Settings
 from router.store import MemoryStore
+from tests.support import evolution_data
 from tests.support.app import API_KEY
 from tests.support.gateway import Client, gateway, publish
 
@@ -304,13 +305,13 @@ async def test_a_ryzeapi_client_gets_ryzeapis_types_and_instance_data(
         listening(client, "/alpha", auth=auth) as alpha,
     ):
         await publish(client, "alpha", "presence.update", {})  # no RyzeAPI type
-        sent = await publish(client, "alpha", "send.message", {"n": 1})
+        sent = await publish(client, "alpha", "send.message", evolution_data.SENT)
         event, payload = await alpha.next()
         await alpha.nothing_more()
     assert event == "message.exchange"
-    assert payload == {
-        "event": "message.exchange",
-        "data": {"n": 1},
-        "instanceData": {"baseUrl": "", "instance": "alpha", "token": "alpha-token"},
-        "id": sent,
-    }
+    assert payload["instanceData"] == {"baseUrl": "", "instance": "alpha", "token": "alpha-token"}
+    assert payload["id"] == sent
+    assert (payload["data"]["direction"], payload["data"]["message"]["content"]) == (
+        "outgoing",
+        "at 3pm",
+    )

@@ -1,12 +1,9 @@
-"""One event in the payload shapes of other platforms' consumers, beside the catalog.
+"""Each catalog event's type in the other platforms, where the platform has one.
 
-A consumer written for RyzeAPI's Events module reads ``{"event": "message.exchange", "data",
-"instanceData": {"baseUrl", "instance", "token"}}`` with six event types; one written for VZaps'
-realtime SDK reads ``{"id", "type", "instance_id", "created_at", "data"}`` with types such as
-``Message`` or ``Connected``. ``SHAPES`` gives, for each catalog event, its type in each
-platform, where the platform has one; some depend on the event's data (a ``connection.update``
-whose state is ``open`` is VZaps' ``Connected``). ``data`` itself is Evolution's, as received:
-the shapes change the wrapper and the type, not the WhatsApp payload inside.
+``SHAPES`` is the one table: some types depend on the event's data (a ``connection.update``
+whose state is ``open`` is VZaps' ``Connected``, a ``messages.update`` is a status only for the
+statuses the platform reports). Every list of a platform's types, and the README's table, is
+derived from it.
 """
 
 from __future__ import annotations
@@ -36,8 +33,14 @@ def _field(name: str, types: Mapping[str, str]) -> ByData:
         value = data.get(name) if isinstance(data, dict) else None
         return types.get(value) if isinstance(value, str) else None
 
-    choices = ", ".join(f"`{value}`: `{kind}`" for value, kind in types.items())
-    return ByData(f"by `{name}`: {choices}; other values not sent", pick, tuple(types.values()))
+    kinds = tuple(dict.fromkeys(types.values()))
+    if len(kinds) == 1:
+        values = ", ".join(f"`{value}`" for value in types)
+        rule = f"`{kinds[0]}` when `{name}` is {values}; other values not sent"
+    else:
+        choices = ", ".join(f"`{value}`: `{kind}`" for value, kind in types.items())
+        rule = f"by `{name}`: {choices}; other values not sent"
+    return ByData(rule, pick, kinds)
 
 
 TYPING: Final = frozenset({"composing", "recording", "paused"})
@@ -59,10 +62,22 @@ PRESENCE = ByData(
 )
 
 
+STATUS = _field(
+    "status",
+    {
+        "DELIVERY_ACK": "message.status",
+        "READ": "message.status",
+        "PLAYED": "message.status",
+        "ERROR": "message.status",
+    },
+)
+RECEIPT = _field("status", {"DELIVERY_ACK": "ReadReceipt", "READ": "ReadReceipt"})
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     wire: str
-    ryze: str | None
+    ryze: Kind
     vzaps: Kind
 
     def kind(self, payload_format: PayloadFormat) -> Kind:
@@ -77,8 +92,8 @@ SHAPES: Final[tuple[Row, ...]] = (
     Row("send.message", "message.exchange", "Message"),
     Row("messages.edited", "message.exchange", "Message"),
     Row("messages.delete", "message.exchange", None),
-    Row("messages.update", "message.status", "ReadReceipt"),
-    Row("send.message.update", "message.status", "ReadReceipt"),
+    Row("messages.update", STATUS, RECEIPT),
+    Row("send.message.update", STATUS, RECEIPT),
     Row("presence.update", None, PRESENCE),
     Row("messages.set", None, "HistorySync"),
     Row("messaging-history.set", None, "HistorySync"),
@@ -134,37 +149,6 @@ def types_of(payload_format: PayloadFormat) -> tuple[str, ...]:
 def wires_of(payload_format: PayloadFormat, platform: str) -> tuple[str, ...]:
     """The catalog events that can be ``platform`` in ``payload_format``."""
     return tuple(row.wire for row in SHAPES if platform in names_of(row.kind(payload_format)))
-
-
-def shaped(
-    envelope: Mapping[str, Any], payload_format: PayloadFormat, *, token: str, base_url: str
-) -> dict[str, Any] | None:
-    """An envelope (as its JSON object) in ``payload_format``; None when the platform has no
-    type for it. Every shape keeps the event id, for de-duplication."""
-    if payload_format == "evolution":
-        return dict(envelope)
-    data = envelope.get("data")
-    kind = platform_type(payload_format, str(envelope["event"]), data)
-    if kind is None:
-        return None
-    if payload_format == "ryze":
-        return {
-            "event": kind,
-            "data": data,
-            "instanceData": {
-                "baseUrl": base_url,
-                "instance": envelope["instance"],
-                "token": token,
-            },
-            "id": envelope["id"],
-        }
-    return {
-        "id": envelope["id"],
-        "type": kind,
-        "instance_id": envelope["instance"],
-        "created_at": envelope["date_time"],
-        "data": data,
-    }
 
 
 def markdown_table() -> str:
