@@ -14,8 +14,8 @@ from pathlib import Path
 import aiohttp
 from aio_pika.abc import AbstractChannel
 
-from router.publisher import amqp_message
-from router.topology import ingest_dlq_name
+from router.amqp.codec import encode
+from router.amqp.topology import ingest_dlq_name
 from schemas import build_envelope
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +103,7 @@ async def fill(
             build_envelope(instance_of(i), "messages.upsert", DATA)
             for i in range(start, min(n, start + 500))
         ]
-        await asyncio.gather(*(ex.publish(amqp_message(e), e.routing_key) for e in batch))
+        await asyncio.gather(*(ex.publish(encode(e), e.routing_key) for e in batch))
 
 
 async def declare_then_stop(env: dict[str, str], *roles: str) -> None:

@@ -44,7 +44,7 @@ from bench.common import (  # noqa: E402
     router_env,
     start_router,
 )
-from router.publisher import amqp_message  # noqa: E402
+from router.amqp.codec import encode  # noqa: E402
 from schemas import build_envelope  # noqa: E402
 
 API_KEY = "bench-key"
@@ -71,7 +71,7 @@ async def raw(
     async def one(_: int) -> int:
         envelopes = [build_envelope("bench", "messages.upsert", DATA) for _ in range(batch)]
         await asyncio.gather(
-            *(exchange.publish(amqp_message(e), e.routing_key, mandatory=True) for e in envelopes)
+            *(exchange.publish(encode(e), e.routing_key, mandatory=True) for e in envelopes)
         )
         return batch
 

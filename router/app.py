@@ -9,21 +9,23 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from router import bridge, dialects, evolution_webhook, ingest, metrics, registry
-from router.adapter import Adapter, Routed
-from router.appkeys import BROKER, CONFIG, CONSUMERS, PUBLISHER, SETTINGS
-from router.broker import Broker
-from router.configsvc import ConfigService
-from router.consumer import Consumer
-from router.gateway import Gateway
-from router.ledger import Ledger
-from router.livecfg import LiveConfig
+from router import bridge, metrics
+from router.amqp.broker import Broker
+from router.amqp.ledger import Ledger
+from router.amqp.publisher import Publisher
+from router.amqp.topology import AdapterBinding, AdapterQueues, Topology, downstream_queues
+from router.config.configsvc import ConfigService
+from router.config.settings import Settings
+from router.config.store import ConfigStore, open_store
+from router.delivery import registry
+from router.delivery.adapter import Adapter, Routed
+from router.delivery.consumer import Consumer
+from router.delivery.gateway import Gateway
+from router.delivery.livecfg import LiveConfig
+from router.http import dialects, evolution_webhook, ingest
+from router.http.appkeys import BROKER, CONFIG, CONSUMERS, PUBLISHER, SETTINGS
 from router.logging import get_logger
 from router.media import open_media_store
-from router.publisher import Publisher
-from router.settings import Settings
-from router.store import ConfigStore, open_store
-from router.topology import AdapterBinding, AdapterQueues, Topology, downstream_queues
 
 ADAPTER_ROLES = ("webhook", "sqs", "pusher", "websocket")
 ADAPTERS = web.AppKey("adapters", dict[str, Routed])

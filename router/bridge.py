@@ -28,18 +28,18 @@ import orjson
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 from aiohttp import web
 
-from router.appkeys import PUBLISHER
-from router.broker import Broker, BrokerUnavailable, parse_uris
-from router.constants import HEADER_REASON
-from router.evolution_webhook import Unusable, to_envelope
-from router.ingest import Refused
-from router.livecfg import LiveConfig
+from router.amqp.broker import Broker, BrokerUnavailable, parse_uris
+from router.amqp.headers import REASON
+from router.amqp.publisher import Published, Publisher
+from router.amqp.topology import DLQ_ARGUMENTS, QUORUM, SAFE_DEAD_LETTERING, apart
+from router.config.settings import Settings
+from router.config.store import ConfigStore
+from router.delivery.livecfg import LiveConfig
+from router.http.appkeys import PUBLISHER
+from router.http.evolution_webhook import Unusable, to_envelope
+from router.http.ingest import Refused
 from router.logging import get_logger
 from router.media import claimed, cut_media, open_media_store
-from router.publisher import Published, Publisher
-from router.settings import Settings
-from router.store import ConfigStore
-from router.topology import DLQ_ARGUMENTS, QUORUM, SAFE_DEAD_LETTERING, apart
 
 log = get_logger("router.bridge")
 
@@ -255,7 +255,7 @@ class Bridge:
         kept = aio_pika.Message(
             message.body,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            headers={HEADER_REASON: reason, "x-router-exchange": message.exchange or ""},
+            headers={REASON: reason, "x-router-exchange": message.exchange or ""},
         )
         result = await self._channels[1].default_exchange.publish(
             kept, self.source.dlq, mandatory=True

@@ -10,11 +10,11 @@ from typing import Any
 
 import orjson
 
-from router import dlq as dlq_ops
+from router.config.envcheck import SettingsError
+from router.config.settings import Settings
 from router.constants import ROLES
-from router.envcheck import SettingsError
+from router.delivery import dlq as dlq_ops
 from router.logging import configure, mask_url
-from router.settings import Settings
 
 DEFAULT_ENV_FILE = ".env"
 
@@ -108,7 +108,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.command == "config" and args.example:
-        from router.envexample import render
+        from router.config.envexample import render
 
         sys.stdout.write(render())
         return
@@ -165,9 +165,9 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
+    from router.amqp.broker import Broker, BrokerUnavailable
+    from router.amqp.publisher import Publisher, PublishFailed
     from router.app import enabled_adapters, topology_for
-    from router.broker import Broker, BrokerUnavailable
-    from router.publisher import Publisher, PublishFailed
 
     try:
         data = orjson.loads(args.data)
@@ -215,7 +215,7 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
-    from router.tail import tail
+    from router.amqp.tail import tail
     from schemas import instance_word
 
     # Routing keys know an instance by its word (schemas.instance): a name with a space or a
@@ -241,7 +241,7 @@ def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
 def masked_settings(settings: Settings) -> dict[str, dict[str, Any]]:
     from pydantic import SecretStr
 
-    from router.envexample import env_value
+    from router.config.envexample import env_value
 
     out: dict[str, dict[str, Any]] = {}
     for family, values in settings.items():
@@ -284,7 +284,12 @@ def cmd_topology(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def dlq_name(settings: Settings, queue: str) -> str:
-    return queue if queue.endswith(".dlq") else f"{settings.rabbitmq.exchange_name}.{queue}.dlq"
+    """A role's dead-letter queue, or ``queue`` when it is one already."""
+    from router.amqp.topology import AdapterQueues
+
+    if queue.endswith(".dlq"):
+        return queue
+    return AdapterQueues.for_role(settings.rabbitmq.exchange_name, queue).dlq
 
 
 def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
@@ -294,7 +299,7 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "list":
             if args.queue is None:
                 from router.app import enabled_adapters
-                from router.gateway import Gateway
+                from router.delivery.gateway import Gateway
 
                 names = [dlq_name(settings, "ingest")] + [
                     dlq_name(settings, role)

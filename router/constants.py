@@ -2,25 +2,6 @@
 
 from typing import Final
 
-# Header names the router puts on AMQP messages. Producers never need to set them.
-HEADER_INSTANCE: Final = "instance"
-HEADER_EVENT: Final = "event"
-HEADER_ATTEMPT: Final = "x-router-attempt"
-HEADER_REASON: Final = "x-router-reason"
-HEADER_LAST_ERROR: Final = "x-router-last-error"
-HEADER_ATTEMPTS: Final = "x-router-attempts"
-HEADER_DEAD_AT: Final = "x-router-dead-at"
-HEADER_SOURCE_QUEUE: Final = "x-router-source-queue"
-HEADER_DESTINATION: Final = "x-router-destination"
-HEADER_LAST_STATUS: Final = "x-router-last-status"
-HEADER_TARGET: Final = "x-router-target"
-HEADER_DEFERRALS: Final = "x-router-deferrals"
-# When a deferred event's turn comes (milliseconds since the epoch): back early, it keeps it.
-HEADER_DUE: Final = "x-router-due"
-# The event id on retry and dead-letter copies, whose AMQP message_id is made unique: aiormq
-# pairs a returned message with its publish by message_id.
-HEADER_EVENT_ID: Final = "x-router-event-id"
-
 # On every webhook request the router sends (the event id): ingest refuses a request that
 # carries it, since a router delivering into a router's ingest is a loop.
 HTTP_HEADER_DELIVERY: Final = "X-Evrouter-Delivery"

@@ -16,13 +16,13 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from router.adapter import RetryPolicy
+from router.amqp.broker import parse_uris
+from router.amqp.topology import DLQ_ARGUMENTS, QUORUM, ingest_dlq_name
 from router.app import enabled_adapters, topology_for
-from router.broker import parse_uris
-from router.livecfg import config_exchange_name
-from router.retryqueues import delays_ms
-from router.settings import Settings
-from router.topology import DLQ_ARGUMENTS, QUORUM, ingest_dlq_name
+from router.config.settings import Settings
+from router.delivery.adapter import RetryPolicy
+from router.delivery.livecfg import config_exchange_name
+from router.delivery.retryqueues import delays_ms
 
 DEFAULT_USER = "evrouter"
 # Server-named queues only: RabbitMQ refuses client-chosen names starting with "amq.".

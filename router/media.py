@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from router.settings import RouterSettings
+from router.config.settings import RouterSettings
 from schemas import Envelope
 
 CLAIM_PREFIX = "evrouter-media:"

@@ -75,7 +75,7 @@ RETRY_SECONDS = (
 
 @pytest.fixture
 async def cleanup(exchange_name: str) -> AsyncIterator[Cleanup]:
-    from router.topology import AdapterQueues, quantize_delay_ms
+    from router.amqp.topology import AdapterQueues, quantize_delay_ms
 
     names = Cleanup()
     names.exchange(exchange_name)

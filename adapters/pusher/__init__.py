@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.pusher.adapter import PusherAdapter
-from router.settings import Settings
+from router.config.settings import Settings
 
 
 def build(settings: Settings) -> PusherAdapter | None:

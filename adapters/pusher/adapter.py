@@ -14,7 +14,10 @@ import orjson
 from prometheus_client import Counter
 
 from adapters.pusher.client import App, Clients, PusherHttpError
-from router.adapter import (
+from router.config.selection import Selection
+from router.config.settings import Settings
+from router.config.store.base import ConfigStore
+from router.delivery.adapter import (
     Dead,
     Delivered,
     Delivery,
@@ -24,12 +27,9 @@ from router.adapter import (
     RetryPolicy,
     Skipped,
 )
-from router.batcher import Batcher, BatcherClosed
+from router.delivery.batcher import Batcher, BatcherClosed
 from router.logging import get_logger
 from router.media import without_claims
-from router.selection import Selection
-from router.settings import Settings
-from router.store.base import ConfigStore
 from schemas import Envelope
 from schemas.instance import word_within
 from schemas.instance_config import InstanceConfig, PusherConfig

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pusher
 
-from router.settings import PusherSettings
+from router.config.settings import PusherSettings
 from schemas.instance_config import PusherConfig
 
 # An app id goes into the request path (/apps/<id>/batch_events) as it is.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.sqs.adapter import SqsAdapter
-from router.settings import Settings
+from router.config.settings import Settings
 
 
 def build(settings: Settings) -> SqsAdapter | None:

@@ -8,13 +8,13 @@ from prometheus_client import Counter, Histogram
 
 from adapters.sqs.client import FATAL_CODES, SqsClient, error_code
 from adapters.sqs.naming import evolution_queue_name, queue_name
-from router.adapter import Dead, Delivered, Delivery, Outcome, Retry, RetryPolicy, Skipped
-from router.batcher import Batcher, BatcherClosed
+from router.config.selection import Selection
+from router.config.settings import Settings
+from router.config.store.base import ConfigStore
+from router.delivery.adapter import Dead, Delivered, Delivery, Outcome, Retry, RetryPolicy, Skipped
+from router.delivery.batcher import Batcher, BatcherClosed
 from router.logging import get_logger
 from router.media import without_claims
-from router.selection import Selection
-from router.settings import Settings
-from router.store.base import ConfigStore
 from schemas import Envelope, instance_word
 
 log = get_logger("adapters.sqs")

@@ -12,7 +12,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from router.settings import SqsSettings
+from router.config.settings import SqsSettings
 
 POOL = 16
 # Errors no retry will fix: wrong credentials or missing permissions.

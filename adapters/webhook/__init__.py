@@ -8,10 +8,10 @@ from adapters.webhook.adapter import WebhookAdapter
 from adapters.webhook.errors import ErrorsReporter
 from adapters.webhook.signing import WebhookSecret, parse_secrets
 from adapters.webhook.subscriptions import Subscription, Subscriptions
-from router.adapter import Adapter
+from router.config.settings import Settings
 from router.constants import EVOLUTION_INGEST_PATH
+from router.delivery.adapter import Adapter
 from router.logging import get_logger, mask_url
-from router.settings import Settings
 
 log = get_logger("adapters.webhook")
 

@@ -12,13 +12,13 @@ from adapters.webhook.endpoints import Endpoints
 from adapters.webhook.sender import Request, Result, Sender
 from adapters.webhook.signing import parse_secrets
 from adapters.webhook.subscriptions import Subscription, Subscriptions
-from router.adapter import Delivery, Outcome, PerTarget, Retry, RetryPolicy, Skipped
-from router.constants import HEADER_DUE
+from router.amqp.headers import DUE
+from router.config.settings import Settings
+from router.config.store.base import ConfigStore
+from router.delivery.adapter import Delivery, Outcome, PerTarget, Retry, RetryPolicy, Skipped
+from router.delivery.retryqueues import delays_ms
 from router.logging import get_logger
 from router.media import MediaStore, claims_in, open_media_store, restore_media, strip_media
-from router.retryqueues import delays_ms
-from router.settings import Settings
-from router.store.base import ConfigStore
 from schemas import WIRE_NAMES, Envelope
 from schemas.instance_config import InstanceConfig
 from schemas.shapes import shaped
@@ -176,7 +176,7 @@ def outcome_of(result: Result | Skipped | BaseException, sub: Subscription) -> R
 
 def due_of(delivery: Delivery) -> float | None:
     """The turn a deferred event was given, in seconds since the epoch."""
-    value = delivery.headers.get(HEADER_DUE)
+    value = delivery.headers.get(DUE)
     return value / 1000 if isinstance(value, int) else None
 
 

@@ -16,27 +16,22 @@ import orjson
 from adapters.webhook.adapter import new_sender
 from adapters.webhook.sender import Request
 from adapters.webhook.signing import WebhookSecret
-from router.adapter import Delivery, Outcome, RetryPolicy
-from router.constants import (
-    HEADER_ATTEMPTS,
-    HEADER_DEAD_AT,
-    HEADER_DESTINATION,
-    HEADER_LAST_STATUS,
-    HEADER_REASON,
-    HEADER_SOURCE_QUEUE,
-    HEADER_TARGET,
-)
-from router.settings import Settings
+from router.amqp.headers import DeadLetterRecord
+from router.amqp.topology import AdapterQueues
+from router.config.settings import Settings
+from router.delivery.adapter import Delivery, Outcome, RetryPolicy
 from schemas import utc_now
 
 REPORTED_ROLES = ("webhook", "sqs", "pusher", "websocket")
 REPORT_NAMESPACE = uuid.UUID("6f1c1d0e-3b8a-4f7e-9a55-2d7c0b8e4a11")
 
 
-def text(value: Any) -> str | None:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value if isinstance(value, str) else None
+def role_of(source_queue: str | None) -> str | None:
+    """The adapter role a dead letter came from, by its work queue."""
+    try:
+        return AdapterQueues.of_work(source_queue).role if source_queue else None
+    except ValueError:
+        return None
 
 
 class ErrorsReporter:
@@ -60,27 +55,22 @@ class ErrorsReporter:
         await self.sender.close()
 
     def report(self, delivery: Delivery) -> dict[str, Any]:
-        envelope, headers = delivery.envelope, delivery.headers
-        source = text(headers.get(HEADER_SOURCE_QUEUE))
-        attempts = headers.get(HEADER_ATTEMPTS)
-        status = headers.get(HEADER_LAST_STATUS)
+        envelope = delivery.envelope
+        record = DeadLetterRecord.from_headers(delivery.headers)
+        source = record.source_queue
         return {
             # The same dead letter always gets the same report id, so receivers can de-duplicate.
-            "id": str(
-                uuid.uuid5(
-                    REPORT_NAMESPACE, f"{envelope.id}|{source}|{text(headers.get(HEADER_TARGET))}"
-                )
-            ),
+            "id": str(uuid.uuid5(REPORT_NAMESPACE, f"{envelope.id}|{source}|{record.target}")),
             "event": "error",
             "instance": envelope.instance,
             "event_id": envelope.id,
             "original_event": envelope.event,
-            "adapter": source.rsplit(".", 1)[-1] if source else None,
-            "destination": text(headers.get(HEADER_DESTINATION)),
-            "reason": text(headers.get(HEADER_REASON)),
-            "attempts": attempts if isinstance(attempts, int) else None,
-            "last_status": status if isinstance(status, int) else None,
-            "dead_at": text(headers.get(HEADER_DEAD_AT)),
+            "adapter": role_of(source),
+            "destination": record.destination,
+            "reason": record.reason,
+            "attempts": record.attempts,
+            "last_status": record.last_status,
+            "dead_at": record.dead_at,
             "date_time": utc_now(),
             "server_url": self.server_url,
         }

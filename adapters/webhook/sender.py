@@ -18,8 +18,8 @@ from prometheus_client import Counter, Gauge, Histogram
 from adapters.webhook.breaker import Verdict
 from adapters.webhook.endpoints import Deferral, Endpoints
 from adapters.webhook.signing import WebhookSecret, apply_jwt_key, signature_headers
-from router.adapter import Dead, Delivered, Retry, RetryPolicy
 from router.constants import HTTP_HEADER_DELIVERY
+from router.delivery.adapter import Dead, Delivered, Retry, RetryPolicy
 
 try:
     USER_AGENT = f"evrouter/{version('evrouter')}"

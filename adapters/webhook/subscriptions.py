@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from adapters.webhook.signing import WebhookSecret
-from router.selection import event_keys
+from router.config.selection import event_keys
 from schemas import Envelope, event_type
 from schemas.shapes import PayloadFormat
 

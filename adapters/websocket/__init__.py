@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.websocket.gateway import WebsocketGateway
-from router.settings import Settings
+from router.config.settings import Settings
 
 
 def build(settings: Settings) -> WebsocketGateway | None:

@@ -14,7 +14,7 @@ from ipaddress import ip_address
 
 from aiohttp import web
 
-from router.auth import presented_key
+from router.http.auth import presented_key
 
 # The instance's token, or "" when it has none.
 TokenOf = Callable[[str], Awaitable[str]]

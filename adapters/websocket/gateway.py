@@ -22,13 +22,13 @@ from adapters.websocket.hub import Client, Hub
 from adapters.websocket.metrics import REFUSED
 from adapters.websocket.socket_io import SocketIOEndpoint
 from adapters.websocket.stream import LiveReader
-from router.broker import Broker
-from router.ingest import Refused
+from router.amqp.broker import Broker
+from router.amqp.topology import AdapterQueues, StreamBinding
+from router.config.selection import Selection, read_configs
+from router.config.settings import Settings
+from router.config.store.base import ConfigStore
+from router.http.ingest import Refused
 from router.logging import get_logger
-from router.selection import Selection, read_configs
-from router.settings import Settings
-from router.store.base import ConfigStore
-from router.topology import AdapterQueues, StreamBinding
 from schemas import InvalidInstanceError, is_event_id, validate_instance
 
 log = get_logger("adapters.websocket")

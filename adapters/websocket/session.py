@@ -14,7 +14,7 @@ from adapters.websocket import frames
 from adapters.websocket.hub import Audience, Client, Hub, WireFrame
 from adapters.websocket.metrics import RESUMES
 from adapters.websocket.stream import ReplayStalled, StreamEvent, replay, seek_for
-from router.broker import Broker
+from router.amqp.broker import Broker
 from router.logging import get_logger
 from schemas.ids import event_time_ms
 

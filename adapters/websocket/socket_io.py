@@ -30,8 +30,8 @@ from adapters.websocket.frames import CLOSE_TOO_SLOW
 from adapters.websocket.hub import CLOSE_TIMEOUT_SECONDS, Audience, Hub, WireFrame
 from adapters.websocket.metrics import REFUSED
 from adapters.websocket.session import Resume, resume_done
-from router.auth import presented_key
-from router.ingest import Refused
+from router.http.auth import presented_key
+from router.http.ingest import Refused
 from router.logging import get_logger
 
 if TYPE_CHECKING:

@@ -19,11 +19,10 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
 from adapters.websocket.hub import Hub
-from router.broker import Broker
-from router.consumer import parse_envelope
+from router.amqp import codec
+from router.amqp.broker import Broker
 from router.logging import get_logger
 from router.media import CLAIM_MARK, without_claims
-from router.publisher import APP_ID
 from schemas.ids import event_time_ms
 
 log = get_logger("adapters.websocket")
@@ -65,10 +64,10 @@ def decode(message: AbstractIncomingMessage) -> tuple[int, StreamEvent | None] |
     if headers.get(HEADER_MARKER):
         return offset, None
     try:
-        envelope = parse_envelope(message)
+        envelope = codec.decode(message)
     except ValueError:
         return offset, None
-    ours = message.app_id == APP_ID and message.message_id == envelope.id
+    ours = codec.as_sent(message, envelope)
     claimed = CLAIM_MARK in message.body
     frame = message.body if ours and not claimed else without_claims(envelope).to_json()
     return offset, StreamEvent(envelope.id, envelope.instance, envelope.event, frame)

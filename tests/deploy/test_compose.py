@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
+from router.config.settings import FAMILIES
 from router.constants import ROLES
-from router.settings import FAMILIES
 from tests.deploy.paths import DEPLOY, YAMLLINT_CONFIG, tool
 
 COMPOSE = DEPLOY / "docker-compose.yml"

@@ -19,14 +19,14 @@ import orjson
 import pytest
 from aio_pika.abc import AbstractConnection
 
-from router.adapter import RetryPolicy
+from router.amqp.broker import Broker
+from router.amqp.publisher import Publisher
+from router.amqp.topology import AdapterQueues, declare, quantize_delay_ms
 from router.app import enabled_adapters, topology_for
-from router.broker import Broker
+from router.config.settings import Settings, event_field
 from router.definitions import definitions, reference_settings, render, vhost_of
-from router.publisher import Publisher
-from router.retryqueues import delays_ms, within
-from router.settings import Settings, event_field
-from router.topology import AdapterQueues, declare, quantize_delay_ms
+from router.delivery.adapter import RetryPolicy
+from router.delivery.retryqueues import delays_ms, within
 from tests.deploy.paths import DEPLOY, tool
 from tests.support.app import API_KEY, router_settings, running_app
 from tests.support.process import clean_env

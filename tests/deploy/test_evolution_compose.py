@@ -10,7 +10,7 @@ import yaml
 from dotenv import dotenv_values
 
 from adapters.webhook import build
-from router.settings import Settings
+from router.config.settings import Settings
 from tests.deploy.paths import DEPLOY
 from tests.deploy.test_compose import yamllint
 

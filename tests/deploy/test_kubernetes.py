@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+from router.amqp.topology import AdapterQueues
+from router.config.settings import FAMILIES, Settings
 from router.constants import ROLES
-from router.settings import FAMILIES, Settings
-from router.topology import AdapterQueues
 from tests.deploy.paths import DEPLOY, ROOT, YAMLLINT_CONFIG, tool
 
 MANIFESTS = DEPLOY / "kubernetes"
@@ -179,9 +179,9 @@ def test_every_api_route_is_published() -> None:
     import re
 
     from router.app import create_app
-    from router.dialects.evolution import BLOCKS
-    from router.settings import Settings
-    from router.store import MemoryStore
+    from router.config.settings import Settings
+    from router.config.store import MemoryStore
+    from router.http.dialects.evolution import BLOCKS
 
     app = create_app(Settings.build(), ["ingest"], adapters={}, store=MemoryStore())
     published = [

@@ -21,8 +21,8 @@ from aiohttp.test_utils import TestClient
 
 from router.app import create_app
 from router.bridge import BRIDGE, Bridge, same_broker
-from router.settings import Settings
-from router.store import MemoryStore
+from router.config.settings import Settings
+from router.config.store import MemoryStore
 from schemas import instance_word
 from schemas.instance_config import InstanceConfig
 from tests.conftest import AMQP_URL, BindQueue, Cleanup

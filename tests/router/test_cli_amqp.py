@@ -11,7 +11,7 @@ import aiohttp
 import orjson
 import pytest
 
-from router.topology import AdapterQueues
+from router.amqp.topology import AdapterQueues
 from tests.conftest import BindQueue, Cleanup
 from tests.support.amqp import next_message
 from tests.support.process import clean_env

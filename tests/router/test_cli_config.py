@@ -11,8 +11,8 @@ import pytest
 import structlog
 
 from router.cli import main
-from router.envexample import render
-from router.settings import FAMILIES
+from router.config.envexample import render
+from router.config.settings import FAMILIES
 
 SECRETS = ("hunter2", "topsecret", "whsec_abc")
 

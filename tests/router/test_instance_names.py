@@ -9,7 +9,7 @@ from urllib.parse import quote
 import orjson
 
 from adapters.sqs.naming import queue_name
-from router.store import MemoryStore
+from router.config.store import MemoryStore
 from schemas import instance_word
 from schemas.instance_config import InstanceConfig, WebhookConfig
 from tests.adapters.sqs.test_delivery import receive_all
@@ -108,7 +108,7 @@ def test_names_that_were_safe_keep_their_routing_keys_and_queues() -> None:
 
 
 def test_an_instance_named_like_the_wildcard_is_an_instance() -> None:
-    from router.selection import event_keys
+    from router.config.selection import event_keys
 
     assert event_keys(None, None) == {"*.#"}
     assert event_keys("*", None) == {f"{instance_word('*')}.#"}

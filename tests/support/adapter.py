@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from router.adapter import Delivered, Delivery, Outcome, RetryPolicy
+from router.delivery.adapter import Delivered, Delivery, Outcome, RetryPolicy
 
 Decide = Callable[[Delivery], Outcome]
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from router.adapter import Adapter
 from router.app import create_app
-from router.appkeys import BROKER
-from router.settings import Settings
-from router.store import ConfigStore, MemoryStore
+from router.config.settings import Settings
+from router.config.store import ConfigStore, MemoryStore
+from router.delivery.adapter import Adapter
+from router.http.appkeys import BROKER
 
 API_KEY = "test-key"
 

@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from adapters.pusher.adapter import FAILURES, PusherAdapter
-from router import dlq
-from router.settings import Settings
-from router.store import MemoryStore
-from router.topology import AdapterQueues
+from router.amqp.topology import AdapterQueues
+from router.config.settings import Settings
+from router.config.store import MemoryStore
+from router.delivery import dlq
 from schemas import instance_word
 from schemas.instance_config import InstanceConfig, PusherConfig
 from tests.conftest import Cleanup

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from adapters.sqs import SqsAdapter, build
-from router.settings import Settings
-from router.store import MemoryStore
+from router.config.settings import Settings
+from router.config.store import MemoryStore
 from schemas import build_envelope
 from schemas.instance_config import ChannelConfig, InstanceConfig
 
@@ -43,7 +43,7 @@ def test_the_role_follows_sqs_enabled() -> None:
 
 
 def test_evolution_and_events_spellings_of_the_switches() -> None:
-    from router.settings import SQS
+    from router.config.settings import SQS
 
     names = SQS.known_names()
     assert "SQS_GLOBAL_MESSAGES_UPSERT" in names
@@ -52,7 +52,7 @@ def test_evolution_and_events_spellings_of_the_switches() -> None:
 
 
 async def test_missing_credentials_are_a_dead_letter_with_the_reason() -> None:
-    from router.adapter import Dead, Delivery
+    from router.delivery.adapter import Dead, Delivery
 
     adapter = SqsAdapter(
         settings(

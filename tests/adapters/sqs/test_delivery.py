@@ -11,10 +11,10 @@ import orjson
 import pytest
 
 from adapters.sqs.adapter import BATCHES
-from router import dlq
-from router.settings import Settings
-from router.store import MemoryStore
-from router.topology import AdapterQueues
+from router.amqp.topology import AdapterQueues
+from router.config.settings import Settings
+from router.config.store import MemoryStore
+from router.delivery import dlq
 from schemas import CATALOG
 from schemas.instance_config import ChannelConfig, InstanceConfig
 from tests.conftest import Cleanup

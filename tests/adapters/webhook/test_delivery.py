@@ -14,11 +14,11 @@ import pytest
 from standardwebhooks import Webhook
 
 from adapters.webhook import ErrorsReporter, WebhookAdapter, build
-from router import dlq
-from router.adapter import Adapter
-from router.settings import Settings
-from router.store import MemoryStore
-from router.topology import AdapterQueues, quantize_delay_ms
+from router.amqp.topology import AdapterQueues, quantize_delay_ms
+from router.config.settings import Settings
+from router.config.store import MemoryStore
+from router.delivery import dlq
+from router.delivery.adapter import Adapter
 from schemas.instance_config import InstanceConfig, WebhookConfig
 from tests.conftest import Cleanup
 from tests.support.app import API_KEY, router_settings, running_app

@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 import orjson
 
-from router.topology import AdapterQueues, quantize_delay_ms
+from router.amqp.topology import AdapterQueues, quantize_delay_ms
 from tests.conftest import Cleanup
 from tests.support.process import RouterProcess, clean_env
 from tests.support.receiver import Answer, Receiver

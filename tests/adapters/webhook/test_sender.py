@@ -9,7 +9,7 @@ import pytest
 
 from adapters.webhook.endpoints import Endpoints
 from adapters.webhook.sender import Request, Sender, parse_retry_after
-from router.adapter import Dead, Delivered, Retry, RetryPolicy
+from router.delivery.adapter import Dead, Delivered, Retry, RetryPolicy
 from tests.support.receiver import Answer, Receiver
 
 POLICY = RetryPolicy(max_attempts=10, initial_delay=5, exponential=True, max_delay=300, jitter=0)
@@ -86,7 +86,7 @@ async def test_timeouts_and_refused_connections_are_retried(receiver: Receiver) 
 
 
 async def test_a_request_that_cannot_be_built_is_dead_not_retried() -> None:
-    from router.adapter import Dead
+    from router.delivery.adapter import Dead
 
     s = sender()
     await s.start()

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from router.settings import Settings
-from router.store import MemoryStore
+from router.config.settings import Settings
+from router.config.store import MemoryStore
 from schemas.instance_config import InstanceConfig
 from tests.conftest import Cleanup
 from tests.support.app import router_settings

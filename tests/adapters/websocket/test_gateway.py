@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 from adapters.websocket.frames import CLOSE_TOO_SLOW
-from router.settings import Settings
-from router.store import MemoryStore
+from router.config.settings import Settings
+from router.config.store import MemoryStore
 from schemas.instance_config import ChannelConfig, InstanceConfig
 from tests.conftest import Cleanup
 from tests.support.app import API_KEY, router_settings

@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestClient
 
 from adapters.websocket.gateway import WebsocketGateway
 from router.app import ADAPTERS
-from router.settings import Settings
-from router.store import MemoryStore
+from router.config.settings import Settings
+from router.config.store import MemoryStore
 from tests.conftest import Cleanup
 from tests.support.app import API_KEY, router_settings, running_app
 from tests.support.proxy import TcpProxy

@@ -15,8 +15,8 @@ import pytest
 import socketio
 
 from adapters.websocket.metrics import DROPPED
-from router.settings import Settings
-from router.store import MemoryStore
+from router.config.settings import Settings
+from router.config.store import MemoryStore
 from tests.support import evolution_data
 from tests.support.app import API_KEY
 from tests.support.gateway import Client, gateway, publish

@@ -1,0 +1,302 @@
+"""Publishing envelopes to the exchange with publisher confirms.
+
+A publish returns only once RabbitMQ confirmed it. Many publishes share one channel and their
+confirms are awaited together, so a batch costs about one round trip, not one per event.
+
+While RabbitMQ blocks publishers nothing is published: the caller is refused at once. A publish
+already on its way when the block began, or whose confirm does not come within ``timeout``, is
+answered as unconfirmed with its id, and followed until its confirm comes, so a resend of that
+id is answered from the ledger instead of being published again (``router.amqp.ledger``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+
+from router.amqp.broker import Broker, BrokerBlocked, BrokerUnavailable
+from router.amqp.codec import APP_ID, encode
+from router.amqp.headers import REASON
+from router.amqp.ledger import Ledger
+from router.amqp.topology import Topology, declare, ingest_dlq_name
+from schemas import Envelope, build_envelope
+
+T = TypeVar("T")
+# How long a publish answered as unconfirmed is still followed for its confirm.
+CONFIRM_FOLLOW_SECONDS = 120.0
+
+
+class PublishFailed(BrokerUnavailable):
+    """RabbitMQ did not confirm the publish (nack, timeout or a lost channel). The event may
+    or may not have reached the exchange; publishing it again with the same id (``event_id``)
+    is safe, and with a new id it is not."""
+
+    def __init__(self, message: str, event_id: str | None = None) -> None:
+        super().__init__(message)
+        self.event_id = event_id
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    envelope: Envelope
+    routed: bool  # False when no queue was bound to the routing key
+    again: bool = False  # confirmed before, under the same id: not published this time
+
+
+class Publisher:
+    """Confirmed publishing of envelopes; embed it, or let the ingest app use it.
+
+    >>> async with Publisher.connect("amqp://guest:guest@localhost/") as publisher:
+    ...     envelope = await publisher.publish("my-instance", "messages.upsert", {"key": {}})
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        topology: Topology | Callable[[], Topology],
+        *,
+        timeout: float = 10.0,
+        server_url: str | None = None,
+        ledger: Ledger | None = None,
+    ) -> None:
+        self.broker = broker
+        # A callable is asked again on every connection: per-instance configuration can
+        # change what the topology holds while the process runs.
+        self._topology = topology
+        self.timeout = timeout
+        self.server_url = server_url
+        self.ledger = ledger or Ledger(window=300.0, max_ids=50_000)
+        self._channel: AbstractChannel | None = None
+        self._connection: AbstractConnection | None = None
+        self._exchange: AbstractExchange | None = None
+        self._blocked_signal: asyncio.Future[None] | None = None
+        broker.add_setup(self._setup)
+        broker.on_block(self._block_changed)
+
+    def _block_changed(self, reason: str | None) -> None:
+        signal = self._blocked_signal
+        if reason is not None and signal is not None and not signal.done():
+            signal.set_result(None)  # publishes waiting for a confirm are answered now
+        if reason is None:
+            self._blocked_signal = None
+
+    def _blocked(self) -> asyncio.Future[None]:
+        """Done once RabbitMQ blocks publishers."""
+        if self._blocked_signal is None:
+            self._blocked_signal = asyncio.get_running_loop().create_future()
+            if self.broker.blocked is not None:
+                self._blocked_signal.set_result(None)
+        return self._blocked_signal
+
+    async def _setup(self, connection: AbstractConnection) -> None:
+        channel = await connection.channel(publisher_confirms=True)
+        channel.close_callbacks.add(
+            lambda *_: self.broker.connection_lost("publisher channel closed", connection)
+        )
+        self._exchange = await declare(channel, self.topology, passive=self.broker.provisioned)
+        # Held strongly for the life of the connection.
+        self._channel, self._connection = channel, connection
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connect(
+        cls,
+        url: str,
+        exchange: str = "evolution_exchange",
+        *,
+        timeout: float = 10.0,
+        server_url: str | None = None,
+        wait: float | None = 30.0,
+    ) -> AsyncIterator[Publisher]:
+        """A stand-alone publisher with its own connection, for applications that embed it."""
+        broker = Broker(url, name="router-publisher")
+        publisher = cls(broker, Topology(exchange=exchange), timeout=timeout, server_url=server_url)
+        await broker.start()
+        try:
+            if wait is not None:
+                await broker.wait_ready(wait)
+            yield publisher
+        finally:
+            await broker.close()
+
+    @property
+    def topology(self) -> Topology:
+        return self._topology() if callable(self._topology) else self._topology
+
+    @property
+    def ready(self) -> bool:
+        return self.broker.ready and self._exchange is not None
+
+    async def publish(
+        self,
+        instance: str,
+        event: str,
+        data: Any = None,
+        *,
+        id: str | None = None,
+        sender: str | None = None,
+        apikey: str | None = None,
+    ) -> Envelope:
+        """Validate, publish and wait for the confirm; raises on refusal or broker trouble."""
+        envelope = build_envelope(
+            instance, event, data, id=id, sender=sender, server_url=self.server_url, apikey=apikey
+        )
+        await self.publish_envelope(envelope)
+        return envelope
+
+    async def publish_envelope(self, envelope: Envelope) -> Published:
+        (result,) = await self.publish_envelopes([envelope])
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    async def publish_envelopes(
+        self, envelopes: Sequence[Envelope], bodies: Sequence[bytes] | None = None
+    ) -> list[Published | PublishFailed]:
+        """Publish all at once and await every confirm concurrently; the result keeps the order
+        of the input, each entry either confirmed or the reason it was not. Raises when the
+        broker is unreachable, or when it blocks publishers and a single event was given."""
+        exchange, connection = self._exchange, self._connection
+        ready = self.broker.ready and exchange is not None
+        blocked = self.broker.blocked
+        results: list[Published | PublishFailed | asyncio.Future[bool]] = []
+        for i, envelope in enumerate(envelopes):
+            key = (envelope.id, envelope.routing_key)
+            if self.ledger.confirmed(key):
+                results.append(Published(envelope, routed=True, again=True))
+                continue
+            pending = self.ledger.pending(key)
+            if pending is None and not ready:
+                raise BrokerUnavailable("not connected to RabbitMQ")
+            if pending is None and blocked is not None:
+                refusal = f"RabbitMQ blocks publishers ({blocked})"
+                if len(envelopes) == 1:
+                    raise BrokerBlocked(refusal)
+                results.append(PublishFailed(refusal, envelope.id))
+                continue
+            if pending is None:
+                assert exchange is not None
+                body = None if bodies is None else bodies[i]
+                pending = asyncio.ensure_future(
+                    self._publish_one(exchange, connection, envelope, body)
+                )
+                self.ledger.track(key, pending)
+            results.append(pending)
+        waiting = [r for r in results if isinstance(r, asyncio.Future)]
+        if waiting:
+            await self._await_confirms(waiting)
+        return [self._result(e, r) for e, r in zip(envelopes, results, strict=True)]
+
+    async def keep(self, body: bytes, reason: str, headers: dict[str, Any]) -> None:
+        """Put what a producer sent, unusable as an event, in the ingest dead-letter queue
+        with the reason, confirmed; raises like a publish when RabbitMQ does not take it."""
+        channel, connection = self._channel, self._connection
+        if not self.ready or channel is None:
+            raise BrokerUnavailable("not connected to RabbitMQ")
+        if self.broker.blocked is not None:
+            raise BrokerBlocked(f"RabbitMQ blocks publishers ({self.broker.blocked})")
+        message = aio_pika.Message(
+            body,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            timestamp=datetime.now(UTC),
+            app_id=APP_ID,
+            headers={**headers, REASON: reason},
+        )
+        queue = ingest_dlq_name(self.topology.exchange)
+        result = await self._confirmed(
+            channel.default_exchange.publish(message, queue, mandatory=True, timeout=self.timeout),
+            connection,
+            "RabbitMQ did not confirm in time",
+        )
+        if isinstance(result, aiormq.abc.DeliveredMessage):
+            self.broker.connection_lost(f"{queue} is missing", connection)
+            raise PublishFailed(f"{queue} is missing; re-declaring")
+
+    async def _confirmed(
+        self,
+        publishing: Awaitable[T],
+        connection: AbstractConnection | None,
+        unconfirmed: str,
+    ) -> T:
+        """The outcome of a confirmed publish; each way it can fail as ``PublishFailed``, a
+        lost connection reported to the broker."""
+        try:
+            return await publishing
+        except TimeoutError as exc:
+            raise PublishFailed(unconfirmed) from exc
+        except aio_pika.exceptions.DeliveryError as exc:
+            raise PublishFailed("RabbitMQ refused the publish (nack)") from exc
+        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+            self.broker.connection_lost(exc, connection)
+            raise PublishFailed(f"connection to RabbitMQ lost: {exc}") from exc
+
+    async def _await_confirms(self, confirms: list[asyncio.Future[bool]]) -> None:
+        """Wait until every confirm came, the timeout passed, or RabbitMQ blocks publishers;
+        never cancels a publish, which goes on and is recorded when its confirm comes."""
+        every = (
+            confirms[0] if len(confirms) == 1 else asyncio.gather(*confirms, return_exceptions=True)
+        )
+        blocked = self._blocked()
+        await asyncio.wait(
+            (every, blocked), timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+
+    def _result(
+        self, envelope: Envelope, result: Published | PublishFailed | asyncio.Future[bool]
+    ) -> Published | PublishFailed:
+        if not isinstance(result, asyncio.Future):
+            return result
+        if not result.done():
+            why = (
+                f"RabbitMQ started blocking publishers ({self.broker.blocked})"
+                if self.broker.blocked is not None
+                else f"no confirm from RabbitMQ within {self.timeout:g}s"
+            )
+            return PublishFailed(f"{why}; it may still be published", envelope.id)
+        if result.cancelled():
+            return PublishFailed("the publish was cancelled", envelope.id)
+        error = result.exception()
+        if error is not None:
+            text = (
+                str(error)
+                if isinstance(error, PublishFailed)
+                else f"{type(error).__name__}: {error}"
+            )
+            return PublishFailed(text, envelope.id)
+        return Published(envelope, routed=result.result())
+
+    async def _publish_one(
+        self,
+        exchange: AbstractExchange,
+        connection: AbstractConnection | None,
+        envelope: Envelope,
+        body: bytes | None,
+    ) -> bool:
+        # The caller stops waiting after ``timeout``; the confirm is awaited far longer, so the
+        # ledger learns the outcome of a publish answered as unconfirmed.
+        result = await self._confirmed(
+            exchange.publish(
+                encode(envelope, body=body),
+                envelope.routing_key,
+                mandatory=True,
+                timeout=max(CONFIRM_FOLLOW_SECONDS, self.timeout),
+            ),
+            connection,
+            "RabbitMQ never confirmed the publish",
+        )
+        if not isinstance(result, aiormq.abc.DeliveredMessage):
+            return True
+        if self.topology.routes(envelope.routing_key):
+            # A queue this process declared is gone (deleted by hand, or lost with a node):
+            # the event is stored nowhere, so refuse it and declare everything again.
+            self.broker.connection_lost(f"no queue took {envelope.routing_key}", connection)
+            raise PublishFailed(f"the queues for {envelope.routing_key} are missing; re-declaring")
+        return False

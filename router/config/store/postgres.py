@@ -1,0 +1,202 @@
+"""Configuration documents in PostgreSQL, shared by every router replica."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from typing import Any, Final
+
+import orjson
+
+from router.config.store.base import Change
+from schemas.instance_config import InstanceConfig
+
+Migration = tuple[int, tuple[str, ...]]
+
+# Each entry takes the schema from the version before it to its own and is applied in one
+# transaction. Only ever append. Steps are format strings: {config} and {version} are the
+# quoted table names, and {prefix} the bare table prefix for naming new objects (indexes
+# and the like), safe to use unquoted because it is checked to be lower-case letters, digits
+# and underscores.
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    (
+        1,
+        (
+            # The "C" collation orders names by code point, as the other stores do, whatever
+            # the database's locale; the primary key index then also serves all()'s ordering.
+            """
+            CREATE TABLE {config} (
+                instance TEXT COLLATE "C" PRIMARY KEY,
+                document JSONB NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+        ),
+    ),
+)
+
+_PREFIX: Final = re.compile(r"[a-z_][a-z0-9_]*")
+# PostgreSQL cuts identifiers at 63 bytes; the longest name derived here adds 15 characters.
+_PREFIX_MAX_LENGTH: Final = 48
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+class PostgresStore:
+    """A small connection pool; the schema is created or brought up to date by whichever
+    replica opens first, the others wait for it."""
+
+    def __init__(
+        self, dsn: str, *, prefix: str = "router_", min_size: int = 1, max_size: int = 4
+    ) -> None:
+        if len(prefix) > _PREFIX_MAX_LENGTH or not _PREFIX.fullmatch(prefix):
+            raise ValueError(
+                f"table prefix {prefix!r} is not allowed: use lower-case letters, digits and "
+                f"'_', not starting with a digit, at most {_PREFIX_MAX_LENGTH} characters"
+            )
+        self._dsn = dsn
+        self._prefix = prefix
+        self._min_size = min_size
+        self._max_size = max_size
+        self._pool: Any = None
+        self._lock = asyncio.Lock()
+        self._config = _quote(self.config_table)
+        self._version = _quote(self.version_table)
+        # One advisory lock per prefix: replicas sharing tables take turns migrating them,
+        # stores with other prefixes are not held up.
+        digest = hashlib.blake2b(f"router schema {prefix}".encode(), digest_size=8).digest()
+        self._lock_key = int.from_bytes(digest, "big", signed=True)
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
+    def config_table(self) -> str:
+        return f"{self._prefix}instance_config"
+
+    @property
+    def version_table(self) -> str:
+        return f"{self._prefix}schema_version"
+
+    async def open(self) -> None:
+        async with self._lock:
+            if self._pool is not None:
+                return
+            # Imported here so that a router on SQLite never loads the driver.
+            import asyncpg  # type: ignore[import-untyped]
+
+            pool = await asyncpg.create_pool(
+                self._dsn, min_size=self._min_size, max_size=self._max_size
+            )
+            try:
+                async with pool.acquire() as connection:
+                    await self._migrate(connection)
+            except BaseException:
+                await pool.close()
+                raise
+            self._pool = pool
+
+    async def close(self) -> None:
+        async with self._lock:
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                await pool.close()
+
+    async def get(self, instance: str) -> InstanceConfig | None:
+        document = await self._ready().fetchval(
+            f"SELECT document FROM {self._config} WHERE instance = $1", instance
+        )
+        return None if document is None else _decode(document)
+
+    async def put(self, config: InstanceConfig) -> None:
+        await self._ready().execute(
+            f"""
+            INSERT INTO {self._config} (instance, document, updated_at)
+            VALUES ($1, $2::jsonb, now())
+            ON CONFLICT (instance) DO UPDATE
+            SET document = EXCLUDED.document, updated_at = EXCLUDED.updated_at
+            """,
+            config.instance,
+            orjson.dumps(config.to_document()).decode(),
+        )
+
+    async def delete(self, instance: str) -> bool:
+        deleted = await self._ready().fetchval(
+            f"DELETE FROM {self._config} WHERE instance = $1 RETURNING instance", instance
+        )
+        return deleted is not None
+
+    async def update(self, instance: str, change: Change) -> InstanceConfig | None:
+        async with self._ready().acquire() as connection, connection.transaction():
+            # One writer per instance across every replica; others wait here, then read what
+            # the first one wrote.
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", f"{self._prefix}{instance}"
+            )
+            raw = await connection.fetchval(
+                f"SELECT document FROM {self._config} WHERE instance = $1", instance
+            )
+            new = change(None if raw is None else _decode(raw))
+            if new is None:
+                await connection.execute(
+                    f"DELETE FROM {self._config} WHERE instance = $1", instance
+                )
+            else:
+                await connection.execute(
+                    f"""
+                    INSERT INTO {self._config} (instance, document, updated_at)
+                    VALUES ($1, $2::jsonb, now())
+                    ON CONFLICT (instance) DO UPDATE
+                    SET document = EXCLUDED.document, updated_at = EXCLUDED.updated_at
+                    """,
+                    instance,
+                    orjson.dumps(new.to_document()).decode(),
+                )
+            return new
+
+    async def all(self) -> list[InstanceConfig]:
+        rows = await self._ready().fetch(f"SELECT document FROM {self._config} ORDER BY instance")
+        return [_decode(row[0]) for row in rows]
+
+    def _ready(self) -> Any:
+        if self._pool is None:
+            raise RuntimeError(
+                f"PostgreSQL store (prefix {self._prefix!r}) is not open; call open() first"
+            )
+        return self._pool
+
+    async def _migrate(self, connection: Any) -> None:
+        names = {"config": self._config, "version": self._version, "prefix": self._prefix}
+        for version, steps in MIGRATIONS:
+            async with connection.transaction():
+                # Held until the transaction ends, so a replica that starts at the same moment
+                # finds the version already recorded instead of racing to create the tables.
+                await connection.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key)
+                if await connection.fetchval("SELECT to_regclass($1)", self._version) is None:
+                    await connection.execute(
+                        f"""
+                        CREATE TABLE {self._version} (
+                            version INTEGER PRIMARY KEY,
+                            applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                        )
+                        """
+                    )
+                current = await connection.fetchval(
+                    f"SELECT COALESCE(MAX(version), 0) FROM {self._version}"
+                )
+                if version <= current:
+                    continue
+                for step in steps:
+                    await connection.execute(step.format(**names))
+                await connection.execute(
+                    f"INSERT INTO {self._version} (version) VALUES ($1)", version
+                )
+
+
+def _decode(document: str) -> InstanceConfig:
+    # asyncpg hands JSONB over as its text unless a codec is registered on every connection.
+    return InstanceConfig.from_document(orjson.loads(document))

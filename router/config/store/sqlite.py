@@ -1,0 +1,237 @@
+"""Configuration documents in one SQLite file, which several router processes on the same host
+may share."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final, TypeVar
+
+import orjson
+
+from router.config.store.base import Change
+from schemas.instance_config import InstanceConfig
+from schemas.timefmt import utc_now
+
+T = TypeVar("T")
+
+Migration = tuple[int, tuple[str, ...]]
+
+# Each entry takes the schema from the version before it to its own and is applied in one
+# transaction. Only ever append: a file written by any earlier release is brought forward by
+# the entries it has not seen yet.
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    (
+        1,
+        (
+            """
+            CREATE TABLE instance_config (
+                instance TEXT PRIMARY KEY,
+                document TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )
+            """,
+        ),
+    ),
+)
+
+_VERSION_TABLE: Final = """
+    CREATE TABLE IF NOT EXISTS schema_version (
+        version INTEGER PRIMARY KEY,
+        applied_at TEXT NOT NULL
+    )
+"""
+
+_UPSERT: Final = """
+    INSERT INTO instance_config (instance, document, updated_at) VALUES (?, ?, ?)
+    ON CONFLICT (instance) DO UPDATE
+    SET document = excluded.document, updated_at = excluded.updated_at
+"""
+
+
+class SqliteStore:
+    """One connection per store; every call runs on a worker thread so the event loop never
+    waits on the disk or on another process's write lock."""
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 10.0) -> None:
+        self._path = Path(path)
+        self._busy_timeout = busy_timeout
+        self._connection: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+        # The asyncio lock is given up when its holder is cancelled, while the worker thread it
+        # started keeps running; this one keeps such a thread and the next call's apart.
+        self._thread_lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    async def open(self) -> None:
+        async with self._lock:
+            if self._connection is None:
+                self._connection = await asyncio.to_thread(self._connect)
+
+    async def close(self) -> None:
+        async with self._lock:
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                await asyncio.to_thread(self._serialized, connection, sqlite3.Connection.close)
+
+    async def get(self, instance: str) -> InstanceConfig | None:
+        def read(connection: sqlite3.Connection) -> str | None:
+            row = connection.execute(
+                "SELECT document FROM instance_config WHERE instance = ?", (instance,)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        document = await self._run(read)
+        return None if document is None else InstanceConfig.from_document(orjson.loads(document))
+
+    async def put(self, config: InstanceConfig) -> None:
+        document = orjson.dumps(config.to_document()).decode()
+
+        def write(connection: sqlite3.Connection) -> None:
+            with _transaction(connection):
+                connection.execute(_UPSERT, (config.instance, document, utc_now()))
+
+        await self._run(write)
+
+    async def delete(self, instance: str) -> bool:
+        def remove(connection: sqlite3.Connection) -> bool:
+            with _transaction(connection):
+                cursor = connection.execute(
+                    "DELETE FROM instance_config WHERE instance = ?", (instance,)
+                )
+            return cursor.rowcount > 0
+
+        return await self._run(remove)
+
+    async def update(self, instance: str, change: Change) -> InstanceConfig | None:
+        def apply(connection: sqlite3.Connection) -> InstanceConfig | None:
+            # BEGIN IMMEDIATE takes the write lock before the read: processes sharing the
+            # file take turns, so no change is computed from a document another overwrote.
+            with _transaction(connection):
+                row = connection.execute(
+                    "SELECT document FROM instance_config WHERE instance = ?", (instance,)
+                ).fetchone()
+                current = (
+                    None if row is None else InstanceConfig.from_document(orjson.loads(row[0]))
+                )
+                new = change(current)
+                if new is None:
+                    connection.execute(
+                        "DELETE FROM instance_config WHERE instance = ?", (instance,)
+                    )
+                else:
+                    document = orjson.dumps(new.to_document()).decode()
+                    connection.execute(_UPSERT, (instance, document, utc_now()))
+                return new
+
+        return await self._run(apply)
+
+    async def all(self) -> list[InstanceConfig]:
+        def read(connection: sqlite3.Connection) -> list[str]:
+            rows = connection.execute(
+                "SELECT document FROM instance_config ORDER BY instance"
+            ).fetchall()
+            return [str(row[0]) for row in rows]
+
+        return [InstanceConfig.from_document(orjson.loads(d)) for d in await self._run(read)]
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        async with self._lock:
+            if self._connection is None:
+                raise RuntimeError(f"SQLite store {self._path} is not open; call open() first")
+            return await asyncio.to_thread(self._serialized, self._connection, work)
+
+    def _serialized(
+        self, connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]
+    ) -> T:
+        with self._thread_lock:
+            return work(connection)
+
+    def _connect(self) -> sqlite3.Connection:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None leaves transactions to _transaction, so each one is visible in
+        # the code; the timeout is SQLite's busy timeout, how long to wait for another
+        # process's write lock before giving up.
+        connection = sqlite3.connect(
+            self._path,
+            timeout=self._busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            _use_wal(connection, self._busy_timeout)
+            _migrate(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+
+def _use_wal(connection: sqlite3.Connection, timeout: float) -> None:
+    """WAL lets readers in other processes go on while one of them writes; the setting is
+    stored in the file, so whichever process creates the file sets it for all."""
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            # While another connection is switching a new file over, SQLite reports it busy at
+            # once rather than through the busy timeout, so the waiting is done here.
+            busy = error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+@contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    # IMMEDIATE takes the write lock at once, so waiting for another process happens under the
+    # busy timeout instead of failing when a read turns into a write half-way.
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        # SQLite rolls some failed transactions back on its own.
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def _current_version(connection: sqlite3.Connection) -> int:
+    (version,) = connection.execute(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_version"
+    ).fetchone()
+    return int(version)
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    with _transaction(connection):
+        connection.execute(_VERSION_TABLE)
+    seen = _current_version(connection)
+    for version, steps in MIGRATIONS:
+        if version <= seen:
+            continue
+        with _transaction(connection):
+            # Read again under the write lock: another process may have applied this version
+            # since the first look.
+            if version <= _current_version(connection):
+                continue
+            for step in steps:
+                connection.execute(step)
+            connection.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                (version, utc_now()),
+            )

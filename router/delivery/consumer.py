@@ -1,0 +1,236 @@
+"""The consumer loop: everything between the broker and an adapter's ``deliver``.
+
+It owns acks, prefetch, broker-side retries and the dead-letter queue, so an adapter only says
+what became of one delivery. A message is acked only after its outcome is safe: delivered,
+skipped, or a confirmed copy sits in a retry queue or the DLQ. A crash at any point leaves the
+message unacked, and RabbitMQ hands it out again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime
+
+from aio_pika.abc import (
+    AbstractConnection,
+    AbstractIncomingMessage,
+    AbstractQueue,
+)
+
+from router.amqp.broker import Broker
+from router.amqp.codec import decode, target_of
+from router.amqp.headers import RetryState
+from router.amqp.topology import (
+    AdapterBinding,
+    AdapterQueues,
+    declare_adapter,
+    declare_exchange,
+    rebind,
+)
+from router.constants import SETTLE_FAILURE_PAUSE_SECONDS
+from router.delivery.adapter import Adapter, Dead, Delivery, Outcome, Retry
+from router.delivery.copies import Copies, Link
+from router.delivery.parking import Parking
+from router.delivery.report import report, report_invalid
+from router.delivery.retryqueues import delays_ms, drain_legacy, legacy_delays
+from router.logging import get_logger
+
+log = get_logger("router.delivery")
+# Emptying an earlier release's retry queues is tried again this often, this far apart, while
+# one could not be looked at or emptied.
+LEGACY_DRAIN_ROUNDS = 20
+LEGACY_DRAIN_PAUSE_SECONDS = 15.0
+
+
+class Consumer:
+    """Feeds one adapter from its work queue; it registers itself with the broker's set-up."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        adapter: Adapter,
+        exchange: str,
+        *,
+        prefetch: int = 64,
+        deliver_timeout: float = 120.0,
+    ) -> None:
+        self.broker = broker
+        self.adapter = adapter
+        self.exchange_name = exchange
+        self.queues = AdapterQueues.for_role(exchange, adapter.name)
+        self.dead_letters = bool(getattr(adapter, "dead_letters", False))
+        self.prefetch = prefetch
+        self.deliver_timeout = deliver_timeout
+        self._link: Link | None = None
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self.copies = Copies(broker, self.queues)
+        policy = adapter.retry_policy
+        self.parking = Parking(policy, delays_ms(policy), self.queues.work)
+        self._legacy: asyncio.Task[None] | None = None
+        self._legacy_done = False
+        self.bound_keys: frozenset[str] = frozenset()
+        broker.add_setup(self.setup)
+
+    async def setup(self, connection: AbstractConnection) -> None:
+        channel = await connection.channel(publisher_confirms=True)
+        channel.close_callbacks.add(
+            lambda *_: self.broker.connection_lost("consumer channel closed", connection)
+        )
+        # A queue deleted under a running consumer cancels it without closing anything;
+        # start over so the topology is declared again and consuming resumes.
+        underlay = await channel.get_underlay_channel()
+        underlay.on_consumer_cancel_callbacks.add(
+            lambda _: self.broker.connection_lost("consumer cancelled by the broker", connection)
+        )
+        await channel.set_qos(prefetch_count=self.prefetch)
+        passive = self.broker.provisioned
+        exchange = await declare_exchange(channel, self.exchange_name, passive=passive)
+        dead = await declare_exchange(channel, self.queues.dead_exchange, passive=passive)
+        self.bound_keys = self.adapter.routing_keys()
+        binding = AdapterBinding(self.queues, self.bound_keys, self.dead_letters)
+        queue = await declare_adapter(channel, exchange, binding, passive=passive)
+        self.copies.reset()
+        # Strong references for the life of the connection.
+        self._link, self._queue = Link(connection, channel, dead), queue
+        self._tag = await queue.consume(self._on_message, no_ack=False)
+        if not self._legacy_done and (self._legacy is None or self._legacy.done()):
+            # Beside consuming, until it succeeded once: an upgraded role empties the retry
+            # queues an earlier release left behind before they expire with events in them.
+            self._legacy = asyncio.create_task(self._drain_legacy(connection))
+        log.info(
+            "consumer.started",
+            adapter=self.adapter.name,
+            queue=self.queues.work,
+            routing_keys=sorted(self.bound_keys),
+            prefetch=self.prefetch,
+        )
+
+    async def _drain_legacy(self, connection: AbstractConnection) -> None:
+        delays = legacy_delays(self.adapter.retry_policy)
+        for _ in range(LEGACY_DRAIN_ROUNDS):
+            if connection.is_closed:
+                return  # the next connection starts over
+            try:
+                _, complete = await drain_legacy(connection, self.queues, delays)
+            except Exception as exc:
+                log.warning("consumer.legacy_drain_failed", queue=self.queues.work, error=str(exc))
+                complete = False
+            if complete:
+                self._legacy_done = True
+                return
+            await asyncio.sleep(LEGACY_DRAIN_PAUSE_SECONDS)
+
+    async def rebind(self, keys: frozenset[str]) -> None:
+        """Make the work queue's bindings ``keys`` (subscriptions changed at run time)."""
+        link, queue = self._link, self._queue
+        if link is None or queue is None:
+            return
+        source = (
+            link.dead
+            if self.dead_letters
+            else await declare_exchange(
+                link.channel, self.exchange_name, passive=self.broker.provisioned
+            )
+        )
+        await rebind(queue, source, self.bound_keys, keys)
+        self.bound_keys = keys
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        # aio-pika already runs each message in a task of its own; it is tracked so that
+        # shutdown can wait for deliveries in progress.
+        link = self._link
+        task = asyncio.current_task()
+        if link is None or task is None:
+            return
+        self._inflight.add(task)
+        try:
+            await self._handle(message, link)
+        finally:
+            self._inflight.discard(task)
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking new messages and let deliveries in progress settle (shutdown)."""
+        queue, tag, self._tag = self._queue, self._tag, None
+        if self._legacy is not None and not self._legacy.done():
+            self._legacy.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._legacy
+        if queue is not None and tag is not None:
+            with contextlib.suppress(Exception):
+                await queue.cancel(tag)
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
+            # Still running past the grace period: cancel; unacked, they are redelivered.
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _handle(self, message: AbstractIncomingMessage, link: Link) -> None:
+        try:
+            await self._process(message, link)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "consumer.settle_failed", adapter=self.adapter.name, message_id=message.message_id
+            )
+            await self._give_back(message)
+
+    async def _process(self, message: AbstractIncomingMessage, link: Link) -> None:
+        state = RetryState.from_headers(message.headers or {})
+        target = target_of(message)
+        try:
+            envelope = decode(message)
+        except ValueError as exc:
+            reason = f"invalid envelope: {exc}"
+            burial = self.parking.bury(Dead(reason), state.attempt, target, datetime.now(UTC))
+            if await self.copies.store(link, message, None, burial):
+                await self._ack(message)
+                report_invalid(self.adapter.name, message.message_id, state.attempt, reason)
+            else:
+                await self._give_back(message, link)
+            return
+        started = time.perf_counter()
+        delivery = Delivery(
+            envelope, state.attempt, dict(message.headers or {}), bool(message.redelivered), target
+        )
+        try:
+            async with asyncio.timeout(self.deliver_timeout):
+                outcome: Outcome = await self.adapter.deliver(delivery)
+        except TimeoutError:
+            outcome = Retry(error=f"delivery took longer than {self.deliver_timeout:g}s")
+        except Exception as exc:
+            log.exception("adapter.error", adapter=self.adapter.name, event_id=envelope.id)
+            outcome = Retry(error=f"{type(exc).__name__}: {exc}")
+        elapsed = time.perf_counter() - started
+        settled = []
+        for part_target, settlement in self.parking.plan(outcome, state, target, datetime.now(UTC)):
+            stored = await self.copies.store(link, message, envelope.id, settlement)
+            if stored:
+                report(self.adapter.name, settlement, envelope, state.attempt, part_target, elapsed)
+            settled.append(stored)
+        if all(settled):
+            await self._ack(message)
+        else:
+            # A copy could not be stored: hand the whole message back. Targets already done
+            # may receive it again; their receivers de-duplicate by event id.
+            await self._give_back(message, link)
+
+    async def _ack(self, message: AbstractIncomingMessage) -> None:
+        # A failed ack means the channel is gone; the broker redelivers, nothing is lost.
+        with contextlib.suppress(Exception):
+            await message.ack()
+
+    async def _give_back(self, message: AbstractIncomingMessage, link: Link | None = None) -> None:
+        """The outcome could not be made safe: the broker hands the message out again. On a
+        closed channel there is nothing to do; the broker has taken it back already."""
+        if link is not None and link.channel.is_closed:
+            return
+        # A pause first, so a persistent fault does not become a hot redelivery loop.
+        await asyncio.sleep(SETTLE_FAILURE_PAUSE_SECONDS)
+        with contextlib.suppress(Exception):
+            await message.nack(requeue=True)

@@ -1,0 +1,127 @@
+"""Dead-letter queues: look at them, send their events again, or empty them.
+
+Replay publishes each message back to its work queue with the attempt count reset and the
+same body, so the event keeps its id; it is acked in the DLQ only after the confirm.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import aiormq
+import orjson
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+
+from router.amqp.broker import connect_any
+from router.amqp.codec import original_id
+from router.amqp.headers import FAILURE_HEADERS, DeadLetterRecord, text
+from router.amqp.topology import AdapterQueues
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: str | None
+    instance: str | None
+    event: str | None
+    reason: str | None
+    attempts: int | None
+    dead_at: str | None
+    destination: str | None
+    source_queue: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+def describe(message: AbstractIncomingMessage) -> DeadLetter:
+    try:
+        body = orjson.loads(message.body)
+    except orjson.JSONDecodeError:
+        body = None
+    body = body if isinstance(body, dict) else {}
+    record = DeadLetterRecord.from_headers(message.headers or {})
+    return DeadLetter(
+        id=text(body.get("id")) or original_id(message),
+        instance=text(body.get("instance")),
+        event=text(body.get("event")),
+        reason=record.reason,
+        attempts=record.attempts,
+        dead_at=record.dead_at,
+        destination=record.destination,
+        source_queue=record.source_queue,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_channel(url: str) -> AsyncIterator[AbstractChannel]:
+    connection = await connect_any(url, "router-dlq")
+    try:
+        yield await connection.channel(publisher_confirms=True)
+    finally:
+        await connection.close()
+
+
+async def count(channel: AbstractChannel, dlq: str) -> int:
+    queue = await channel.declare_queue(dlq, passive=True)
+    return queue.declaration_result.message_count or 0
+
+
+async def list_messages(url: str, dlq: str, limit: int = 100) -> list[DeadLetter]:
+    """Up to ``limit`` dead letters, left in the queue (they are returned when the channel
+    closes)."""
+    async with open_channel(url) as channel:
+        queue = await channel.declare_queue(dlq, passive=True)
+        found = []
+        for _ in range(limit):
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            found.append(describe(message))
+        return found
+
+
+async def replay(url: str, dlq: str, limit: int | None = None) -> int:
+    """Send dead letters back to their work queue; returns how many were replayed. Only the
+    messages present at the start are taken, so an event failing again is not looped over."""
+    work = AdapterQueues.of_dlq(dlq).work
+    replayed = 0
+    async with open_channel(url) as channel:
+        queue = await channel.declare_queue(dlq, passive=True)
+        await channel.declare_queue(work, passive=True)
+        todo = await count(channel, dlq)
+        if limit is not None:
+            todo = min(todo, limit)
+        for _ in range(todo):
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            headers = {k: v for k, v in (message.headers or {}).items() if k not in FAILURE_HEADERS}
+            copy = aio_pika.Message(
+                message.body,
+                headers=headers,
+                content_type=message.content_type,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=original_id(message),
+                timestamp=message.timestamp,
+                type=message.type,
+                app_id=message.app_id,
+            )
+            result = await channel.default_exchange.publish(copy, work, mandatory=True)
+            if isinstance(result, aiormq.abc.DeliveredMessage):
+                await message.nack(requeue=True)
+                raise RuntimeError(f"work queue {work!r} did not take the message")
+            await message.ack()
+            replayed += 1
+    return replayed
+
+
+async def purge(url: str, dlq: str) -> int:
+    AdapterQueues.of_dlq(dlq)
+    async with open_channel(url) as channel:
+        queue = await channel.declare_queue(dlq, passive=True)
+        result = await queue.purge()
+        return int(result.message_count or 0)

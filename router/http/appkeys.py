@@ -1,0 +1,15 @@
+"""Typed application state shared by the HTTP handlers."""
+
+from aiohttp import web
+
+from router.amqp.broker import Broker
+from router.amqp.publisher import Publisher
+from router.config.configsvc import ConfigService
+from router.config.settings import Settings
+from router.delivery.consumer import Consumer
+
+SETTINGS = web.AppKey("settings", Settings)
+BROKER = web.AppKey("broker", Broker)
+PUBLISHER = web.AppKey("publisher", Publisher)
+CONSUMERS = web.AppKey("consumers", list[Consumer])
+CONFIG = web.AppKey("config", ConfigService)

@@ -1,0 +1,313 @@
+"""``POST /events/{instance}`` and its batch form: validate everything, publish with confirms,
+answer 202 only once RabbitMQ confirmed. Nothing refused before publishing is published later;
+a publish whose confirm did not come in time is answered 503 with its id, to be sent again
+under that id (see ``router.amqp.publisher``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import ValidationError
+
+from router import metrics
+from router.amqp.broker import BrokerBlocked, BrokerUnavailable
+from router.amqp.publisher import Published, PublishFailed
+from router.constants import CONTENT_TYPE_NDJSON, HTTP_HEADER_DELIVERY
+from router.http.appkeys import PUBLISHER, SETTINGS
+from router.http.auth import key_matches, presented_key
+from schemas import (
+    WIRE_NAMES,
+    Envelope,
+    InvalidInstanceError,
+    UnknownEventError,
+    build_envelope,
+    resolve,
+    validate_instance,
+)
+
+ACCEPTED_FIELDS = frozenset(
+    {
+        "event",
+        "data",
+        "id",
+        "sender",
+        "date_time",
+        "apikey",
+        "instance",
+        "server_url",
+        "destination",
+    }
+)
+RETRY_AFTER_SECONDS = "5"
+
+
+class Refused(Exception):
+    """An answer other than 202, with the reason counted in metrics."""
+
+    def __init__(self, status: int, reason: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message, self.extra = status, reason, message, extra
+
+    def response(self) -> web.Response:
+        headers = {"Retry-After": RETRY_AFTER_SECONDS} if self.status == 503 else None
+        body = {"error": self.reason, "message": self.message, **self.extra}
+        return json_response(body, self.status, headers)
+
+
+def json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    max_event_bytes: int
+    max_batch_events: int
+    max_batch_bytes: int
+
+
+def check_not_looped(request: web.Request) -> None:
+    """A request a router delivered (a webhook pointed at an ingest path) would come round
+    again and again: refused as final, so the delivering router dead-letters it."""
+    if HTTP_HEADER_DELIVERY in request.headers:
+        raise Refused(
+            400,
+            "loop",
+            f"this request was delivered by a router ({HTTP_HEADER_DELIVERY}): a webhook of "
+            "the router points at its own ingest; point it at a receiver",
+        )
+
+
+def check_auth(request: web.Request) -> None:
+    check_not_looped(request)
+    expected = request.app[SETTINGS].authentication.api_key.get_secret_value()
+    if not key_matches(expected, presented_key(request)):
+        raise Refused(
+            401, "unauthorized", "missing or wrong API key (apikey header or Bearer token)"
+        )
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it passes ``limit`` (chunked bodies too)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise Refused(413, "too_large", f"request body is over {limit} bytes")
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if len(body) > limit:
+            raise Refused(413, "too_large", f"request body is over {limit} bytes")
+    return bytes(body)
+
+
+def parse_json(body: bytes | bytearray) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Refused(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+
+
+def parse_ndjson(body: bytes) -> list[Any]:
+    items = []
+    for number, line in enumerate(body.splitlines(), start=1):
+        if line.strip():
+            try:
+                items.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                raise Refused(
+                    400, "malformed_json", f"line {number} is not valid JSON: {exc}"
+                ) from None
+    return items
+
+
+def checked_instance(name: str) -> str:
+    """``name`` when it is a valid instance name, else a 422 ``bad_instance`` saying why."""
+    try:
+        return validate_instance(name)
+    except InvalidInstanceError as exc:
+        raise Refused(422, "bad_instance", str(exc)) from None
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """Every problem pydantic found, each with where: ``data.x: ...; id: ...``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
+def path_instance(request: web.Request) -> str | None:
+    instance = request.match_info.get("instance")
+    return None if instance is None else checked_instance(instance)
+
+
+def to_envelope(
+    item: Any, instance: str | None, server_url: str | None, max_bytes: int
+) -> tuple[Envelope, bytes]:
+    """One event object of a request as a validated envelope and its encoding, or a
+    ``Refused``."""
+    if not isinstance(item, dict):
+        raise Refused(422, "invalid", f"an event must be a JSON object, not {type(item).__name__}")
+    unknown = sorted(set(item) - ACCEPTED_FIELDS)
+    if unknown:
+        raise Refused(422, "invalid", f"unknown fields: {', '.join(unknown)}")
+    event = item.get("event")
+    if not isinstance(event, str) or not event:
+        raise Refused(
+            422, "invalid", "'event' is required: a catalog event name, e.g. messages.upsert"
+        )
+    try:
+        wire = resolve(event).wire
+    except UnknownEventError as exc:
+        raise Refused(422, "unknown_event", str(exc), suggestions=exc.suggestions) from None
+    body_instance = item.get("instance")
+    if instance is None:
+        if not isinstance(body_instance, str):
+            raise Refused(422, "bad_instance", "'instance' is required in the body at POST /events")
+        instance = body_instance
+    elif body_instance is not None and body_instance != instance:
+        raise Refused(
+            422,
+            "bad_instance",
+            f"body instance {body_instance!r} differs from the path's {instance!r}",
+        )
+    checked_instance(instance)
+    for field in ("id", "sender", "date_time", "apikey", "server_url"):
+        if item.get(field) is not None and not isinstance(item[field], str):
+            raise Refused(422, "invalid", f"'{field}' must be a string")
+    try:
+        envelope = build_envelope(
+            instance,
+            wire,
+            item.get("data"),
+            id=item.get("id"),
+            date_time=item.get("date_time"),
+            sender=item.get("sender"),
+            server_url=server_url or item.get("server_url"),
+            apikey=item.get("apikey"),
+        )
+    except ValidationError as exc:
+        raise Refused(422, "invalid", validation_problems(exc)) from None
+    encoded = envelope.to_json()
+    if len(encoded) > max_bytes:
+        raise Refused(
+            413,
+            "too_large",
+            f"event is {len(encoded)} bytes, over ROUTER_MAX_EVENT_BYTES={max_bytes}",
+        )
+    return envelope, encoded
+
+
+async def publish(
+    request: web.Request, envelopes: Sequence[Envelope], bodies: Sequence[bytes]
+) -> list[Published | PublishFailed]:
+    publisher = request.app[PUBLISHER]
+    started = time.perf_counter()
+    try:
+        results = await publisher.publish_envelopes(envelopes, bodies)
+    except BrokerBlocked as exc:
+        raise Refused(
+            503, "broker_unavailable", f"{exc}: nothing was published; retry later"
+        ) from None
+    except BrokerUnavailable as exc:
+        raise Refused(
+            503, "broker_unavailable", f"RabbitMQ is unavailable: {exc}; retry later"
+        ) from None
+    metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
+    for result in results:
+        if isinstance(result, Published) and result.again:
+            metrics.EVENTS_RESENT.inc()
+        elif isinstance(result, Published):
+            # Names outside the catalog share one label: a caller could make up any number.
+            event = result.envelope.event
+            label = event if event in WIRE_NAMES else "uncatalogued"
+            metrics.EVENTS_ACCEPTED.labels(event=label).inc()
+            if not result.routed:
+                metrics.EVENTS_UNROUTED.labels(event=label).inc()
+    return results
+
+
+async def post_event(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    try:
+        check_auth(request)
+        instance = path_instance(request)
+        limit = settings.router.max_event_bytes
+        item = parse_json(await read_body(request, limit))
+        envelope, body = to_envelope(item, instance, settings.server.url or None, limit)
+        (result,) = await publish(request, [envelope], [body])
+        if isinstance(result, PublishFailed):
+            raise Refused(
+                503,
+                "broker_unavailable",
+                f"not confirmed: {result}; retry with the same id",
+                id=envelope.id,
+            )
+    except Refused as refused:
+        metrics.EVENTS_REFUSED.labels(reason=refused.reason).inc()
+        return refused.response()
+    return json_response({"id": envelope.id}, 202)
+
+
+async def post_batch(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    limits = settings.router
+    try:
+        check_auth(request)
+        instance = path_instance(request)
+        body = await read_body(request, limits.max_batch_bytes)
+        if request.content_type == CONTENT_TYPE_NDJSON:
+            items = parse_ndjson(body)
+        else:
+            items = parse_json(body)
+            if not isinstance(items, list):
+                raise Refused(422, "invalid", "a batch is a JSON array of events (or NDJSON)")
+        if not items:
+            raise Refused(422, "invalid", "the batch is empty")
+        if len(items) > limits.max_batch_events:
+            raise Refused(
+                413,
+                "too_large",
+                f"{len(items)} events, over ROUTER_MAX_BATCH_EVENTS={limits.max_batch_events}",
+            )
+        envelopes: list[Envelope] = []
+        bodies: list[bytes] = []
+        for index, item in enumerate(items):
+            try:
+                envelope, encoded = to_envelope(
+                    item, instance, settings.server.url or None, limits.max_event_bytes
+                )
+            except Refused as refused:
+                refused.extra["index"] = index
+                refused.message = f"event {index}: {refused.message}"
+                raise
+            envelopes.append(envelope)
+            bodies.append(encoded)
+        results = await publish(request, envelopes, bodies)
+    except Refused as refused:
+        metrics.EVENTS_REFUSED.labels(reason=refused.reason).inc()
+        return refused.response()
+    failed = [(i, r) for i, r in enumerate(results) if isinstance(r, PublishFailed)]
+    if failed:
+        metrics.EVENTS_REFUSED.labels(reason="broker_unavailable").inc(len(failed))
+        accepted = [r.envelope.id for r in results if isinstance(r, Published)]
+        return json_response(
+            {
+                "error": "broker_unavailable",
+                "message": f"{len(failed)} of {len(results)} events were not confirmed; "
+                "retry those with the same ids",
+                "ids": accepted,
+                "failed": [{"index": i, "id": envelopes[i].id, "error": str(r)} for i, r in failed],
+            },
+            503,
+            {"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    return json_response({"ids": [e.id for e in envelopes]}, 202)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/events", post_event)
+    app.router.add_post("/events/{instance}", post_event)
+    app.router.add_post("/events/{instance}/batch", post_batch)
