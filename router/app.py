@@ -26,8 +26,8 @@ from router.http import dialects, evolution_webhook, ingest
 from router.http.appkeys import BROKER, CONFIG, CONSUMERS, PUBLISHER, SETTINGS
 from router.logging import get_logger
 from router.media import open_media_store
+from router.roles import ADAPTER_ROLES, NAMES, role_of
 
-ADAPTER_ROLES = ("webhook", "sqs", "pusher", "websocket")
 ADAPTERS = web.AppKey("adapters", dict[str, Routed])
 STORE = web.AppKey("store", ConfigStore)
 LIVE = web.AppKey("live", LiveConfig)
@@ -46,10 +46,6 @@ def enabled_adapters(settings: Settings) -> dict[str, Routed]:
     return found
 
 
-def role_of(adapter_name: str) -> str:
-    return adapter_name.split("-", 1)[0]
-
-
 def topology_for(settings: Settings, adapters: Mapping[str, Routed]) -> Topology:
     """The whole topology the settings imply, whichever roles this process runs."""
     rabbit = settings.rabbitmq
@@ -65,7 +61,7 @@ def topology_for(settings: Settings, adapters: Mapping[str, Routed]) -> Topology
             AdapterBinding(
                 AdapterQueues.for_role(exchange, name),
                 adapter.routing_keys(),
-                bool(getattr(adapter, "dead_letters", False)),
+                isinstance(adapter, Adapter) and adapter.feed.dead_letters,
             )
             for name, adapter in adapters.items()
             if not isinstance(adapter, Gateway)
@@ -89,9 +85,9 @@ def resolve_roles(
     for role in roles:
         if role == "ingest" or role in present:
             continue
-        if role in (*ADAPTER_ROLES, "bridge"):
+        if role in NAMES:
             raise ValueError(f"role {role!r} is not enabled by the settings (or not installed)")
-        known = ", ".join(("ingest", "bridge", *ADAPTER_ROLES))
+        known = ", ".join(NAMES)
         raise ValueError(f"unknown role {role!r}; roles: {known}")
     return roles
 
@@ -120,7 +116,7 @@ def create_app(
 
     # The publisher declares the whole topology on every connection, whatever the roles;
     # asked anew each time, since per-instance configuration changes the bindings.
-    app[PUBLISHER] = Publisher(
+    app[PUBLISHER] = publisher = Publisher(
         broker,
         lambda: topology_for(settings, adapters),
         timeout=limits.publish_timeout_seconds,
@@ -132,7 +128,6 @@ def create_app(
     if store is None:
         store = open_store(settings.database.url or None, settings.router.store_path)
     app[STORE] = store
-    # Before the consumers: its reload step must run before they consume on each connection.
     live = LiveConfig(broker, store, topology.exchange, adapters)
     app[LIVE] = live
     consumers = {
@@ -141,7 +136,7 @@ def create_app(
             adapter,
             topology.exchange,
             # An adapter that batches asks for more in flight, so batches can fill.
-            prefetch=max(limits.prefetch, int(getattr(adapter, "prefetch", 0))),
+            prefetch=max(limits.prefetch, adapter.feed.prefetch),
             deliver_timeout=limits.delivery_timeout_seconds,
         )
         for name, adapter in running.items()
@@ -149,6 +144,12 @@ def create_app(
     }
     app[CONSUMERS] = list(consumers.values())
     live.attach(consumers)
+    # What each new connection does, in this order: the topology declared; every instance's
+    # configuration read again (announcements missed while disconnected), before any consumer
+    # can see an event it needs; the consumers consuming; then the announcements followed, so
+    # a change can rebind consumers that exist.
+    for step in (publisher.setup, live.reload, *(c.setup for c in consumers.values()), live.setup):
+        broker.add_setup(step)
     for gateway in running.values():
         if isinstance(gateway, Gateway):
             gateway.install(app, broker, store, topology.exchange)

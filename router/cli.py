@@ -12,9 +12,9 @@ import orjson
 
 from router.config.envcheck import SettingsError
 from router.config.settings import Settings
-from router.constants import ROLES
 from router.delivery import dlq as dlq_ops
 from router.logging import configure, mask_url
+from router.roles import NAMES as ROLES
 
 DEFAULT_ENV_FILE = ".env"
 
@@ -187,6 +187,7 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
             timeout=settings.router.publish_timeout_seconds,
             server_url=settings.server.url or None,
         )
+        broker.add_setup(publisher.setup)
         await broker.start()
         try:
             await broker.wait_ready(15)

@@ -12,7 +12,6 @@ EVOLUTION_INGEST_PATH: Final = "/ingest/evolution"
 # broker, so a persistent fault does not turn into a hot redelivery loop.
 SETTLE_FAILURE_PAUSE_SECONDS: Final = 1.0
 
-ROLES: Final = ("ingest", "bridge", "webhook", "sqs", "pusher", "websocket")
 ADAPTER_ENTRY_POINT_GROUP: Final = "router.adapters"
 
 CONTENT_TYPE_JSON: Final = "application/json"

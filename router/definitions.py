@@ -20,7 +20,7 @@ from router.amqp.broker import parse_uris
 from router.amqp.topology import DLQ_ARGUMENTS, QUORUM, ingest_dlq_name
 from router.app import enabled_adapters, topology_for
 from router.config.settings import Settings
-from router.delivery.adapter import RetryPolicy
+from router.delivery.adapter import Adapter, RetryPolicy
 from router.delivery.livecfg import config_exchange_name
 from router.delivery.retryqueues import delays_ms
 
@@ -112,7 +112,8 @@ def definitions(settings: Settings, user: str = DEFAULT_USER) -> dict[str, Any]:
         out.queue(queues.work, queues.work_arguments())
         source = queues.dead_exchange if binding.dead_letters else topology.exchange
         out.bind(source, queues.work, binding.routing_keys)
-        policy = getattr(adapters.get(queues.role), "retry_policy", fallback)
+        adapter = adapters.get(queues.role)
+        policy = adapter.retry_policy if isinstance(adapter, Adapter) else fallback
         for delay in delays_ms(policy):
             out.queue(queues.delay(delay), queues.delay_arguments(delay))
     for name, key in topology.downstream_queues:

@@ -5,7 +5,6 @@ An instance whose name is not a valid channel name (``Loja Centro``) is sent on 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -21,13 +20,14 @@ from router.delivery.adapter import (
     Dead,
     Delivered,
     Delivery,
+    Feed,
     Outcome,
-    PerTarget,
     Retry,
     RetryPolicy,
     Skipped,
 )
 from router.delivery.batcher import Batcher, BatcherClosed
+from router.delivery.fanout import Rereader, fan_out
 from router.logging import get_logger
 from router.media import without_claims
 from schemas import Envelope
@@ -64,7 +64,7 @@ def limit_problem(channel: str, name: str, data: str) -> str | None:
 
 class PusherAdapter:
     name = "pusher"
-    prefetch = 256  # batches of 10 per app fill only with enough in flight
+    feed = Feed(prefetch=256)  # batches of 10 per app fill only with enough in flight
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings.pusher
@@ -82,7 +82,7 @@ class PusherAdapter:
         self.batcher = Batcher(
             self._send, p.batch_window_ms / 1000, MAX_DATA_BYTES * 10, entry_fault
         )
-        self._store: ConfigStore | None = None
+        self.rereader = Rereader(self.reload)
 
     def routing_keys(self) -> frozenset[str]:
         return self.selection.routing_keys()
@@ -109,7 +109,7 @@ class PusherAdapter:
 
     async def reload(self, store: ConfigStore, instance: str | None) -> None:
         """Per-instance ``pusher`` blocks, each with its own app."""
-        self._store = store
+        self.rereader.store = store
         await self.selection.reload(store, instance)
 
     async def start(self) -> None:
@@ -131,19 +131,13 @@ class PusherAdapter:
     async def deliver(self, delivery: Delivery) -> Outcome:
         envelope = delivery.envelope
         targets = self.targets(envelope)
-        if not targets and self._store is not None:
-            await self.reload(self._store, envelope.instance)
+        if not targets and await self.rereader.again(envelope.instance):
             targets = self.targets(envelope)
         if delivery.target is not None:
             targets = {k: v for k, v in targets.items() if k == delivery.target}
         if not targets:
             return Skipped(f"Pusher is not on for {envelope.instance}.{envelope.event}")
-        if len(targets) == 1:
-            ((_, app),) = targets.items()
-            return await self.safe_trigger(app, envelope)
-        names = list(targets)
-        results = await asyncio.gather(*(self.safe_trigger(targets[n], envelope) for n in names))
-        return PerTarget(dict(zip(names, results, strict=True)))
+        return await fan_out(targets, lambda app: self.safe_trigger(app, envelope))
 
     async def safe_trigger(self, app: App, envelope: Envelope) -> Delivered | Retry | Dead:
         """Every failure becomes this target's outcome, so the others are never resent."""

@@ -11,8 +11,18 @@ from adapters.sqs.naming import evolution_queue_name, queue_name
 from router.config.selection import Selection
 from router.config.settings import Settings
 from router.config.store.base import ConfigStore
-from router.delivery.adapter import Dead, Delivered, Delivery, Outcome, Retry, RetryPolicy, Skipped
+from router.delivery.adapter import (
+    Dead,
+    Delivered,
+    Delivery,
+    Feed,
+    Outcome,
+    Retry,
+    RetryPolicy,
+    Skipped,
+)
 from router.delivery.batcher import Batcher, BatcherClosed
+from router.delivery.fanout import Rereader
 from router.logging import get_logger
 from router.media import without_claims
 from schemas import Envelope, instance_word
@@ -38,7 +48,7 @@ THROTTLED = frozenset({"ThrottlingException", "RequestThrottled", "Throttling", 
 class SqsAdapter:
     name = "sqs"
     # Batches of 10 fill only with enough events in flight: 10 for each of ~25 queues at once.
-    prefetch = 256
+    feed = Feed(prefetch=256)  # batches of 10 per queue fill only with enough in flight
 
     def __init__(self, settings: Settings) -> None:
         sqs = settings.sqs
@@ -57,14 +67,14 @@ class SqsAdapter:
             entry_fault,
             count_batch,
         )
-        self._store: ConfigStore | None = None
+        self.rereader = Rereader(self.reload)
 
     def routing_keys(self) -> frozenset[str]:
         return self.selection.routing_keys()
 
     async def reload(self, store: ConfigStore, instance: str | None) -> None:
         """Per-instance ``sqs`` blocks."""
-        self._store = store
+        self.rereader.store = store
         await self.selection.reload(store, instance)
 
     async def start(self) -> None:
@@ -109,8 +119,8 @@ class SqsAdapter:
 
     async def deliver(self, delivery: Delivery) -> Outcome:
         envelope = delivery.envelope
-        if not self.wants(envelope) and self._store is not None:
-            await self.reload(self._store, envelope.instance)
+        if not self.wants(envelope):
+            await self.rereader.again(envelope.instance)
         if not self.wants(envelope):
             return Skipped(f"SQS is not on for {envelope.instance}.{envelope.event}")
         queue = self.queue_for(envelope)

@@ -15,7 +15,8 @@ from adapters.webhook.subscriptions import Subscription, Subscriptions
 from router.amqp.headers import DUE
 from router.config.settings import Settings
 from router.config.store.base import ConfigStore
-from router.delivery.adapter import Delivery, Outcome, PerTarget, Retry, RetryPolicy, Skipped
+from router.delivery.adapter import Delivery, Feed, Outcome, RetryPolicy, Skipped
+from router.delivery.fanout import Rereader, fan_out
 from router.delivery.retryqueues import delays_ms
 from router.logging import get_logger
 from router.media import MediaStore, claims_in, open_media_store, restore_media, strip_media
@@ -61,8 +62,8 @@ class WebhookAdapter:
         self.retry_policy = RetryPolicy.from_settings(settings.webhook)
         self.subscriptions = subscriptions
         self.sender = new_sender(settings, self.retry_policy)
-        self.prefetch = prefetch_for(settings)
-        self._store: ConfigStore | None = None
+        self.feed = Feed(prefetch=prefetch_for(settings))
+        self.rereader = Rereader(self.reload)
         self.base_url = settings.server.url  # RyzeAPI's instanceData.baseUrl
         self.media = open_media_store(settings.router)
 
@@ -77,7 +78,7 @@ class WebhookAdapter:
 
     async def reload(self, store: ConfigStore, instance: str | None) -> None:
         """Per-instance subscriptions from the store: one instance, or all of them."""
-        self._store = store
+        self.rereader.store = store
         if instance is not None:
             config = await store.get(instance)
             self.subscriptions.replace_instance(
@@ -100,32 +101,23 @@ class WebhookAdapter:
                 return Skipped(f"subscription {delivery.target} no longer wants {envelope.event}")
             return await self.send(sub, delivery, media)
         targets = self.subscriptions.for_envelope(envelope)
-        if not targets and await self._refresh(envelope.instance):
+        if not targets and await self.rereader.again(envelope.instance):
             targets = self.subscriptions.for_envelope(envelope)
         if not targets:
             return Skipped(f"no subscription wants {envelope.instance}.{envelope.event}")
-        if len(targets) == 1:
-            return await self.send(targets[0], delivery, media)
-        results = await asyncio.gather(
-            *(self.send(sub, delivery, media) for sub in targets), return_exceptions=True
-        )
-        return PerTarget(
-            {sub.id: outcome_of(result, sub) for sub, result in zip(targets, results, strict=True)}
+        return await fan_out(
+            {sub.id: sub for sub in targets},
+            lambda sub: self.send(sub, delivery, media),
+            lambda sub: sub.url,
         )
 
     async def _target(self, target: str, envelope: Envelope) -> Subscription | None:
         sub = self.subscriptions.get(target)
-        if (sub is None or not sub.wants(envelope)) and await self._refresh(envelope.instance):
+        if (sub is None or not sub.wants(envelope)) and await self.rereader.again(
+            envelope.instance
+        ):
             sub = self.subscriptions.get(target)
         return sub if sub is not None and sub.wants(envelope) else None
-
-    async def _refresh(self, instance: str) -> bool:
-        """Before skipping an event, read its instance once more: another replica may have
-        bound a new subscription's key before this one heard of the change."""
-        if self._store is None:
-            return False
-        await self.reload(self._store, instance)
-        return True
 
     async def send(
         self, sub: Subscription, delivery: Delivery, media: MediaBack
@@ -163,15 +155,6 @@ class MediaBack:
     async def _restore(self) -> Envelope:
         data = await restore_media(self.original.data, self.store)
         return self.original.model_copy(update={"data": data})
-
-
-def outcome_of(result: Result | Skipped | BaseException, sub: Subscription) -> Result | Skipped:
-    """A failure of one target is retried for that target alone, never for the others."""
-    if isinstance(result, asyncio.CancelledError):
-        raise result
-    if isinstance(result, BaseException):
-        return Retry(f"{type(result).__name__}: {result}", destination=sub.url)
-    return result
 
 
 def due_of(delivery: Delivery) -> float | None:

@@ -19,10 +19,12 @@ from adapters.webhook.signing import WebhookSecret
 from router.amqp.headers import DeadLetterRecord
 from router.amqp.topology import AdapterQueues
 from router.config.settings import Settings
-from router.delivery.adapter import Delivery, Outcome, RetryPolicy
+from router.delivery.adapter import Delivery, Feed, Outcome, RetryPolicy
+from router.roles import ADAPTER_ROLES
 from schemas import utc_now
 
-REPORTED_ROLES = ("webhook", "sqs", "pusher", "websocket")
+# Every destination role's dead letters (the ways in keep theirs in the ingest DLQ).
+REPORTED_ROLES = ADAPTER_ROLES
 REPORT_NAMESPACE = uuid.UUID("6f1c1d0e-3b8a-4f7e-9a55-2d7c0b8e4a11")
 
 
@@ -36,7 +38,7 @@ def role_of(source_queue: str | None) -> str | None:
 
 class ErrorsReporter:
     name = "webhook-errors"
-    dead_letters = True  # its queue is bound on the dead-letter exchange
+    feed = Feed(dead_letters=True)  # it reads what the other roles dead-letter
 
     def __init__(self, settings: Settings, secrets: tuple[WebhookSecret, ...] = ()) -> None:
         self.url = settings.webhook.events_errors_webhook

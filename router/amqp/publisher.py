@@ -78,7 +78,6 @@ class Publisher:
         self._connection: AbstractConnection | None = None
         self._exchange: AbstractExchange | None = None
         self._blocked_signal: asyncio.Future[None] | None = None
-        broker.add_setup(self._setup)
         broker.on_block(self._block_changed)
 
     def _block_changed(self, reason: str | None) -> None:
@@ -96,7 +95,8 @@ class Publisher:
                 self._blocked_signal.set_result(None)
         return self._blocked_signal
 
-    async def _setup(self, connection: AbstractConnection) -> None:
+    async def setup(self, connection: AbstractConnection) -> None:
+        """A connection's first step: its channel, and the whole topology declared."""
         channel = await connection.channel(publisher_confirms=True)
         channel.close_callbacks.add(
             lambda *_: self.broker.connection_lost("publisher channel closed", connection)
@@ -119,6 +119,7 @@ class Publisher:
         """A stand-alone publisher with its own connection, for applications that embed it."""
         broker = Broker(url, name="router-publisher")
         publisher = cls(broker, Topology(exchange=exchange), timeout=timeout, server_url=server_url)
+        broker.add_setup(publisher.setup)
         await broker.start()
         try:
             if wait is not None:

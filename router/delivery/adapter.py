@@ -115,6 +115,14 @@ class RetryPolicy:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """How the consumer loop feeds an adapter, as the adapter says."""
+
+    prefetch: int = 0  # messages in flight it needs at least (batches fill only with enough)
+    dead_letters: bool = False  # its queue is bound on the dead-letter exchange, not events'
+
+
 @runtime_checkable
 class Routed(Protocol):
     """What every destination has: a name, the routing keys it wants, and a lifetime.
@@ -138,5 +146,6 @@ class Adapter(Routed, Protocol):
     ``router.delivery.gateway`` for one fed from a stream)."""
 
     retry_policy: RetryPolicy
+    feed: Feed
 
     async def deliver(self, delivery: Delivery) -> Outcome: ...

@@ -60,7 +60,7 @@ class Consumer:
         self.adapter = adapter
         self.exchange_name = exchange
         self.queues = AdapterQueues.for_role(exchange, adapter.name)
-        self.dead_letters = bool(getattr(adapter, "dead_letters", False))
+        self.dead_letters = adapter.feed.dead_letters
         self.prefetch = prefetch
         self.deliver_timeout = deliver_timeout
         self._link: Link | None = None
@@ -73,7 +73,6 @@ class Consumer:
         self._legacy: asyncio.Task[None] | None = None
         self._legacy_done = False
         self.bound_keys: frozenset[str] = frozenset()
-        broker.add_setup(self.setup)
 
     async def setup(self, connection: AbstractConnection) -> None:
         channel = await connection.channel(publisher_confirms=True)

@@ -74,14 +74,10 @@ class LiveConfig:
         self._resync: asyncio.Task[None] | None = None
         # Called after each change is applied (the bridge binds a new instance's exchange).
         self.followers: list[Callable[[str | None], Awaitable[None]]] = []
-        # Registered now, so it runs before any consumer created later starts consuming.
-        broker.add_setup(self._reload_all)
 
     def attach(self, consumers: Mapping[str, Consumer]) -> None:
-        """The consumers whose bindings follow the configuration; call after creating them, so
-        the announcement queue is set up after they consume."""
+        """The consumers whose bindings follow the configuration."""
         self.consumers = consumers
-        self.broker.add_setup(self.setup)
 
     async def load(self) -> None:
         """Everything, before the broker connects: consumers must not see an event before the
@@ -90,7 +86,8 @@ class LiveConfig:
             assert isinstance(adapter, Configurable)
             await adapter.reload(self.store, None)
 
-    async def _reload_all(self, _: AbstractConnection) -> None:
+    async def reload(self, _: AbstractConnection) -> None:
+        """A connection step, before any consumer consumes."""
         # Announcements missed while disconnected: read everything again before consuming.
         # A failure here fails the connection attempt, which is retried with backoff.
         await self.load()

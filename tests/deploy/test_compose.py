@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from router.config.settings import FAMILIES
-from router.constants import ROLES
+from router.roles import NAMES as ROLES
 from tests.deploy.paths import DEPLOY, YAMLLINT_CONFIG, tool
 
 COMPOSE = DEPLOY / "docker-compose.yml"

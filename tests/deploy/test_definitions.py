@@ -193,7 +193,7 @@ async def test_a_provisioned_broker_serves_a_router_without_configure_permission
 
     # Without RABBITMQ_PROVISIONED the same user cannot even declare the exchange.
     refused = Broker(uri, name="refused", backoff_max=0.5)
-    Publisher(refused, topology_for(settings, enabled_adapters(settings)))
+    refused.add_setup(Publisher(refused, topology_for(settings, enabled_adapters(settings))).setup)
     await refused.start()
     try:
         with pytest.raises(TimeoutError):

@@ -15,13 +15,14 @@ import yaml
 
 from router.amqp.topology import AdapterQueues
 from router.config.settings import FAMILIES, Settings
-from router.constants import ROLES
+from router.roles import NAMES as ROLES
+from router.roles import QUEUE_ROLES as QUEUED
 from tests.deploy.paths import DEPLOY, ROOT, YAMLLINT_CONFIG, tool
 
 MANIFESTS = DEPLOY / "kubernetes"
 KEDA = "keda.sh/v1alpha1"
 NOT_IN_SCHEMAS = {"keda.sh/v1alpha1", "kustomize.config.k8s.io/v1beta1"}
-QUEUE_ROLES = {"webhook", "sqs", "pusher"}
+QUEUE_ROLES = set(QUEUED)
 HTTP_ROLES = {"ingest", "websocket"}
 # The oldest and the newest Kubernetes the schemas of kubernetes-validate cover that we promise.
 VERSIONS = ("1.28.0", "1.37.0")

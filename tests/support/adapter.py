@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from router.delivery.adapter import Delivered, Delivery, Outcome, RetryPolicy
+from router.delivery.adapter import Delivered, Delivery, Feed, Outcome, RetryPolicy
 
 Decide = Callable[[Delivery], Outcome]
 
@@ -22,6 +22,7 @@ class ScriptedAdapter:
         self.keys = keys
         self.decide: Decide = decide or (lambda _: Delivered(destination="memory"))
         self.retry_policy = policy or RetryPolicy(max_attempts=5, initial_delay=0.1, jitter=0)
+        self.feed = Feed()
         self.deliveries: list[Delivery] = []
         self.arrived: asyncio.Queue[Delivery] = asyncio.Queue()
         self.started = False

@@ -48,6 +48,8 @@ class Harness:
         self.broker = Broker(url, name="test-consumer")
         self.consumer = Consumer(self.broker, adapter, exchange, prefetch=8)
         self.publisher = Publisher(self.broker, Topology(exchange=exchange))
+        self.broker.add_setup(self.consumer.setup)
+        self.broker.add_setup(self.publisher.setup)
 
     async def __aenter__(self) -> Harness:
         await self.broker.start()
