@@ -22,6 +22,7 @@ from router.delivery.adapter import Adapter, Routed
 from router.delivery.consumer import Consumer
 from router.delivery.gateway import Gateway
 from router.delivery.livecfg import LiveConfig
+from router.delivery.retryqueues import delays_ms
 from router.http import dialects, evolution_webhook, ingest
 from router.http.appkeys import BROKER, CONFIG, CONSUMERS, PUBLISHER, SETTINGS
 from router.logging import get_logger
@@ -62,6 +63,7 @@ def topology_for(settings: Settings, adapters: Mapping[str, Routed]) -> Topology
                 AdapterQueues.for_role(exchange, name),
                 adapter.routing_keys(),
                 isinstance(adapter, Adapter) and adapter.feed.dead_letters,
+                delays_ms(adapter.retry_policy) if isinstance(adapter, Adapter) else (),
             )
             for name, adapter in adapters.items()
             if not isinstance(adapter, Gateway)
@@ -69,6 +71,7 @@ def topology_for(settings: Settings, adapters: Mapping[str, Routed]) -> Topology
         downstream_queues=downstream,
         streams=tuple(a.stream(exchange) for a in adapters.values() if isinstance(a, Gateway)),
         ingest_dlq=True,
+        announcements=True,
     )
 
 

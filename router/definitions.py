@@ -20,9 +20,6 @@ from router.amqp.broker import parse_uris
 from router.amqp.topology import DLQ_ARGUMENTS, QUORUM, ingest_dlq_name
 from router.app import enabled_adapters, topology_for
 from router.config.settings import Settings
-from router.delivery.adapter import Adapter, RetryPolicy
-from router.delivery.livecfg import config_exchange_name
-from router.delivery.retryqueues import delays_ms
 
 DEFAULT_USER = "evrouter"
 # Server-named queues only: RabbitMQ refuses client-chosen names starting with "amq.".
@@ -100,10 +97,10 @@ def definitions(settings: Settings, user: str = DEFAULT_USER) -> dict[str, Any]:
     adapters = enabled_adapters(settings)
     topology = topology_for(settings, adapters)
     vhost = vhost_of(parse_uris(settings.rabbitmq.uri.get_secret_value())[0])
-    fallback = RetryPolicy.from_settings(settings.webhook)
     out = Builder(vhost)
     out.exchange(topology.exchange)
-    out.exchange(config_exchange_name(topology.exchange), "fanout")
+    if topology.announcements:
+        out.exchange(topology.config_exchange, "fanout")
     for binding in topology.adapters:
         queues = binding.queues
         out.exchange(queues.dead_exchange)
@@ -112,9 +109,7 @@ def definitions(settings: Settings, user: str = DEFAULT_USER) -> dict[str, Any]:
         out.queue(queues.work, queues.work_arguments())
         source = queues.dead_exchange if binding.dead_letters else topology.exchange
         out.bind(source, queues.work, binding.routing_keys)
-        adapter = adapters.get(queues.role)
-        policy = adapter.retry_policy if isinstance(adapter, Adapter) else fallback
-        for delay in delays_ms(policy):
+        for delay in binding.delays:
             out.queue(queues.delay(delay), queues.delay_arguments(delay))
     for name, key in topology.downstream_queues:
         out.queue(name, QUORUM)

@@ -136,6 +136,9 @@ class AdapterBinding:
     queues: AdapterQueues
     routing_keys: frozenset[str]
     dead_letters: bool = False
+    # The delay queues its retries can wait in (milliseconds); declared on first use, so only
+    # definitions for a provisioned broker hold them all from the start.
+    delays: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +182,12 @@ class Topology:
     downstream_queues: tuple[tuple[str, str], ...] = ()  # (queue name, binding key)
     streams: tuple[StreamBinding, ...] = ()
     ingest_dlq: bool = False
+    # The fanout exchange configuration changes are announced on, one private queue per process.
+    announcements: bool = False
+
+    @property
+    def config_exchange(self) -> str:
+        return config_exchange_name(self.exchange)
 
     def routes(self, routing_key: str) -> bool:
         """Whether a queue this topology declares is bound to ``routing_key``."""
@@ -186,6 +195,10 @@ class Topology:
         patterns += [key for _, key in self.downstream_queues]
         patterns += [key for s in self.streams for key in s.routing_keys]
         return any(topic_matches(p, routing_key) for p in patterns)
+
+
+def config_exchange_name(exchange: str) -> str:
+    return f"{exchange}.config"
 
 
 def ingest_dlq_name(exchange: str) -> str:

@@ -24,7 +24,14 @@ from aio_pika.abc import (
 )
 
 from router.amqp.broker import Broker, BrokerUnavailable
-from router.amqp.topology import QUORUM, AdapterQueues, apart, declare_exchange, rebind
+from router.amqp.topology import (
+    QUORUM,
+    AdapterQueues,
+    apart,
+    config_exchange_name,
+    declare_exchange,
+    rebind,
+)
 from router.config.store.base import ConfigStore
 from router.delivery.adapter import Routed
 from router.delivery.consumer import Consumer
@@ -41,10 +48,6 @@ class Configurable(Protocol):
     async def reload(self, store: ConfigStore, instance: str | None) -> None:
         """Load one instance's configuration, or everything when ``instance`` is None."""
         ...
-
-
-def config_exchange_name(exchange: str) -> str:
-    return f"{exchange}.config"
 
 
 class LiveConfig:
