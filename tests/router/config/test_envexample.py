@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from router.config.envexample import HEADER, env_value, render
 from router.config.settings import FAMILIES, Settings
 
-ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+ENV_EXAMPLE = Path(__file__).resolve().parents[3] / ".env.example"
 
 
 def example_lines() -> list[tuple[str, str]]:
