@@ -6,6 +6,7 @@ accident is still never written.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -37,9 +38,11 @@ _LEVELS = {
 _KEY_IN_PATH = re.compile(r"(?P<path>/ingest/evolution/)[^/\s?#\"']+")
 
 
+@functools.lru_cache(maxsize=4096)
 def mask_url(url: str) -> str:
     """Hide the password of any ``scheme://user:password@`` in a string, and the key of any
-    ``/ingest/evolution/<key>`` path."""
+    ``/ingest/evolution/<key>`` path. Every string of every log line passes here, and most
+    are the same few (destinations, names): each is masked once."""
     masked = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url)
     return _KEY_IN_PATH.sub(lambda m: f"{m['path']}{MASK}", masked)
 

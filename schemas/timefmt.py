@@ -1,6 +1,10 @@
 """The one timestamp format every envelope carries: UTC, milliseconds, ``Z``."""
 
+import re
 from datetime import UTC, date, datetime
+
+# The envelope format itself: such a value needs checking, not rewriting.
+_CANONICAL = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
 def _format(moment: datetime) -> str:
@@ -26,6 +30,12 @@ def normalize_date_time(value: str) -> str:
     taken as UTC. A bare date is refused: an event time without a time of day is a bug.
     """
     expected = "expected an ISO-8601 date and time such as '2026-11-25T10:30:00.000Z'"
+    if _CANONICAL.fullmatch(value):
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"date_time {value!r} is not valid; {expected}") from None
+        return value
     try:
         date.fromisoformat(value)
     except ValueError:

@@ -16,6 +16,7 @@ ends; while the probe is out, some wait for its verdict and the rest take turns 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import time
 from collections import deque
@@ -39,8 +40,10 @@ UNKNOWN_PACE_DELAY = 1.0
 ON_TIME = 0.5
 
 
+@functools.lru_cache(maxsize=4096)
 def endpoint_of(url: str) -> str:
-    """Requests are grouped by origin: one receiver, whatever its paths."""
+    """Requests are grouped by origin: one receiver, whatever its paths. Asked for every
+    request, of a few URLs: each is parsed once."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return f"{parts.scheme}://{parts.hostname}:{port}"

@@ -3,16 +3,25 @@ attempt, and why."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+
+from prometheus_client import Counter
 
 from router import metrics
 from router.delivery.adapter import Dead, Skipped
 from router.delivery.parking import Park, Settlement
-from router.logging import get_logger, mask_url
+from router.logging import get_logger
 from schemas import Envelope
 
 log = get_logger("router.delivery")
 LEVELS = {"delivered": "info", "skipped": "info", "retry": "warning"}
+
+
+@functools.lru_cache(maxsize=256)
+def counter(adapter: str, outcome: str) -> Counter:
+    """The deliveries counter of one adapter and outcome, looked up once."""
+    return metrics.DELIVERIES.labels(adapter=adapter, outcome=outcome)
 
 
 def report(
@@ -30,7 +39,7 @@ def report(
         "event_id": envelope.id,
         "instance": envelope.instance,
         "_event": envelope.event,
-        "destination": mask_url(outcome.destination or target or adapter),
+        "destination": outcome.destination or target or adapter,  # masked by the logger
         "attempt": attempt,
         "duration_ms": round(elapsed * 1000, 1),
     }
@@ -42,13 +51,13 @@ def report(
         fields.update(error=settlement.outcome.error, retry_in_ms=settlement.delay_ms)
         if not settlement.outcome.counts:
             fields["deferred"] = True
-    metrics.DELIVERIES.labels(adapter=adapter, outcome=name).inc()
+    counter(adapter, name).inc()
     getattr(log, LEVELS.get(name, "error"))("delivery", outcome=name, **fields)
 
 
 def report_invalid(adapter: str, message_id: str | None, attempt: int, reason: str) -> None:
     """A message that is not an event, dead-lettered without reaching the adapter."""
-    metrics.DELIVERIES.labels(adapter=adapter, outcome="invalid").inc()
+    counter(adapter, "invalid").inc()
     log.error(
         "delivery",
         outcome="invalid",
