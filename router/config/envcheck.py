@@ -1,5 +1,5 @@
-"""Refuse misspelt variables: a name that starts with a known family prefix but is not a
-setting of that family stops start-up, with the nearest real name.
+"""The environment, read once, and misspelt variables refused: a name that starts with a known
+family prefix but is not a setting of that family stops start-up, with the nearest real name.
 
 Names of the shape Kubernetes injects for services (``RABBITMQ_PORT=tcp://...``,
 ``RABBITMQ_SERVICE_HOST``) are never settings and are passed over.
@@ -11,6 +11,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -28,18 +29,27 @@ class SettingsError(ValueError):
     """Start-up refused: the message names every offending variable."""
 
 
-def known_names() -> dict[str, set[str]]:
-    from router.config.settings import FAMILIES
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """The variables, read once: the process environment, then the ``.env`` file. A setting
+    set in the first wins over the same setting in the second, whichever spelling each uses."""
 
-    return {fam.prefix: fam.known_names() for fam in FAMILIES.values() if fam.checked}
+    layers: tuple[Mapping[str, str], ...]
+
+    @property
+    def merged(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for layer in reversed(self.layers):
+            found.update(layer)
+        return found
 
 
-def read_environment(env_file: str | Path | None) -> dict[str, str]:
-    merged: dict[str, str] = {}
+def read_environment(env_file: str | Path | None) -> Environment:
+    """The one read of the process environment and the ``.env`` file."""
+    from_file: dict[str, str] = {}
     if env_file is not None and Path(env_file).is_file():
-        merged.update({k: v or "" for k, v in dotenv_values(env_file).items()})
-    merged.update(os.environ)
-    return merged
+        from_file = {k: v or "" for k, v in dotenv_values(env_file).items()}
+    return Environment((dict(os.environ), from_file))
 
 
 def is_service_link(name: str, value: str) -> bool:
@@ -48,9 +58,11 @@ def is_service_link(name: str, value: str) -> bool:
     )
 
 
-def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
-    """(name, nearest known name or None) for each unknown variable in a known family."""
-    families = known_names()
+def unknown_variables(
+    environ: Mapping[str, str], families: Mapping[str, set[str]]
+) -> list[tuple[str, str | None]]:
+    """(name, nearest known name or None) for each unknown variable in a known family;
+    ``families``: each checked family's prefix and the names it knows."""
     every = sorted(set().union(*families.values()))
     found = []
     for raw, value in environ.items():
@@ -63,9 +75,8 @@ def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]
     return sorted(found)
 
 
-def check_environment(env_file: str | Path | None = None) -> None:
-    environ = read_environment(env_file)
-    problems = unknown_variables(environ)
+def check_environment(environ: Mapping[str, str], families: Mapping[str, set[str]]) -> None:
+    problems = unknown_variables(environ, families)
     if not problems:
         return
     lines = [

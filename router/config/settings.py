@@ -7,22 +7,24 @@ from the event catalog, alias keys included, so the list of events is never type
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, create_model, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from router.config.envcheck import (
+    Environment,
+    SettingsError,
+    check_environment,
+    read_environment,
+)
 from schemas import CATALOG
 from schemas.shapes import PayloadFormat
 
 EVOLUTION_LOG_LEVEL = "ERROR,WARN,DEBUG,INFO,LOG,VERBOSE,DARK,WEBHOOKS,WEBSOCKET"
-
-# False while Settings.build runs: values come from its arguments only, never the environment.
-_READ_ENVIRONMENT: ContextVar[bool] = ContextVar("_READ_ENVIRONMENT", default=True)
 
 
 class Family(BaseSettings):
@@ -33,7 +35,6 @@ class Family(BaseSettings):
         populate_by_name=True,
         case_sensitive=False,
         env_ignore_empty=True,  # Evolution's .env leaves many values empty: empty = default
-        env_file_encoding="utf-8",
     )
     prefix: ClassVar[str] = ""
     # The switch family that names per-event variables, e.g. "EVENTS_" or "GLOBAL_".
@@ -53,9 +54,27 @@ class Family(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        if not _READ_ENVIRONMENT.get():
-            return (init_settings,)
-        return (init_settings, env_settings, dotenv_settings, file_secret_settings)
+        # Values come from ``from_environment`` (the environment read once, for every family)
+        # or from the caller; a family never reads the environment by itself.
+        return (init_settings,)
+
+    @classmethod
+    def from_environment(cls, environment: Environment) -> Self:
+        """The family from the variables (names in any case; an empty value is the default,
+        as Evolution's .env leaves many empty): for each field, the first layer that sets it
+        under any spelling, and in that layer the first spelling set."""
+        layers = [
+            {k.upper(): v for k, v in layer.items() if v != ""} for layer in environment.layers
+        ]
+        values = {}
+        for name, info in cls.model_fields.items():
+            spellings = env_names_of(cls, name, info)
+            found = next(
+                (layer[env] for layer in layers for env in spellings if env in layer), None
+            )
+            if found is not None:
+                values[name] = found
+        return cls.model_validate(values)
 
     @classmethod
     def env_names(cls) -> Iterator[tuple[str, str, FieldInfo]]:
@@ -557,16 +576,17 @@ class Settings:
     @classmethod
     def load(cls, env_file: str | Path | None = None) -> Settings:
         """Read every family; refuse unknown variables inside a family (see ``router.config.envcheck``)."""
-        from router.config.envcheck import SettingsError, check_environment, read_environment
-
-        check_environment(env_file)
+        environment = read_environment(env_file)
+        environ = environment.merged
+        checked = {fam.prefix: fam.known_names() for fam in FAMILIES.values() if fam.checked}
+        check_environment(environ, checked)
         families: dict[str, Family] = {}
         problems: list[str] = []
         for name, fam in FAMILIES.items():
             try:
-                families[name] = fam(_env_file=env_file)
+                families[name] = fam.from_environment(environment)
             except ValidationError as exc:
-                problems.extend(invalid_values(fam, exc, read_environment(env_file)))
+                problems.extend(invalid_values(fam, exc, environ))
         if problems:
             raise SettingsError("invalid values:\n  " + "\n  ".join(problems))
         return cls(**families)  # type: ignore[arg-type]
@@ -578,16 +598,12 @@ class Settings:
         unknown = set(overrides) - set(FAMILIES)
         if unknown:
             raise TypeError(f"unknown settings families: {sorted(unknown)}")
-        token = _READ_ENVIRONMENT.set(False)
-        try:
-            return cls(
-                **{
-                    name: fam.model_validate(dict(overrides.get(name, {})))
-                    for name, fam in FAMILIES.items()
-                }  # type: ignore[arg-type]
-            )
-        finally:
-            _READ_ENVIRONMENT.reset(token)
+        return cls(
+            **{
+                name: fam.model_validate(dict(overrides.get(name, {})))
+                for name, fam in FAMILIES.items()
+            }  # type: ignore[arg-type]
+        )
 
     def items(self) -> Iterator[tuple[str, Family]]:
         for name in FAMILIES:
