@@ -37,7 +37,7 @@ from router.config.store import ConfigStore
 from router.delivery.livecfg import LiveConfig
 from router.http.appkeys import PUBLISHER
 from router.http.evolution_webhook import Unusable, to_envelope
-from router.http.ingest import Refused
+from router.http.requests import Refused
 from router.logging import get_logger
 from router.media import claimed, cut_media, open_media_store
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from router.http.ingest import Refused
+from router.http.requests import Refused
 from schemas import UnknownEventError, resolve
 from schemas.shapes import FORMATS, PayloadFormat, types_of, wires_of
 

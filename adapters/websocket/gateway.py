@@ -27,7 +27,7 @@ from router.amqp.topology import AdapterQueues, StreamBinding
 from router.config.selection import Selection, read_configs
 from router.config.settings import Settings
 from router.config.store.base import ConfigStore
-from router.http.ingest import Refused
+from router.http.requests import Refused
 from router.logging import get_logger
 from schemas import InvalidInstanceError, is_event_id, validate_instance
 

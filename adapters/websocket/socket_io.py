@@ -31,7 +31,7 @@ from adapters.websocket.hub import CLOSE_TIMEOUT_SECONDS, Audience, Hub, WireFra
 from adapters.websocket.metrics import REFUSED
 from adapters.websocket.session import Resume, resume_done
 from router.http.auth import presented_key
-from router.http.ingest import Refused
+from router.http.requests import Refused
 from router.logging import get_logger
 
 if TYPE_CHECKING:

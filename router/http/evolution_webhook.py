@@ -32,12 +32,12 @@ from router.amqp.publisher import PublishFailed
 from router.amqp.topology import ingest_dlq_name
 from router.http.appkeys import PUBLISHER, SETTINGS
 from router.http.auth import key_matches, presented_key
-from router.http.ingest import (
+from router.http.ingest import publish
+from router.http.requests import (
     Refused,
     check_not_looped,
     json_response,
     parse_json,
-    publish,
     validation_problems,
 )
 from router.logging import get_logger, mask_url

@@ -32,7 +32,7 @@ from router.http.dialects.common import (
     shown,
     type_name,
 )
-from router.http.ingest import Refused, json_response
+from router.http.requests import Refused, json_response
 from schemas.catalog import CATALOG
 from schemas.instance_config import InstanceConfig, WebhookConfig
 

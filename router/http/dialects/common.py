@@ -21,7 +21,7 @@ from router.amqp.broker import BrokerUnavailable
 from router.config.configsvc import Change, ConfigRefused, StoreUnavailable
 from router.http.appkeys import CONFIG
 from router.http.auth import presented_key
-from router.http.ingest import Refused, check_auth, checked_instance, parse_json, read_body
+from router.http.requests import Refused, check_auth, checked_instance, parse_json, read_body
 from router.logging import get_logger
 from schemas.catalog import CATALOG, UnknownEventError, by_wire, resolve
 from schemas.instance import InvalidInstanceError, validate_instance

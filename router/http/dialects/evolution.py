@@ -45,7 +45,7 @@ from router.http.dialects.common import (
     type_name,
     unwrap,
 )
-from router.http.ingest import checked_instance, json_response
+from router.http.requests import checked_instance, json_response
 from router.logging import get_logger
 from schemas.instance_config import ChannelConfig, InstanceConfig, PusherConfig
 

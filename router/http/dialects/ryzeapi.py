@@ -32,7 +32,7 @@ from router.http.dialects.common import (
     not_found,
     read_object,
 )
-from router.http.ingest import json_response
+from router.http.requests import json_response
 from schemas.instance_config import ChannelConfig, InstanceConfig, WebhookConfig
 from schemas.shapes import types_of, wires_of
 

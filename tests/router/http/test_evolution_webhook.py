@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 from router.delivery import dlq as dlq_ops
 from router.http.appkeys import BROKER
 from router.http.evolution_webhook import Route, event_ms, evolution_suffix, route_of, to_envelope
-from router.http.ingest import Refused
+from router.http.requests import Refused
 from schemas import CATALOG
 from tests.conftest import BindQueue, Cleanup
 from tests.support.amqp import depth, next_message
