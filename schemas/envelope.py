@@ -66,6 +66,8 @@ class Envelope(BaseModel):
     @field_validator("event")
     @classmethod
     def _canonical_event(cls, value: str, info: ValidationInfo) -> str:
+        if (info.context or {}).get("checked"):
+            return value
         try:
             return resolve(value).wire
         except UnknownEventError:
@@ -78,7 +80,9 @@ class Envelope(BaseModel):
 
     @field_validator("instance")
     @classmethod
-    def _check_instance(cls, value: str) -> str:
+    def _check_instance(cls, value: str, info: ValidationInfo) -> str:
+        if (info.context or {}).get("checked"):
+            return value  # the caller checked it already (``build_envelope(checked=True)``)
         return validate_instance(value)
 
     @field_validator("date_time")
@@ -130,10 +134,12 @@ def build_envelope(
     server_url: str | None = None,
     apikey: str | None = None,
     uncatalogued: bool = False,
+    checked: bool = False,
 ) -> Envelope:
     """A validated envelope for a new event; a fresh id is assigned unless one is given.
     An event outside the catalog raises ``UnknownEventError`` unless ``uncatalogued`` (a
-    producer newer than the catalog) and it is of the wire form."""
+    producer newer than the catalog) and it is of the wire form. ``checked``: the caller
+    has validated the instance name and resolved the event to its wire name already."""
     fields: dict[str, Any] = {
         "id": new_event_id() if id is None else id,
         "event": event,
@@ -146,4 +152,6 @@ def build_envelope(
     # Left out rather than passed as None so the model's default (now) applies.
     if date_time is not None:
         fields["date_time"] = date_time
-    return Envelope.model_validate(fields, context={"uncatalogued": uncatalogued})
+    return Envelope.model_validate(
+        fields, context={"uncatalogued": uncatalogued, "checked": checked}
+    )

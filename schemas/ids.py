@@ -64,7 +64,8 @@ def new_event_id() -> str:
     value |= counter << 64
     value |= _VARIANT << 62
     value |= _random_bits(_RAND_B_BITS)
-    return str(uuid.UUID(int=value))
+    digits = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, without the object
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def is_event_id(value: str) -> bool:

@@ -85,16 +85,16 @@ def to_envelope(
         raise Refused(422, "unknown_event", str(exc), suggestions=exc.suggestions) from None
     body_instance = item.get("instance")
     if instance is None:
+        # From the body; one from the path was checked once for the whole request.
         if not isinstance(body_instance, str):
             raise Refused(422, "bad_instance", "'instance' is required in the body at POST /events")
-        instance = body_instance
+        instance = checked_instance(body_instance)
     elif body_instance is not None and body_instance != instance:
         raise Refused(
             422,
             "bad_instance",
             f"body instance {body_instance!r} differs from the path's {instance!r}",
         )
-    checked_instance(instance)
     for field in ("id", "sender", "date_time", "apikey", "server_url"):
         if item.get(field) is not None and not isinstance(item[field], str):
             raise Refused(422, "invalid", f"'{field}' must be a string")
@@ -108,6 +108,7 @@ def to_envelope(
             sender=item.get("sender"),
             server_url=server_url or item.get("server_url"),
             apikey=item.get("apikey"),
+            checked=True,
         )
     except ValidationError as exc:
         raise Refused(422, "invalid", validation_problems(exc)) from None
