@@ -199,9 +199,9 @@ def body_for(envelope: Envelope, url: str, sub: Subscription, base_url: str) -> 
         addressed = envelope.with_destination(url)
         if sub.base64:
             return addressed.to_json()
-        document = orjson.loads(addressed.to_json())
+        document = addressed.model_dump()
     else:
-        document = orjson.loads(envelope.to_json())
+        document = envelope.model_dump(exclude={"destination"})
     if not sub.base64:
         document["data"] = strip_media(document.get("data"))
     shape = shaped(document, sub.format, token=sub.token, base_url=base_url)

@@ -22,6 +22,7 @@ WRAPPERS: Final = (
     "documentWithCaptionMessage",
     "editedMessage",
 )
+_WRAPPER_SET: Final = frozenset(WRAPPERS)
 VIEW_ONCE: Final = frozenset({"viewOnceMessage", "viewOnceMessageV2", "viewOnceMessageV2Extension"})
 MEDIA: Final = {
     "imageMessage": "image",
@@ -174,7 +175,10 @@ def content_of(message: Any) -> Content:
     current = obj(message)
     wrappers: set[str] = set()
     for _ in range(len(WRAPPERS)):
-        wrapper = next((w for w in WRAPPERS if isinstance(current.get(w), dict)), None)
+        # A message has a key or two: looking through its keys beats asking for each wrapper.
+        wrapper = next(
+            (k for k in current if k in _WRAPPER_SET and isinstance(current[k], dict)), None
+        )
         if wrapper is None:
             break
         wrappers.add(wrapper)

@@ -28,12 +28,12 @@ def message(wire: str, data: Any, envelope: Mapping[str, Any]) -> dict[str, Any]
     body = obj(data)
     at = sent_at(body, _at(envelope))
     edit = wire == "messages.edited"
-    found: dict[str, Any] = {
-        "type": "Message",
-        "event": whatsmeow.message_event(data, _own(envelope), at, edit=edit),
-    }
     held = obj(body.get("message"))
     media = content_of(held)
+    found: dict[str, Any] = {
+        "type": "Message",
+        "event": whatsmeow.message_event(data, _own(envelope), at, edit=edit, content=media),
+    }
     if media.media and text(held.get("base64")):
         found["base64"] = held["base64"]
         found["mimeType"] = text(media.body.get("mimetype")) or ""

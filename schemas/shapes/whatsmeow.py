@@ -17,6 +17,7 @@ from schemas.shapes.baileys import (
     EVOLUTION_FIELDS,
     TEXT,
     VIEW_ONCE,
+    Content,
     Key,
     as_bytes,
     content_of,
@@ -87,13 +88,17 @@ def source(key: Key, own: str) -> dict[str, Any]:
     }
 
 
-def message_event(data: Any, own: str, at: str, *, edit: bool = False) -> dict[str, Any]:
+def message_event(
+    data: Any, own: str, at: str, *, edit: bool = False, content: Content | None = None
+) -> dict[str, Any]:
     """``events.Message`` of a ``messages.upsert``/``send.message`` (or, with ``edit``, the
-    protocol message of a ``messages.edited``)."""
+    protocol message of a ``messages.edited``); ``content``: the message's, when the caller
+    has opened it already."""
     body = obj(data)
     key = key_of(data)
     raw = body.get("message") if not edit else {"protocolMessage": body}
-    content = content_of(raw)
+    if content is None or edit:
+        content = content_of(raw)
     media = content.media
     kind = (
         "media"
