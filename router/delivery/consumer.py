@@ -34,14 +34,10 @@ from router.delivery.adapter import Adapter, Dead, Delivery, Outcome, Retry
 from router.delivery.copies import Copies, Link
 from router.delivery.parking import Parking
 from router.delivery.report import report, report_invalid
-from router.delivery.retryqueues import delays_ms, drain_legacy, legacy_delays
+from router.delivery.retryqueues import LegacyDrain, delays_ms
 from router.logging import get_logger
 
 log = get_logger("router.delivery")
-# Emptying an earlier release's retry queues is tried again this often, this far apart, while
-# one could not be looked at or emptied.
-LEGACY_DRAIN_ROUNDS = 20
-LEGACY_DRAIN_PAUSE_SECONDS = 15.0
 
 
 class Consumer:
@@ -70,8 +66,7 @@ class Consumer:
         self.copies = Copies(broker, self.queues)
         policy = adapter.retry_policy
         self.parking = Parking(policy, delays_ms(policy), self.queues.work)
-        self._legacy: asyncio.Task[None] | None = None
-        self._legacy_done = False
+        self.legacy = LegacyDrain(self.queues, policy)
         self.bound_keys: frozenset[str] = frozenset()
 
     async def setup(self, connection: AbstractConnection) -> None:
@@ -96,10 +91,7 @@ class Consumer:
         # Strong references for the life of the connection.
         self._link, self._queue = Link(connection, channel, dead), queue
         self._tag = await queue.consume(self._on_message, no_ack=False)
-        if not self._legacy_done and (self._legacy is None or self._legacy.done()):
-            # Beside consuming, until it succeeded once: an upgraded role empties the retry
-            # queues an earlier release left behind before they expire with events in them.
-            self._legacy = asyncio.create_task(self._drain_legacy(connection))
+        self.legacy.start(connection)
         log.info(
             "consumer.started",
             adapter=self.adapter.name,
@@ -107,21 +99,6 @@ class Consumer:
             routing_keys=sorted(self.bound_keys),
             prefetch=self.prefetch,
         )
-
-    async def _drain_legacy(self, connection: AbstractConnection) -> None:
-        delays = legacy_delays(self.adapter.retry_policy)
-        for _ in range(LEGACY_DRAIN_ROUNDS):
-            if connection.is_closed:
-                return  # the next connection starts over
-            try:
-                _, complete = await drain_legacy(connection, self.queues, delays)
-            except Exception as exc:
-                log.warning("consumer.legacy_drain_failed", queue=self.queues.work, error=str(exc))
-                complete = False
-            if complete:
-                self._legacy_done = True
-                return
-            await asyncio.sleep(LEGACY_DRAIN_PAUSE_SECONDS)
 
     async def rebind(self, keys: frozenset[str]) -> None:
         """Make the work queue's bindings ``keys`` (subscriptions changed at run time)."""
@@ -154,10 +131,7 @@ class Consumer:
     async def stop(self, timeout: float = 30.0) -> None:
         """Stop taking new messages and let deliveries in progress settle (shutdown)."""
         queue, tag, self._tag = self._queue, self._tag, None
-        if self._legacy is not None and not self._legacy.done():
-            self._legacy.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._legacy
+        await self.legacy.stop()
         if queue is not None and tag is not None:
             with contextlib.suppress(Exception):
                 await queue.cancel(tag)

@@ -17,6 +17,7 @@ again; an empty one then expires by itself.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import contextlib
 from collections.abc import Awaitable, Callable
@@ -186,3 +187,46 @@ def copy_of(message: AbstractIncomingMessage) -> aio_pika.Message:
         type=message.type,
         app_id=message.app_id,
     )
+
+
+# Emptying an earlier release's retry queues is tried again this often, this far apart, while
+# one could not be looked at or emptied.
+LEGACY_DRAIN_ROUNDS = 20
+LEGACY_DRAIN_PAUSE_SECONDS = 15.0
+
+
+class LegacyDrain:
+    """Beside consuming, until it succeeded once: an upgraded role empties the retry queues
+    an earlier release left behind, before they expire with events in them."""
+
+    def __init__(self, queues: AdapterQueues, policy: RetryPolicy) -> None:
+        self.queues = queues
+        self.delays = legacy_delays(policy)
+        self.done = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, connection: AbstractConnection) -> None:
+        """On each new connection, unless done or still running on an earlier one."""
+        if not self.done and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._run(connection))
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self, connection: AbstractConnection) -> None:
+        for _ in range(LEGACY_DRAIN_ROUNDS):
+            if connection.is_closed:
+                return  # the next connection starts over
+            try:
+                _, complete = await drain_legacy(connection, self.queues, self.delays)
+            except Exception as exc:
+                log.warning("consumer.legacy_drain_failed", queue=self.queues.work, error=str(exc))
+                complete = False
+            if complete:
+                self.done = True
+                return
+            await asyncio.sleep(LEGACY_DRAIN_PAUSE_SECONDS)
