@@ -91,7 +91,7 @@ class Consumer:
         # Strong references for the life of the connection.
         self._link, self._queue = Link(connection, channel, dead), queue
         self._tag = await queue.consume(self._on_message, no_ack=False)
-        self.legacy.start(connection)
+        self.legacy.start(connection, self.broker.wait_ready)
         log.info(
             "consumer.started",
             adapter=self.adapter.name,

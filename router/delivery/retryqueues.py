@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import weakref
 from collections.abc import Awaitable, Callable
 
 import aio_pika
@@ -68,21 +69,37 @@ def at_most(delay_ms: float, delays: tuple[int, ...]) -> int:
 ScratchWork = Callable[[AbstractChannel], Awaitable[object]]
 
 
+_SCRATCH_LOCKS: weakref.WeakKeyDictionary[AbstractConnection, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def scratch_lock(connection: AbstractConnection) -> asyncio.Lock:
+    lock = _SCRATCH_LOCKS.get(connection)
+    if lock is None:
+        lock = _SCRATCH_LOCKS[connection] = asyncio.Lock()
+    return lock
+
+
 async def on_scratch(
     connection: AbstractConnection, work: ScratchWork, *, confirms: bool = False
 ) -> aiormq.exceptions.ChannelClosed | None:
     """Run ``work`` on a channel of its own, closed after: a refusal closes that channel only,
-    and is returned."""
-    channel = await connection.channel(publisher_confirms=confirms)
-    try:
-        await work(channel)
-    except aiormq.exceptions.ChannelClosed as exc:
-        return exc
-    finally:
-        if not channel.is_closed:
-            with contextlib.suppress(Exception):
-                await channel.close()
-    return None
+    and is returned. One at a time per connection: a channel the broker closes (a passive
+    declare of a missing queue, the usual case when looking for an earlier release's queues)
+    frees its number before the broker has seen the close acknowledged, and a channel opened
+    at that moment with the same number makes the broker close the whole connection."""
+    async with scratch_lock(connection):
+        channel = await connection.channel(publisher_confirms=confirms)
+        try:
+            await work(channel)
+        except aiormq.exceptions.ChannelClosed as exc:
+            return exc
+        finally:
+            if not channel.is_closed:
+                with contextlib.suppress(Exception):
+                    await channel.close()
+        return None
 
 
 async def declare_delay_queue(
@@ -205,10 +222,16 @@ class LegacyDrain:
         self.done = False
         self._task: asyncio.Task[None] | None = None
 
-    def start(self, connection: AbstractConnection) -> None:
-        """On each new connection, unless done or still running on an earlier one."""
-        if not self.done and (self._task is None or self._task.done()):
-            self._task = asyncio.create_task(self._run(connection))
+    def start(self, connection: AbstractConnection, ready: Callable[[], Awaitable[None]]) -> None:
+        """On each new connection until it succeeded once (one still at work on an earlier
+        connection is stopped: that connection is gone). It begins once ``ready`` returns
+        (every set-up step has run), so its many short-lived channels never open beside the
+        set-up's own."""
+        if self.done:
+            return
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = asyncio.create_task(self._run(connection, ready))
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -217,7 +240,10 @@ class LegacyDrain:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _run(self, connection: AbstractConnection) -> None:
+    async def _run(
+        self, connection: AbstractConnection, ready: Callable[[], Awaitable[None]]
+    ) -> None:
+        await ready()
         for _ in range(LEGACY_DRAIN_ROUNDS):
             if connection.is_closed:
                 return  # the next connection starts over
