@@ -12,8 +12,10 @@ event (on the paths that must not lose it) in ``<exchange>.ingest.dlq``. The Web
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -292,22 +294,37 @@ async def declare(
     return exchange
 
 
+_SCRATCH_LOCKS: weakref.WeakKeyDictionary[object, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def scratch_lock(connection: object) -> asyncio.Lock:
+    """The lock scratch channels of one (aiormq) connection take, one at a time: a channel the
+    broker closes (a refused or passive declare) gives its number back before the broker has
+    seen the close acknowledged, and a channel opened with that number at that moment makes
+    the broker close the whole connection ("second 'channel.open' seen")."""
+    lock = _SCRATCH_LOCKS.get(connection)
+    if lock is None:
+        lock = _SCRATCH_LOCKS[connection] = asyncio.Lock()
+    return lock
+
+
 async def apart(
     channel: AbstractChannel, work: Callable[[aiormq.abc.AbstractChannel], Awaitable[object]]
 ) -> aiormq.exceptions.ChannelClosed | None:
     """Run ``work`` on a scratch channel of ``channel``'s connection. A refusal (other arguments,
     a missing permission) closes that channel only, and is returned."""
     underlay = await channel.get_underlay_channel()
-    scratch = await underlay.connection.channel()
-    try:
-        await work(scratch)
-    except aiormq.exceptions.ChannelClosed as exc:
-        return exc
-    finally:
-        if not scratch.is_closed:
-            with contextlib.suppress(Exception):
-                await scratch.close()
-    return None
+    async with scratch_lock(underlay.connection):
+        scratch = await underlay.connection.channel()
+        try:
+            await work(scratch)
+        except aiormq.exceptions.ChannelClosed as exc:
+            return exc
+        finally:
+            if not scratch.is_closed:
+                with contextlib.suppress(Exception):
+                    await scratch.close()
+        return None
 
 
 async def declare_stream(channel: AbstractChannel, stream: StreamBinding) -> AbstractQueue:

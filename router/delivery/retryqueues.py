@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import weakref
 from collections.abc import Awaitable, Callable
 
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
-from router.amqp.topology import AdapterQueues, declare_queue, quantize_delay_ms
+from router.amqp.topology import AdapterQueues, declare_queue, quantize_delay_ms, scratch_lock
 from router.constants import RETRY_DELAY_SERIES, RETRY_MAX_DELAY_MS
 from router.delivery.adapter import RetryPolicy
 from router.logging import get_logger
@@ -69,27 +68,13 @@ def at_most(delay_ms: float, delays: tuple[int, ...]) -> int:
 ScratchWork = Callable[[AbstractChannel], Awaitable[object]]
 
 
-_SCRATCH_LOCKS: weakref.WeakKeyDictionary[AbstractConnection, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def scratch_lock(connection: AbstractConnection) -> asyncio.Lock:
-    lock = _SCRATCH_LOCKS.get(connection)
-    if lock is None:
-        lock = _SCRATCH_LOCKS[connection] = asyncio.Lock()
-    return lock
-
-
 async def on_scratch(
     connection: AbstractConnection, work: ScratchWork, *, confirms: bool = False
 ) -> aiormq.exceptions.ChannelClosed | None:
     """Run ``work`` on a channel of its own, closed after: a refusal closes that channel only,
-    and is returned. One at a time per connection: a channel the broker closes (a passive
-    declare of a missing queue, the usual case when looking for an earlier release's queues)
-    frees its number before the broker has seen the close acknowledged, and a channel opened
-    at that moment with the same number makes the broker close the whole connection."""
-    async with scratch_lock(connection):
+    and is returned. One scratch channel at a time per connection (see ``scratch_lock``)."""
+    transport = connection.transport
+    async with scratch_lock(connection if transport is None else transport.connection):
         channel = await connection.channel(publisher_confirms=confirms)
         try:
             await work(channel)
