@@ -30,22 +30,20 @@ def normalize_date_time(value: str) -> str:
     taken as UTC. A bare date is refused: an event time without a time of day is a bug.
     """
     expected = "expected an ISO-8601 date and time such as '2026-11-25T10:30:00.000Z'"
-    if _CANONICAL.fullmatch(value):
+    canonical = _CANONICAL.fullmatch(value) is not None  # has a time of day, and is the format
+    if not canonical:
         try:
-            datetime.fromisoformat(value)
+            date.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"date_time {value!r} is not valid; {expected}") from None
-        return value
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        pass
-    else:
-        raise ValueError(f"date_time {value!r} has no time of day; {expected}")
+            pass
+        else:
+            raise ValueError(f"date_time {value!r} has no time of day; {expected}")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"date_time {value!r} is not valid; {expected}") from None
+    if canonical:
+        return value
     if moment.tzinfo is None:
         return _format(moment)
     try:

@@ -28,7 +28,7 @@ REPORTED_ROLES = ADAPTER_ROLES
 REPORT_NAMESPACE = uuid.UUID("6f1c1d0e-3b8a-4f7e-9a55-2d7c0b8e4a11")
 
 
-def role_of(source_queue: str | None) -> str | None:
+def source_role(source_queue: str | None) -> str | None:
     """The adapter role a dead letter came from, by its work queue."""
     try:
         return AdapterQueues.of_work(source_queue).role if source_queue else None
@@ -67,7 +67,7 @@ class ErrorsReporter:
             "instance": envelope.instance,
             "event_id": envelope.id,
             "original_event": envelope.event,
-            "adapter": role_of(source),
+            "adapter": source_role(source),
             "destination": record.destination,
             "reason": record.reason,
             "attempts": record.attempts,

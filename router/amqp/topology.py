@@ -18,7 +18,7 @@ import math
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import aio_pika
 import aiormq
@@ -308,23 +308,41 @@ def scratch_lock(connection: object) -> asyncio.Lock:
     return lock
 
 
-async def apart(
-    channel: AbstractChannel, work: Callable[[aiormq.abc.AbstractChannel], Awaitable[object]]
+class Closable(Protocol):
+    @property
+    def is_closed(self) -> bool: ...
+
+    def close(self) -> Awaitable[Any]: ...
+
+
+C = TypeVar("C", bound=Closable)
+
+
+async def scratch(
+    connection: object, opening: Callable[[], Awaitable[C]], work: Callable[[C], Awaitable[object]]
 ) -> aiormq.exceptions.ChannelClosed | None:
-    """Run ``work`` on a scratch channel of ``channel``'s connection. A refusal (other arguments,
-    a missing permission) closes that channel only, and is returned."""
-    underlay = await channel.get_underlay_channel()
-    async with scratch_lock(underlay.connection):
-        scratch = await underlay.connection.channel()
+    """Run ``work`` on a channel of its own (``opening`` opens it on ``connection``, the aiormq
+    connection), one at a time per connection, closed after. A refusal (other arguments, a
+    missing permission, a missing queue) closes that channel only, and is returned."""
+    async with scratch_lock(connection):
+        channel = await opening()
         try:
-            await work(scratch)
+            await work(channel)
         except aiormq.exceptions.ChannelClosed as exc:
             return exc
         finally:
-            if not scratch.is_closed:
+            if not channel.is_closed:
                 with contextlib.suppress(Exception):
-                    await scratch.close()
+                    await channel.close()
         return None
+
+
+async def apart(
+    channel: AbstractChannel, work: Callable[[aiormq.abc.AbstractChannel], Awaitable[object]]
+) -> aiormq.exceptions.ChannelClosed | None:
+    """Run ``work`` on a scratch channel of ``channel``'s connection (see ``scratch``)."""
+    underlay = await channel.get_underlay_channel()
+    return await scratch(underlay.connection, underlay.connection.channel, work)
 
 
 async def declare_stream(channel: AbstractChannel, stream: StreamBinding) -> AbstractQueue:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,18 @@ class Environment:
     set in the first wins over the same setting in the second, whichever spelling each uses."""
 
     layers: tuple[Mapping[str, str], ...]
+    # Each layer by upper-cased name, empty values left out (empty means the default, as
+    # Evolution's .env leaves many empty): what settings are looked up in, made once.
+    by_name: tuple[Mapping[str, str], ...]
+
+    @classmethod
+    def of(cls, *layers: Mapping[str, str]) -> Environment:
+        return cls(layers, tuple({k.upper(): v for k, v in x.items() if v != ""} for x in layers))
+
+    def first(self, spellings: Sequence[str]) -> str | None:
+        """The value of the first layer that sets any of ``spellings``; in that layer, the
+        first spelling set."""
+        return next((x[s] for x in self.by_name for s in spellings if s in x), None)
 
     @property
     def merged(self) -> dict[str, str]:
@@ -49,7 +61,7 @@ def read_environment(env_file: str | Path | None) -> Environment:
     from_file: dict[str, str] = {}
     if env_file is not None and Path(env_file).is_file():
         from_file = {k: v or "" for k, v in dotenv_values(env_file).items()}
-    return Environment((dict(os.environ), from_file))
+    return Environment.of(dict(os.environ), from_file)
 
 
 def is_service_link(name: str, value: str) -> bool:

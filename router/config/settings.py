@@ -60,18 +60,10 @@ class Family(BaseSettings):
 
     @classmethod
     def from_environment(cls, environment: Environment) -> Self:
-        """The family from the variables (names in any case; an empty value is the default,
-        as Evolution's .env leaves many empty): for each field, the first layer that sets it
-        under any spelling, and in that layer the first spelling set."""
-        layers = [
-            {k.upper(): v for k, v in layer.items() if v != ""} for layer in environment.layers
-        ]
+        """The family from the variables, names in any case (see ``Environment.first``)."""
         values = {}
         for name, info in cls.model_fields.items():
-            spellings = env_names_of(cls, name, info)
-            found = next(
-                (layer[env] for layer in layers for env in spellings if env in layer), None
-            )
+            found = environment.first(env_names_of(cls, name, info))
             if found is not None:
                 values[name] = found
         return cls.model_validate(values)

@@ -69,17 +69,21 @@ class Skipped:
     status: None = None
 
 
+# What one target's delivery comes to.
+Single = Delivered | Retry | Dead | Skipped
+
+
 @dataclass(frozen=True, slots=True)
 class PerTarget:
     """One outcome per destination, for an event that goes to several. Each failed one is
     retried or dead-lettered on its own, so a failure at one never resends to the others."""
 
-    outcomes: Mapping[str, Delivered | Retry | Dead | Skipped]
+    outcomes: Mapping[str, Single]
     destination: None = None
     status: None = None
 
 
-Outcome = Delivered | Retry | Dead | Skipped | PerTarget
+Outcome = Single | PerTarget
 
 
 @dataclass(frozen=True, slots=True)

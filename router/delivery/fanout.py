@@ -9,10 +9,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from router.config.store import ConfigStore
-from router.delivery.adapter import Dead, Delivered, Outcome, PerTarget, Retry, Skipped
+from router.delivery.adapter import Outcome, PerTarget, Retry, Single
 
 T = TypeVar("T")
-Single = Delivered | Retry | Dead | Skipped
 Reload = Callable[[ConfigStore, str | None], Awaitable[None]]
 
 

@@ -17,10 +17,17 @@ from typing import Any
 from router.amqp.headers import DeadLetterRecord, Parked, RetryState
 from router.amqp.topology import quantize_delay_ms
 from router.constants import DEFERRAL_LIMIT
-from router.delivery.adapter import Dead, Delivered, Outcome, PerTarget, Retry, RetryPolicy, Skipped
+from router.delivery.adapter import (
+    Dead,
+    Delivered,
+    Outcome,
+    PerTarget,
+    Retry,
+    RetryPolicy,
+    Single,
+    Skipped,
+)
 from router.delivery.retryqueues import at_most, within
-
-Single = Delivered | Retry | Dead | Skipped
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
-from router.amqp.topology import AdapterQueues, declare_queue, quantize_delay_ms, scratch_lock
+from router.amqp.topology import AdapterQueues, declare_queue, quantize_delay_ms, scratch
 from router.constants import RETRY_DELAY_SERIES, RETRY_MAX_DELAY_MS
 from router.delivery.adapter import RetryPolicy
 from router.logging import get_logger
@@ -71,20 +71,13 @@ ScratchWork = Callable[[AbstractChannel], Awaitable[object]]
 async def on_scratch(
     connection: AbstractConnection, work: ScratchWork, *, confirms: bool = False
 ) -> aiormq.exceptions.ChannelClosed | None:
-    """Run ``work`` on a channel of its own, closed after: a refusal closes that channel only,
-    and is returned. One scratch channel at a time per connection (see ``scratch_lock``)."""
+    """Run ``work`` on an aio-pika channel of its own (see ``topology.scratch``)."""
     transport = connection.transport
-    async with scratch_lock(connection if transport is None else transport.connection):
-        channel = await connection.channel(publisher_confirms=confirms)
-        try:
-            await work(channel)
-        except aiormq.exceptions.ChannelClosed as exc:
-            return exc
-        finally:
-            if not channel.is_closed:
-                with contextlib.suppress(Exception):
-                    await channel.close()
-        return None
+    return await scratch(
+        connection if transport is None else transport.connection,
+        lambda: connection.channel(publisher_confirms=confirms),
+        work,
+    )
 
 
 async def declare_delay_queue(

@@ -9,7 +9,7 @@ snake case.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from schemas.shapes.baileys import (
@@ -22,8 +22,7 @@ from schemas.shapes.baileys import (
     sent_at,
     text,
 )
-
-Build = Callable[[str, Any, Mapping[str, Any]], dict[str, Any]]
+from schemas.shapes.table import Build
 
 STATUSES: Final = {
     "DELIVERY_ACK": "delivered",

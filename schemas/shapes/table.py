@@ -26,6 +26,8 @@ class ByData:
 
 
 Kind = str | ByData | None
+# Builds a platform type's data from the wire event, Evolution's data and the envelope.
+Build = Callable[[str, Any, Mapping[str, Any]], dict[str, Any]]
 
 
 def _field(name: str, types: Mapping[str, str]) -> ByData:

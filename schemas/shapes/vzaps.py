@@ -7,13 +7,12 @@ whatsmeow event as Go marshals it and the rest are a few fields of VZaps' own (a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from schemas.shapes import whatsmeow
 from schemas.shapes.baileys import content_of, iso_time, key_of, obj, seconds, sent_at, text
-
-Build = Callable[[str, Any, Mapping[str, Any]], dict[str, Any]]
+from schemas.shapes.table import Build
 
 
 def _own(envelope: Mapping[str, Any]) -> str:
