@@ -258,14 +258,21 @@ async def declare_adapter(
     return work
 
 
+def binding_changes(old: Iterable[str], new: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The keys to bind and the keys to unbind (each sorted) to go from ``old`` to ``new``;
+    keys in both are left as they are, so a binding is never missing in between."""
+    old_keys, new_keys = set(old), set(new)
+    return sorted(new_keys - old_keys), sorted(old_keys - new_keys)
+
+
 async def rebind(
     queue: AbstractQueue, exchange: AbstractExchange, old: Iterable[str], new: Iterable[str]
 ) -> None:
-    """Bind what is new, unbind what is gone; keys in both are left as they are."""
-    old_keys, new_keys = set(old), set(new)
-    for key in sorted(new_keys - old_keys):
+    """Make ``queue``'s bindings on ``exchange`` go from ``old`` to ``new``."""
+    to_bind, to_unbind = binding_changes(old, new)
+    for key in to_bind:
         await queue.bind(exchange, routing_key=key)
-    for key in sorted(old_keys - new_keys):
+    for key in to_unbind:
         await queue.unbind(exchange, routing_key=key)
 
 

@@ -28,6 +28,7 @@ from router.amqp.topology import (
     QUORUM,
     AdapterQueues,
     apart,
+    binding_changes,
     config_exchange_name,
     declare_exchange,
     rebind,
@@ -39,6 +40,9 @@ from router.logging import get_logger
 from schemas import WIRE_NAMES, InvalidInstanceError, instance_word, validate_instance
 
 log = get_logger("router.config")
+# How long stopping waits for a change being applied: it needs the connection that stopping
+# closes next, and a change cut off half-way would be reported as a failure.
+CLOSE_WAIT_SECONDS = 5.0
 
 
 @runtime_checkable
@@ -75,6 +79,7 @@ class LiveConfig:
         self._announcer: AbstractExchange | None = None
         self._lock = asyncio.Lock()
         self._resync: asyncio.Task[None] | None = None
+        self._closing = False
         # Called after each change is applied (the bridge binds a new instance's exchange).
         self.followers: list[Callable[[str | None], Awaitable[None]]] = []
 
@@ -100,11 +105,16 @@ class LiveConfig:
             self._resync = asyncio.create_task(self._resync_forever(), name="config-resync")
 
     async def close(self) -> None:
+        """Before the connection closes: no new change is applied, and one under way ends."""
+        self._closing = True
         task, self._resync = self._resync, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_WAIT_SECONDS), self._lock:
+                pass
 
     async def _resync_forever(self) -> None:
         """A safety net for announcements that never came (one failed to publish): every
@@ -145,6 +155,8 @@ class LiveConfig:
             raise BrokerUnavailable(f"announcement not confirmed: {exc}") from exc
 
     async def _on_notice(self, message: AbstractIncomingMessage) -> None:
+        if self._closing:
+            return  # the next start reads everything from the store
         try:
             instance = validate_instance(str(orjson.loads(message.body)["instance"]))
         except (orjson.JSONDecodeError, KeyError, TypeError, InvalidInstanceError):
@@ -154,6 +166,8 @@ class LiveConfig:
 
     async def apply(self, instance: str | None) -> None:
         async with self._lock:
+            if self._closing:
+                return
             for name, adapter in self.adapters.items():
                 assert isinstance(adapter, Configurable)
                 try:
@@ -215,12 +229,12 @@ class LiveConfig:
             events = config.rabbitmq.wanted() if config else frozenset()
             chosen = frozenset(WIRE_NAMES) if events is None else events
             keys = frozenset(f"{instance_word(name)}.{wire}" for wire in chosen)
-            before = self._instance_keys.get(name, frozenset())
+            to_bind, to_unbind = binding_changes(self._instance_keys.get(name, ()), keys)
             refused: set[str] = set()
-            for key in sorted(keys - before):
+            for key in to_bind:
                 if not await self._instance_queue(channel, key, bound=True):
                     refused.add(key)  # tried again at the next resync
-            for key in sorted(before - keys):
+            for key in to_unbind:
                 await self._instance_queue(channel, key, bound=False)
             self._instance_keys[name] = keys - refused
 

@@ -10,7 +10,12 @@ import orjson
 import pytest
 from aio_pika.abc import AbstractChannel
 
-from router.amqp.topology import AdapterQueues, downstream_queue_name, quantize_delay_ms
+from router.amqp.topology import (
+    AdapterQueues,
+    binding_changes,
+    downstream_queue_name,
+    quantize_delay_ms,
+)
 from router.app import topology_for
 from tests.conftest import Cleanup
 from tests.support.adapter import ScriptedAdapter
@@ -18,6 +23,21 @@ from tests.support.amqp import depth, next_message
 from tests.support.app import API_KEY, router_settings, running_app
 
 AUTH = {"apikey": API_KEY}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "to_bind", "to_unbind"),
+    [
+        ((), ("a.x", "b.x"), ["a.x", "b.x"], []),
+        (("a.x", "b.x"), (), [], ["a.x", "b.x"]),
+        (("b.x", "a.x"), ("c.x", "a.x"), ["c.x"], ["b.x"]),
+        (("a.x",), ("a.x",), [], []),
+    ],
+)
+def test_binding_changes_leave_kept_keys_alone(
+    old: tuple[str, ...], new: tuple[str, ...], to_bind: list[str], to_unbind: list[str]
+) -> None:
+    assert binding_changes(old, new) == (to_bind, to_unbind)
 
 
 def test_adapter_queue_names_derive_from_the_exchange() -> None:

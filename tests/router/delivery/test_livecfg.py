@@ -136,3 +136,29 @@ async def test_a_change_through_one_replica_is_applied_by_another(
     finally:
         await hooks.stop()
         await api.stop()
+
+
+async def test_stopping_right_after_a_change_lets_it_finish(
+    amqp_url: str, exchange_name: str, cleanup: Cleanup, tmp_path: Path, instance: str
+) -> None:
+    """SIGTERM just after a change is answered: the change being applied (its own announcement
+    comes back to the replica that made it) ends before the connection closes, so the stop
+    logs no failure and no lost connection."""
+    env = clean_env(
+        RABBITMQ_URI=amqp_url,
+        RABBITMQ_EXCHANGE_NAME=exchange_name,
+        AUTHENTICATION_API_KEY="k",
+        LOG_FORMAT="json",
+        LOG_LEVEL="INFO",
+        ROUTER_STORE_PATH=str(tmp_path / "config.sqlite3"),
+    )
+    for round_ in range(3):
+        api = RouterProcess(env, "--only", "ingest")
+        await api.start()
+        hook = {"enabled": True, "url": f"http://127.0.0.1:9/{round_}", "events": ["CALL"]}
+        status, _ = await call("POST", f"{api.base}/webhook/set/{instance}", {"webhook": hook})
+        assert status in (200, 201)
+        log = await api.stop()
+        assert "config.apply_failed" not in log
+        assert "broker.lost" not in log
+        assert "Closing channel" not in log
