@@ -110,14 +110,20 @@ def all_delays() -> tuple[int, ...]:
 
 
 async def drain_legacy(
-    connection: AbstractConnection, queues: AdapterQueues, delays: tuple[int, ...]
+    connection: AbstractConnection,
+    queues: AdapterQueues,
+    delays: tuple[int, ...],
+    stop: asyncio.Event | None = None,
 ) -> tuple[int, bool]:
     """Empty the expiring retry queues of an earlier release into the work queue; returns how
     many events were moved, and whether every queue was seen to be missing or emptied. Nothing
-    parks events there any more, so once empty they expire by themselves."""
+    parks events there any more, so once empty they expire by themselves. Once ``stop`` is set
+    it ends after the queue at hand (incomplete)."""
     moved = 0
     complete = True
     for delay_ms in delays:
+        if stop is not None and stop.is_set():
+            return moved, False
         name = queues.legacy_retry(delay_ms)
         found: list[int] = []
 
@@ -188,6 +194,9 @@ def copy_of(message: AbstractIncomingMessage) -> aio_pika.Message:
 # one could not be looked at or emptied.
 LEGACY_DRAIN_ROUNDS = 20
 LEGACY_DRAIN_PAUSE_SECONDS = 15.0
+# How long stopping waits for the queue at hand (a look is a channel opened and closed): a
+# look cut off half-way leaves the broker and the client disagreeing about that channel.
+LEGACY_STOP_WAIT_SECONDS = 5.0
 
 
 class LegacyDrain:
@@ -199,6 +208,7 @@ class LegacyDrain:
         self.delays = legacy_delays(policy)
         self.done = False
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     def start(self, connection: AbstractConnection, ready: Callable[[], Awaitable[None]]) -> None:
         """On each new connection until it succeeded once (one still at work on an earlier
@@ -207,30 +217,37 @@ class LegacyDrain:
         set-up's own."""
         if self.done:
             return
+        self._stop.clear()
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self._task = asyncio.create_task(self._run(connection, ready))
 
     async def stop(self) -> None:
+        """Let the queue at hand be finished, then stop (shutdown)."""
+        self._stop.set()
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is None or task.done():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), LEGACY_STOP_WAIT_SECONDS)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def _run(
         self, connection: AbstractConnection, ready: Callable[[], Awaitable[None]]
     ) -> None:
         await ready()
         for _ in range(LEGACY_DRAIN_ROUNDS):
-            if connection.is_closed:
+            if connection.is_closed or self._stop.is_set():
                 return  # the next connection starts over
             try:
-                _, complete = await drain_legacy(connection, self.queues, self.delays)
+                _, complete = await drain_legacy(connection, self.queues, self.delays, self._stop)
             except Exception as exc:
                 log.warning("consumer.legacy_drain_failed", queue=self.queues.work, error=str(exc))
                 complete = False
             if complete:
                 self.done = True
                 return
-            await asyncio.sleep(LEGACY_DRAIN_PAUSE_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), LEGACY_DRAIN_PAUSE_SECONDS)
