@@ -210,7 +210,7 @@ class LegacyDrain:
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
-    def start(self, connection: AbstractConnection, ready: Callable[[], Awaitable[None]]) -> None:
+    def start(self, connection: AbstractConnection, ready: Callable[[], Awaitable[object]]) -> None:
         """On each new connection until it succeeded once (one still at work on an earlier
         connection is stopped: that connection is gone). It begins once ``ready`` returns
         (every set-up step has run), so its many short-lived channels never open beside the
@@ -235,7 +235,7 @@ class LegacyDrain:
             await task
 
     async def _run(
-        self, connection: AbstractConnection, ready: Callable[[], Awaitable[None]]
+        self, connection: AbstractConnection, ready: Callable[[], Awaitable[object]]
     ) -> None:
         await ready()
         for _ in range(LEGACY_DRAIN_ROUNDS):
