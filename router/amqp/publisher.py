@@ -1,7 +1,8 @@
 """Publishing envelopes to the exchange with publisher confirms.
 
-A publish returns only once RabbitMQ confirmed it. Many publishes share one channel and their
-confirms are awaited together, so a batch costs about one round trip, not one per event.
+A publish returns only once RabbitMQ confirmed it. The events of a call are written to the
+channel as one burst (``router.amqp.burst``) and their confirms awaited together, so a batch
+costs about one round trip and one write, not one per event.
 
 While RabbitMQ blocks publishers nothing is published: the caller is refused at once. A publish
 already on its way when the block began, or whose confirm does not come within ``timeout``, is
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,9 +25,10 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
 from router.amqp.broker import Broker, BrokerBlocked, BrokerUnavailable
-from router.amqp.codec import APP_ID, encode
+from router.amqp.burst import Confirmation, publish_burst
+from router.amqp.codec import APP_ID, outgoing_of
 from router.amqp.headers import REASON
-from router.amqp.ledger import Ledger
+from router.amqp.ledger import Confirm, Ledger
 from router.amqp.topology import Topology, declare, ingest_dlq_name
 from schemas import Envelope, build_envelope
 
@@ -75,6 +78,7 @@ class Publisher:
         self.server_url = server_url
         self.ledger = ledger or Ledger(window=300.0, max_ids=50_000)
         self._channel: AbstractChannel | None = None
+        self._burst_channel: aiormq.Channel | None = None
         self._connection: AbstractConnection | None = None
         self._exchange: AbstractExchange | None = None
         self._blocked_signal: asyncio.Future[None] | None = None
@@ -104,6 +108,9 @@ class Publisher:
         self._exchange = await declare(channel, self.topology, passive=self.broker.provisioned)
         # Held strongly for the life of the connection.
         self._channel, self._connection = channel, connection
+        underlay = await channel.get_underlay_channel()
+        assert isinstance(underlay, aiormq.Channel)
+        self._burst_channel = underlay
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -165,16 +172,17 @@ class Publisher:
         """Publish all at once and await every confirm concurrently; the result keeps the order
         of the input, each entry either confirmed or the reason it was not. Raises when the
         broker is unreachable, or when it blocks publishers and a single event was given."""
-        exchange, connection = self._exchange, self._connection
-        ready = self.broker.ready and exchange is not None
+        channel, connection, exchange = self._burst_channel, self._connection, self._exchange
+        ready = self.broker.ready and exchange is not None and channel is not None
         blocked = self.broker.blocked
-        results: list[Published | PublishFailed | asyncio.Future[bool]] = []
+        results: list[Published | PublishFailed | Confirm] = []
+        sending: list[tuple[Envelope, bytes | None, Confirm]] = []
         for i, envelope in enumerate(envelopes):
             key = (envelope.id, envelope.routing_key)
             if self.ledger.confirmed(key):
                 results.append(Published(envelope, routed=True, again=True))
                 continue
-            pending = self.ledger.pending(key)
+            pending = self.ledger.pending(key)  # a resend, or the same event twice in a batch
             if pending is None and not ready:
                 raise BrokerUnavailable("not connected to RabbitMQ")
             if pending is None and blocked is not None:
@@ -184,17 +192,85 @@ class Publisher:
                 results.append(PublishFailed(refusal, envelope.id))
                 continue
             if pending is None:
-                assert exchange is not None
-                body = None if bodies is None else bodies[i]
-                pending = asyncio.ensure_future(
-                    self._publish_one(exchange, connection, envelope, body)
-                )
+                pending = asyncio.get_running_loop().create_future()
                 self.ledger.track(key, pending)
+                sending.append((envelope, None if bodies is None else bodies[i], pending))
             results.append(pending)
+        if sending:
+            assert channel is not None
+            assert exchange is not None
+            await self._send(channel, exchange.name, connection, sending)
         waiting = [r for r in results if isinstance(r, asyncio.Future)]
         if waiting:
             await self._await_confirms(waiting)
         return [self._result(e, r) for e, r in zip(envelopes, results, strict=True)]
+
+    async def _send(
+        self,
+        channel: aiormq.Channel,
+        exchange: str,
+        connection: AbstractConnection | None,
+        sending: list[tuple[Envelope, bytes | None, Confirm]],
+    ) -> None:
+        """One burst; each outcome settles when its confirm comes, however long after the
+        caller stopped waiting (``CONFIRM_FOLLOW_SECONDS``), so the ledger learns it."""
+        outgoing = [outgoing_of(envelope, body) for envelope, body, _ in sending]
+        try:
+            confirmations = await publish_burst(channel, exchange, outgoing)
+        except BaseException as exc:
+            if isinstance(exc, aiormq.exceptions.AMQPError | ConnectionError | RuntimeError):
+                self.broker.connection_lost(exc, connection)
+            failure = PublishFailed(f"connection to RabbitMQ lost: {exc}")
+            for _, _, outcome in sending:
+                outcome.set_exception(failure)
+            if isinstance(exc, Exception):
+                return
+            raise
+        follow = asyncio.get_running_loop().call_later(
+            max(CONFIRM_FOLLOW_SECONDS, self.timeout), _give_up, confirmations
+        )
+        left = len(confirmations)
+
+        def settled(envelope: Envelope, outcome: Confirm, confirmation: Confirmation) -> None:
+            nonlocal left
+            self._settle(envelope, outcome, confirmation, connection)
+            left -= 1
+            if not left:
+                follow.cancel()
+
+        for (envelope, _, outcome), confirmation in zip(sending, confirmations, strict=True):
+            confirmation.add_done_callback(functools.partial(settled, envelope, outcome))
+
+    def _settle(
+        self,
+        envelope: Envelope,
+        outcome: Confirm,
+        confirmation: Confirmation,
+        connection: AbstractConnection | None,
+    ) -> None:
+        """What a publish came to: True routed, False unroutable, or ``PublishFailed``."""
+        if outcome.done():
+            return
+        if confirmation.cancelled():
+            outcome.set_exception(PublishFailed("RabbitMQ never confirmed the publish"))
+            return
+        error = confirmation.exception()
+        if isinstance(error, aiormq.exceptions.DeliveryError):
+            outcome.set_exception(PublishFailed("RabbitMQ refused the publish (nack)"))
+        elif error is not None:
+            self.broker.connection_lost(error, connection)
+            outcome.set_exception(PublishFailed(f"connection to RabbitMQ lost: {error}"))
+        elif not isinstance(confirmation.result(), aiormq.abc.DeliveredMessage):
+            outcome.set_result(True)
+        elif self.topology.routes(envelope.routing_key):
+            # A queue this process declared is gone (deleted by hand, or lost with a node):
+            # the event is stored nowhere, so refuse it and declare everything again.
+            self.broker.connection_lost(f"no queue took {envelope.routing_key}", connection)
+            outcome.set_exception(
+                PublishFailed(f"the queues for {envelope.routing_key} are missing; re-declaring")
+            )
+        else:
+            outcome.set_result(False)
 
     async def keep(self, body: bytes, reason: str, headers: dict[str, Any]) -> None:
         """Put what a producer sent, unusable as an event, in the ingest dead-letter queue
@@ -274,30 +350,7 @@ class Publisher:
             return PublishFailed(text, envelope.id)
         return Published(envelope, routed=result.result())
 
-    async def _publish_one(
-        self,
-        exchange: AbstractExchange,
-        connection: AbstractConnection | None,
-        envelope: Envelope,
-        body: bytes | None,
-    ) -> bool:
-        # The caller stops waiting after ``timeout``; the confirm is awaited far longer, so the
-        # ledger learns the outcome of a publish answered as unconfirmed.
-        result = await self._confirmed(
-            exchange.publish(
-                encode(envelope, body=body),
-                envelope.routing_key,
-                mandatory=True,
-                timeout=max(CONFIRM_FOLLOW_SECONDS, self.timeout),
-            ),
-            connection,
-            "RabbitMQ never confirmed the publish",
-        )
-        if not isinstance(result, aiormq.abc.DeliveredMessage):
-            return True
-        if self.topology.routes(envelope.routing_key):
-            # A queue this process declared is gone (deleted by hand, or lost with a node):
-            # the event is stored nowhere, so refuse it and declare everything again.
-            self.broker.connection_lost(f"no queue took {envelope.routing_key}", connection)
-            raise PublishFailed(f"the queues for {envelope.routing_key} are missing; re-declaring")
-        return False
+
+def _give_up(confirmations: list[Confirmation]) -> None:
+    for confirmation in confirmations:
+        confirmation.cancel()  # a no-op on those already settled
