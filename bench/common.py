@@ -73,7 +73,7 @@ async def spawn_router(env: dict[str, str], *roles: str) -> asyncio.subprocess.P
         "-m",
         "router",
         "--env-file",
-        "/nonexistent/.env",
+        "/dev/null",
         "run",
         *args,
         env=env,

@@ -24,7 +24,8 @@ from router.delivery.gateway import Gateway
 from router.delivery.livecfg import LiveConfig
 from router.delivery.retryqueues import delays_ms
 from router.http import dialects, evolution_webhook, ingest
-from router.http.appkeys import BROKER, CONFIG, CONSUMERS, PUBLISHER, SETTINGS
+from router.http.appkeys import BROKER, CONFIG, CONSUMERS, PUBLISHER, ROLES, SETTINGS
+from router.http.errors import json_errors
 from router.logging import get_logger
 from router.media import open_media_store
 from router.roles import ADAPTER_ROLES, NAMES, role_of
@@ -105,7 +106,10 @@ def create_app(
     adapters = dict(enabled_adapters(settings) if adapters is None else adapters)
     chosen = resolve_roles(roles, adapters, bridge=settings.bridge.enabled)
     limits = settings.router
-    app = web.Application(client_max_size=max(limits.max_event_bytes, limits.max_batch_bytes) + 1)
+    app = web.Application(
+        client_max_size=max(limits.max_event_bytes, limits.max_batch_bytes) + 1,
+        middlewares=[json_errors],
+    )
     topology = topology_for(settings, adapters)
     broker = Broker(
         settings.rabbitmq.uri.get_secret_value(),
@@ -116,6 +120,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[BROKER] = broker
+    app[ROLES] = chosen
 
     # The publisher declares the whole topology on every connection, whatever the roles;
     # asked anew each time, since per-instance configuration changes the bindings.

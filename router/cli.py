@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -12,7 +13,7 @@ import orjson
 
 from router.config.envcheck import SettingsError
 from router.config.settings import Settings
-from router.delivery import dlq as dlq_ops
+from router.dlqcmd import cmd_dlq, quiet_libraries
 from router.logging import configure, mask_url
 from router.roles import NAMES as ROLES
 
@@ -23,8 +24,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="router", description=__doc__)
     p.add_argument(
         "--env-file",
-        default=DEFAULT_ENV_FILE,
-        help="dotenv file to read (default .env, if present)",
+        default=None,
+        help="dotenv file to read (default .env, if present; /dev/null for none)",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -58,10 +59,14 @@ def parser() -> argparse.ArgumentParser:
     tail.add_argument("--timeout", type=float, help="stop after this many seconds")
     fmt = tail.add_mutually_exclusive_group()
     fmt.add_argument(
-        "--pretty", action="store_true", default=None, help="indented JSON (default in a terminal)"
+        "--json",
+        dest="style",
+        action="store_const",
+        const="json",
+        help="each event's JSON on one line (the default when not in a terminal)",
     )
     fmt.add_argument(
-        "--json", dest="pretty", action="store_false", help="one JSON document per line"
+        "--pretty", dest="style", action="store_const", const="pretty", help="indented JSON"
     )
 
     cfg = sub.add_parser("config", help="print the effective settings, secrets masked")
@@ -112,8 +117,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         sys.stdout.write(render())
         return
+    env_file = DEFAULT_ENV_FILE if args.env_file is None else args.env_file
+    if args.env_file is not None and not os.path.exists(env_file):
+        sys.exit(f"router: --env-file {env_file}: no such file")
     try:
-        settings = Settings.load(args.env_file)
+        settings = Settings.load(env_file)
     except (SettingsError, ValueError) as exc:
         sys.exit(f"router: settings refused: {exc}")
     configure(settings.log.level, settings.log.format)
@@ -138,20 +146,31 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from router.app import create_app
+    from router.http.appkeys import ROLES
 
     try:
         app = create_app(settings, args.only)
     except ValueError as exc:
         print(f"router: {exc}", file=sys.stderr)
         return 2
-    web.run_app(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        access_log=None,
-        print=None,
-        loop=new_event_loop(),
-    )
+    host, port = settings.server.host, settings.server.port
+    where = f"http://{host}:{port}"
+    roles: list[str] = app[ROLES]
+    try:
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            access_log=None,
+            # Once listening: where, and what runs here.
+            print=lambda _: print(
+                f"router: listening on {where}, roles: {', '.join(roles)}", file=sys.stderr
+            ),
+            loop=new_event_loop(),
+        )
+    except OSError as exc:
+        print(f"router: cannot listen on {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -165,14 +184,29 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
+    quiet_libraries()
     from router.amqp.broker import Broker, BrokerUnavailable
     from router.amqp.publisher import Publisher, PublishFailed
     from router.app import enabled_adapters, topology_for
+    from schemas import build_envelope
 
     try:
         data = orjson.loads(args.data)
     except orjson.JSONDecodeError as exc:
         print(f"router: --data is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+
+    try:  # checked before connecting: a bad name needs no broker to be refused
+        envelope = build_envelope(
+            args.instance,
+            args.event,
+            data,
+            id=args.id,
+            sender=args.sender,
+            server_url=settings.server.url or None,
+        )
+    except ValueError as exc:
+        print(f"router: refused: {reason_of(exc)}", file=sys.stderr)
         return 2
 
     async def go() -> int:
@@ -185,28 +219,22 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
             broker,
             topology_for(settings, enabled_adapters(settings)),
             timeout=settings.router.publish_timeout_seconds,
-            server_url=settings.server.url or None,
         )
         broker.add_setup(publisher.setup)
         await broker.start()
         try:
             await broker.wait_ready(15)
-            envelope = await publisher.publish(
-                args.instance, args.event, data, id=args.id, sender=args.sender
-            )
+            await publisher.publish_envelope(envelope)
         except TimeoutError:
             print(f"router: RabbitMQ at {mask_url(broker.url)} did not answer", file=sys.stderr)
             return 3
         except PublishFailed as exc:
             # It may have reached RabbitMQ: only the same id makes a second try safe.
-            print(f"router: not confirmed: {exc}; retry with --id {exc.event_id}", file=sys.stderr)
+            print(f"router: not confirmed: {exc}; retry with --id {envelope.id}", file=sys.stderr)
             return 3
         except BrokerUnavailable as exc:
             print(f"router: not published: {exc}", file=sys.stderr)
             return 3
-        except ValueError as exc:
-            print(f"router: refused: {exc}", file=sys.stderr)
-            return 2
         finally:
             await broker.close()
         print(orjson.dumps({"id": envelope.id}).decode())
@@ -215,8 +243,23 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
+def reason_of(error: ValueError) -> str:
+    """A refusal on one line: pydantic's are several."""
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}" for e in error.errors()
+        )
+    return " ".join(str(error).split())
+
+
 def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
-    from router.amqp.tail import tail
+    quiet_libraries()
+    import aiormq
+    from rich.console import Console
+
+    from router.amqp.tail import Style, tail
     from schemas import instance_word
 
     # Routing keys know an instance by its word (schemas.instance): a name with a space or a
@@ -225,17 +268,26 @@ def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
     if not patterns:
         print("router tail: give a PATTERN or --instance NAME", file=sys.stderr)
         return 2
-    asyncio.run(
-        tail(
-            settings.rabbitmq.uri.get_secret_value(),
-            settings.rabbitmq.exchange_name,
-            patterns,
-            count=args.count,
-            timeout=args.timeout,
-            pretty=args.pretty,
-            passive=settings.rabbitmq.provisioned,
+    # In a terminal, a line per event, coloured; otherwise JSON, for the next program.
+    style: Style = args.style or ("line" if sys.stdout.isatty() else "json")
+    write = Console(highlight=False, soft_wrap=True).print if style == "line" else print
+    url = settings.rabbitmq.uri.get_secret_value()
+    try:
+        asyncio.run(
+            tail(
+                url,
+                settings.rabbitmq.exchange_name,
+                patterns,
+                count=args.count,
+                timeout=args.timeout,
+                style=style,
+                write=write,
+                passive=settings.rabbitmq.provisioned,
+            )
         )
-    )
+    except (aiormq.exceptions.AMQPError, OSError) as exc:
+        print(f"router: cannot tail through RabbitMQ at {mask_url(url)}: {exc}", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -282,57 +334,3 @@ def cmd_topology(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print("\n".join(listing(found)))
     return 0
-
-
-def dlq_name(settings: Settings, queue: str) -> str:
-    """A role's dead-letter queue, or ``queue`` when it is one already."""
-    from router.amqp.topology import AdapterQueues
-
-    if queue.endswith(".dlq"):
-        return queue
-    return AdapterQueues.for_role(settings.rabbitmq.exchange_name, queue).dlq
-
-
-def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
-    url = settings.rabbitmq.uri.get_secret_value()
-
-    async def go() -> int:
-        if args.action == "list":
-            if args.queue is None:
-                from router.app import enabled_adapters
-                from router.delivery.gateway import Gateway
-
-                names = [dlq_name(settings, "ingest")] + [
-                    dlq_name(settings, role)
-                    for role, adapter in enabled_adapters(settings).items()
-                    if not isinstance(adapter, Gateway)
-                ]
-                async with dlq_ops.open_channel(url) as channel:
-                    for name in names:
-                        print(
-                            orjson.dumps(
-                                {"queue": name, "messages": await dlq_ops.count(channel, name)}
-                            ).decode()
-                        )
-                return 0
-            for item in await dlq_ops.list_messages(
-                url, dlq_name(settings, args.queue), args.limit or 100
-            ):
-                print(orjson.dumps(item.as_dict()).decode())
-            return 0
-        name = dlq_name(settings, args.queue)
-        if args.action == "replay":
-            done = await dlq_ops.replay(url, name, args.limit)
-            print(orjson.dumps({"queue": name, "replayed": done}).decode())
-            return 0
-        if not args.yes:
-            print("router: purge deletes every dead letter; add --yes", file=sys.stderr)
-            return 2
-        print(orjson.dumps({"queue": name, "purged": await dlq_ops.purge(url, name)}).decode())
-        return 0
-
-    try:
-        return asyncio.run(go())
-    except Exception as exc:  # broker errors: a clear line, not a traceback
-        print(f"router: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1

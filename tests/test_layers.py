@@ -17,7 +17,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("router.media",),
     ("router.delivery",),
     ("router.http",),
-    ("router.app", "router.bridge", "router.definitions", "router.cli", "router.__main__"),
+    (
+        "router.app",
+        "router.bridge",
+        "router.definitions",
+        "router.cli",
+        "router.dlqcmd",
+        "router.progress",
+        "router.__main__",
+    ),
 )
 PACKAGES = ("router", "adapters", "schemas")
 

@@ -12,6 +12,7 @@ from router.config.settings import Settings
 from router.constants import EVOLUTION_INGEST_PATH
 from router.delivery.adapter import Adapter
 from router.logging import get_logger, mask_url
+from schemas.instance_config import check_url
 
 log = get_logger("adapters.webhook")
 
@@ -20,6 +21,13 @@ def global_subscription(settings: Settings) -> Subscription | None:
     hook = settings.webhook
     if not (hook.global_enabled and hook.global_url):
         return None
+    try:
+        check_url(hook.global_url)
+    except ValueError:
+        raise ValueError(
+            f"WEBHOOK_GLOBAL_URL ({mask_url(hook.global_url)}) must be an absolute http or "
+            "https URL, such as https://hooks.example.com/evolution"
+        ) from None
     path = urlsplit(hook.global_url).path.rstrip("/")
     if path == EVOLUTION_INGEST_PATH or path.startswith(EVOLUTION_INGEST_PATH + "/"):
         raise ValueError(

@@ -85,6 +85,14 @@ class WebsocketGateway:
 
     async def start(self) -> None:
         self._replays = asyncio.Semaphore(MAX_CONCURRENT_REPLAYS)
+        if not self.routing_keys():  # every instance's configuration is loaded by now
+            log.warning(
+                "websocket.nothing_selected",
+                detail="WEBSOCKET_ENABLED is true but no event is streamed: set "
+                "WEBSOCKET_GLOBAL_EVENTS=true (WEBSOCKET_EVENTS_* choose which), or switch an "
+                "instance's websocket on with POST /websocket/set/{instance}; clients that "
+                "connect before then receive nothing",
+            )
         if self.allowed is None:
             log.warning("websocket.open", detail="WEBSOCKET_ALLOWED_HOSTS=*: no token is checked")
         elif not self.global_key:

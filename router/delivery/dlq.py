@@ -7,7 +7,7 @@ same body, so the event keeps its id; it is acked in the DLQ only after the conf
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +84,17 @@ async def list_messages(url: str, dlq: str, limit: int = 100) -> list[DeadLetter
         return found
 
 
-async def replay(url: str, dlq: str, limit: int | None = None) -> int:
+async def replay(
+    url: str,
+    dlq: str,
+    limit: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
+) -> int:
     """Send dead letters back to their work queue; returns how many were replayed. Only the
-    messages present at the start are taken, so an event failing again is not looped over."""
+    messages present at the start are taken, so an event failing again is not looped over.
+    ``progress`` hears (replayed, to replay) at the start and after each one. Stopped at any
+    point, nothing is lost: a letter leaves the queue only once its copy is confirmed (one
+    stopped between the two is in both, under its event id)."""
     work = AdapterQueues.of_dlq(dlq).work
     replayed = 0
     async with open_channel(url) as channel:
@@ -95,6 +103,8 @@ async def replay(url: str, dlq: str, limit: int | None = None) -> int:
         todo = await count(channel, dlq)
         if limit is not None:
             todo = min(todo, limit)
+        if progress is not None:
+            progress(0, todo)
         for _ in range(todo):
             message = await queue.get(no_ack=False, fail=False)
             if message is None:
@@ -116,6 +126,8 @@ async def replay(url: str, dlq: str, limit: int | None = None) -> int:
                 raise RuntimeError(f"work queue {work!r} did not take the message")
             await message.ack()
             replayed += 1
+            if progress is not None:
+                progress(replayed, todo)
     return replayed
 
 

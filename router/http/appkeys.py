@@ -13,3 +13,4 @@ BROKER = web.AppKey("broker", Broker)
 PUBLISHER = web.AppKey("publisher", Publisher)
 CONSUMERS = web.AppKey("consumers", list[Consumer])
 CONFIG = web.AppKey("config", ConfigService)
+ROLES = web.AppKey("roles", list[str])  # the roles this process runs

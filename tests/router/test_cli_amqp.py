@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -11,10 +12,12 @@ import aiohttp
 import orjson
 import pytest
 
+from router.amqp.codec import encode
 from router.amqp.topology import AdapterQueues
+from schemas import build_envelope
 from tests.conftest import BindQueue, Cleanup
 from tests.support.amqp import next_message
-from tests.support.process import clean_env
+from tests.support.process import RouterProcess, clean_env
 
 
 async def router(*args: str, env: Mapping[str, str], timeout: float = 30) -> tuple[int, str, str]:
@@ -23,7 +26,7 @@ async def router(*args: str, env: Mapping[str, str], timeout: float = 30) -> tup
         "-m",
         "router",
         "--env-file",
-        "/nonexistent/.env",
+        "/dev/null",
         *args,
         env=dict(env),
         stdout=asyncio.subprocess.PIPE,
@@ -126,6 +129,7 @@ async def test_dlq_commands_on_an_empty_queue(
         )
     code, out, err = await router("dlq", "list", "webhook", env=env)
     assert (code, out) == (0, ""), err
+    assert f"router: {queues.dlq} is empty" in err
     code, out, _ = await router("dlq", "purge", "webhook", env=env)
     assert code == 2
     code, out, _ = await router("dlq", "purge", "webhook", "--yes", env=env)
@@ -145,7 +149,7 @@ async def running_router(env: dict[str, str], cleanup: Cleanup) -> AsyncIterator
         "-m",
         "router",
         "--env-file",
-        "/nonexistent/.env",
+        "/dev/null",
         "run",
         env={
             **env,
@@ -191,3 +195,125 @@ async def test_run_serves_ingest_and_shuts_down_cleanly(
         async with session.get(f"{running_router}/healthz") as response:
             assert response.status == 200
     assert orjson.loads((await next_message(queue)).body)["id"] == sent["id"]
+
+
+def one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("{")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+async def test_tail_without_a_broker_is_one_line(env: dict[str, str]) -> None:
+    down = f"amqp://guest:s3cret@127.0.0.1:{free_port()}/"
+    code, out, err = await router("tail", "x.#", "--count", "1", env={**env, "RABBITMQ_URI": down})
+    assert code == 3
+    line = one_line(err)
+    assert line.startswith("router: cannot tail through RabbitMQ at amqp://guest:***@127.0.0.1")
+    assert "s3cret" not in err
+    assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("instance", "event", "said"),
+    [("", "messages.upsert", "instance name is empty"), ("shop", "no.such.event", "no.such.event")],
+)
+async def test_publish_refuses_a_bad_name_in_one_line(
+    env: dict[str, str], cleanup: Cleanup, instance: str, event: str, said: str
+) -> None:
+    code, out, err = await router("publish", instance, event, env=env)
+    assert code == 2
+    assert said in one_line(err)
+    assert out == ""
+
+
+async def test_run_says_where_it_listens_and_a_taken_port_is_one_line(
+    env: dict[str, str], cleanup: Cleanup
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = await router(
+            "run",
+            "--only",
+            "ingest",
+            env={**env, "SERVER_PORT": str(port), "SERVER_HOST": "127.0.0.1"},
+        )
+    assert code == 2
+    assert one_line(err).startswith(f"router: cannot listen on http://127.0.0.1:{port}")
+
+    serving = RouterProcess(env, "--only", "ingest")
+    await serving.start()
+    log = await serving.stop()
+    assert f"router: listening on http://127.0.0.1:{serving.port}, roles: ingest" in log
+
+
+async def dead_letters(env: dict[str, str], exchange: str, cleanup: Cleanup, n: int) -> str:
+    """``n`` dead letters in the webhook role's DLQ (its work queue beside it); the DLQ's name."""
+    import aio_pika
+
+    queues = AdapterQueues.for_role(exchange, "webhook")
+    async with await aio_pika.connect(env["RABBITMQ_URI"]) as connection:
+        channel = await connection.channel()
+        for name in (cleanup.queue(queues.dlq), cleanup.queue(queues.work)):
+            await channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
+        for start in range(0, n, 500):
+            await asyncio.gather(
+                *(
+                    channel.default_exchange.publish(
+                        encode(build_envelope("shop", "call", {"n": i})), queues.dlq
+                    )
+                    for i in range(start, min(n, start + 500))
+                )
+            )
+    return queues.dlq
+
+
+async def depths(env: dict[str, str], *names: str) -> list[int]:
+    import aio_pika
+
+    async with await aio_pika.connect(env["RABBITMQ_URI"]) as connection:
+        channel = await connection.channel()
+        return [
+            (await channel.declare_queue(n, passive=True)).declaration_result.message_count or 0
+            for n in names
+        ]
+
+
+async def test_replay_reports_progress_and_an_interrupt_loses_nothing(
+    env: dict[str, str], exchange_name: str, cleanup: Cleanup
+) -> None:
+    dlq = await dead_letters(env, exchange_name, cleanup, 3)
+    code, out, err = await router("dlq", "replay", "webhook", env=env)
+    assert code == 0, err
+    assert orjson.loads(out) == {"queue": dlq, "replayed": 3}
+    assert f"router: replaying {dlq}: 0 of 3" in err
+    assert f"router: replaying {dlq}: 3 of 3" in err
+
+    work = AdapterQueues.of_dlq(dlq).work
+    await dead_letters(env, exchange_name, cleanup, 3000)
+    before = sum(await depths(env, dlq, work))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "router",
+        "--env-file",
+        "/dev/null",
+        "dlq",
+        "replay",
+        "webhook",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(30):
+        while (await depths(env, work))[0] <= 3 + 50:  # under way
+            await asyncio.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err_bytes = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 130, err_bytes.decode()
+    assert "router: stopped after replaying" in err_bytes.decode()
+    left, moved = await depths(env, dlq, work)
+    assert left > 0  # stopped part of the way
+    assert left + moved >= before  # every letter is in one queue or the other

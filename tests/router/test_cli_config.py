@@ -13,6 +13,7 @@ import structlog
 from router.cli import main
 from router.config.envexample import render
 from router.config.settings import FAMILIES
+from router.dlqcmd import listing_summary
 
 SECRETS = ("hunter2", "topsecret", "whsec_abc")
 
@@ -35,7 +36,10 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def no_env_file(tmp_path: Path) -> str:
-    return str(tmp_path / "absent.env")
+    """An env file with nothing in it: only the environment counts."""
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    return str(empty)
 
 
 def run(argv: list[str]) -> int | str | None:
@@ -182,3 +186,26 @@ def test_non_strict_warning_goes_to_stderr_not_into_json(
     assert warning["message"] == "settings.unknown_variable"
     assert warning["level"] == "warning"
     assert "WEBHOOK_EVENTS_MESAGES_UPSERT" in warning["detail"]
+
+
+@pytest.mark.parametrize(
+    ("shown", "total", "said"),
+    [
+        (0, 0, "q.dlq is empty"),
+        (1, 1, "1 dead letter in q.dlq, all shown"),
+        (3, 3, "3 dead letters in q.dlq, all shown"),
+        (100, 2345, "100 shown, 2245 more in q.dlq (--limit 2345 shows them all)"),
+    ],
+)
+def test_a_dead_letter_listing_says_what_it_left_out(shown: int, total: int, said: str) -> None:
+    assert listing_summary("q.dlq", shown, total) == said
+
+
+def test_an_env_file_that_is_not_there_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "typo.env"
+    assert (
+        run(["--env-file", str(missing), "config"]) == f"router: --env-file {missing}: no such file"
+    )
+    assert capsys.readouterr().out == ""

@@ -66,7 +66,7 @@ class RouterProcess:
             "-m",
             "router",
             "--env-file",
-            "/nonexistent/.env",
+            "/dev/null",
             "run",
             *self.args,
             env=self.env,

@@ -371,6 +371,24 @@ def test_a_global_webhook_pointed_at_an_ingest_stops_start_up(
     assert "s3cret" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "url", ["hooks.example.com/in", "ftp://hooks.example.com/in", "http:///in", "not a url"]
+)
+def test_a_global_webhook_that_is_not_an_http_url_stops_start_up(
+    hook_settings: Callable[..., Settings], url: str
+) -> None:
+    with pytest.raises(ValueError, match="must be an absolute http or https URL"):
+        build(hook_settings(global_url=url))
+
+
+def test_a_global_webhook_url_s_credentials_stay_out_of_the_refusal(
+    hook_settings: Callable[..., Settings],
+) -> None:
+    with pytest.raises(ValueError, match="absolute http") as caught:
+        build(hook_settings(global_url="ftp://user:s3cret@hooks.example.com/in"))
+    assert "s3cret" not in str(caught.value)
+
+
 def test_a_receiver_whose_path_starts_with_events_is_not_a_loop(
     hook_settings: Callable[..., Settings],
 ) -> None:

@@ -11,8 +11,10 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from adapters.websocket.frames import CLOSE_TOO_SLOW
+from adapters.websocket.gateway import WebsocketGateway
 from router.config.settings import Settings
 from router.config.store import MemoryStore
 from schemas.instance_config import ChannelConfig, InstanceConfig
@@ -381,3 +383,28 @@ async def test_a_format_no_one_knows_is_refused_before_the_upgrade(
 ) -> None:
     async with gateway(ws_settings()) as client:
         assert await status_of(client, f"/ws/alpha?token={API_KEY}&format=wuzapi") == 422
+
+
+@pytest.mark.parametrize("global_events", [False, True])
+async def test_a_gateway_with_nothing_to_stream_says_so_at_start(
+    ws_settings: Callable[..., Settings], global_events: bool
+) -> None:
+    gateway = WebsocketGateway(ws_settings(global_events=global_events))
+    await gateway.reload(MemoryStore(), None)
+    with capture_logs() as logs:
+        await gateway.start()
+    warned = [entry for entry in logs if entry["event"] == "websocket.nothing_selected"]
+    assert bool(warned) is not global_events
+
+
+async def test_an_instance_that_streams_is_enough_to_start_quietly(
+    ws_settings: Callable[..., Settings],
+) -> None:
+    store = MemoryStore()
+    on = ChannelConfig(enabled=True, events=["MESSAGES_UPSERT"])
+    await store.put(InstanceConfig(instance="alpha", websocket=on))
+    gateway = WebsocketGateway(ws_settings(global_events=False))
+    await gateway.reload(store, None)
+    with capture_logs() as logs:
+        await gateway.start()
+    assert not [entry for entry in logs if entry["event"] == "websocket.nothing_selected"]
