@@ -167,6 +167,7 @@ def create_app(
         max_webhooks=settings.router.max_webhooks_per_instance,
         ready=lambda: broker.ready,
         apply_here=live.apply,
+        url_refusal=settings.webhook.guard().url_refusal,
     )
     if "ingest" in chosen:
         ingest.add_routes(app)

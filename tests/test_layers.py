@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # The core's layers, lowest first: a module may import its own layer and those below it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("router.logging", "router.metrics", "router.constants", "router.roles"),
+    ("router.logging", "router.metrics", "router.constants", "router.roles", "router.netguard"),
     ("router.amqp",),
     ("router.config",),
     ("router.media",),

@@ -45,7 +45,9 @@ def new_sender(settings: Settings, policy: RetryPolicy) -> Sender:
         max_waiting=WAITING_PER_SLOT * hook.endpoint_max_in_flight,
         max_reservation=delays_ms(policy)[-1] / 1000,
     )
-    return Sender(policy, hook.non_retryable_codes, hook.request_timeout_ms, endpoints)
+    return Sender(
+        policy, hook.non_retryable_codes, hook.request_timeout_ms, endpoints, hook.guard()
+    )
 
 
 def prefetch_for(settings: Settings) -> int:
@@ -130,7 +132,12 @@ class WebhookAdapter:
             UNSHAPED.labels(format=sub.format, event=label).inc()
             return Skipped(f"{envelope.event} has no type in {sub.format}'s events")
         request = Request(
-            url=url, body=body, event_id=envelope.id, headers=sub.headers, secrets=sub.secrets
+            url=url,
+            body=body,
+            event_id=envelope.id,
+            headers=sub.headers,
+            secrets=sub.secrets,
+            operator=sub.instance is None,  # the global webhook, from the environment
         )
         return await self.sender.send(request, delivery.attempt, due_of(delivery))
 

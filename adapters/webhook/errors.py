@@ -85,5 +85,6 @@ class ErrorsReporter:
             event_id=report["id"],
             headers={},
             secrets=self.secrets,
+            operator=True,  # EVENTS_ERRORS_WEBHOOK, from the environment
         )
         return await self.sender.send(request, delivery.attempt)

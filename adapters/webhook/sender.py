@@ -8,7 +8,7 @@ import io
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC
 from importlib.metadata import PackageNotFoundError, version
 
@@ -20,6 +20,7 @@ from adapters.webhook.endpoints import Deferral, Endpoints
 from adapters.webhook.signing import WebhookSecret, apply_jwt_key, signature_headers
 from router.constants import HTTP_HEADER_DELIVERY
 from router.delivery.adapter import Dead, Delivered, Retry, RetryPolicy
+from router.netguard import REFUSED, Guard
 
 try:
     USER_AGENT = f"evrouter/{version('evrouter')}"
@@ -87,6 +88,9 @@ class Request:
     event_id: str
     headers: Mapping[str, str]
     secrets: tuple[WebhookSecret, ...] = ()
+    # The operator's own URL (from the environment), not one an API caller gave: the SSRF
+    # guard's private-network rule does not apply to it.
+    operator: bool = False
 
 
 Result = Delivered | Retry | Dead
@@ -108,25 +112,38 @@ class Sender:
         non_retryable: frozenset[int],
         timeout_ms: int,
         endpoints: Endpoints,
+        guard: Guard | None = None,
     ) -> None:
         self.policy = policy
         self.non_retryable = non_retryable
         self.timeout = aiohttp.ClientTimeout(total=timeout_ms / 1000)
         self.timeout_ms = timeout_ms
         self.endpoints = endpoints
-        self._session: aiohttp.ClientSession | None = None
+        self.guard = guard or Guard()
+        # The operator's URLs: metadata and link-local addresses only (and the allow-list).
+        self.operator_guard = replace(self.guard, deny_private=False)
+        self._sessions: dict[bool, aiohttp.ClientSession] = {}
+
+    def _new_session(self, guard: Guard) -> aiohttp.ClientSession:
+        # One session per rule set for the process: keep-alive connections are reused across
+        # events. The guard sees every address a connection is made to, after DNS.
+        connector = aiohttp.TCPConnector(
+            limit=0, limit_per_host=0, ttl_dns_cache=60, socket_factory=guard.socket_factory
+        )
+        return aiohttp.ClientSession(
+            connector=connector, timeout=self.timeout, headers={"User-Agent": USER_AGENT}
+        )
 
     async def start(self) -> None:
-        if self._session is None:
-            # One session for the process: keep-alive connections are reused across events.
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=60)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self.timeout, headers={"User-Agent": USER_AGENT}
-            )
+        if not self._sessions:
+            customers = self._new_session(self.guard)
+            same = self.operator_guard == self.guard
+            operator = customers if same else self._new_session(self.operator_guard)
+            self._sessions = {False: customers, True: operator}
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
+        sessions, self._sessions = self._sessions, {}
+        for session in {id(s): s for s in sessions.values()}.values():
             await session.close()
 
     def headers_for(self, request: Request) -> dict[str, str]:
@@ -171,11 +188,12 @@ class Sender:
         return result
 
     async def _post(self, request: Request, attempt: int) -> Result:
-        if self._session is None:
+        session = self._sessions.get(request.operator)
+        if session is None:
             raise RuntimeError("the webhook sender is not started")
         url = request.url
         try:
-            async with self._session.post(
+            async with session.post(
                 url,
                 data=payload_of(request.body),
                 headers=self.headers_for(request),
@@ -189,6 +207,11 @@ class Sender:
                 location = response.headers.get("Location")
         except TimeoutError:
             return Retry(f"no answer within {self.timeout_ms} ms", destination=url)
+        except aiohttp.ClientConnectorError as exc:
+            if REFUSED in str(exc.os_error):
+                # The URL's address is one the router must not reach: no retry changes that.
+                return Dead(f"{exc.os_error} (not retried)", destination=url)
+            return Retry(f"request failed: {type(exc).__name__}: {exc}", destination=url)
         except aiohttp.ClientError as exc:
             return Retry(f"request failed: {type(exc).__name__}: {exc}", destination=url)
         return self.judge(url, status, text, retry_after, attempt, location)

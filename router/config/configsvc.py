@@ -12,11 +12,13 @@ from collections.abc import Awaitable, Callable
 
 from router.amqp.broker import BrokerUnavailable
 from router.config.store.base import ConfigStore
-from router.logging import get_logger
+from router.logging import get_logger, mask_url
 from schemas.instance_config import InstanceConfig
 
 Announce = Callable[[str], Awaitable[None]]
 Change = Callable[[InstanceConfig], InstanceConfig]
+# Why a webhook URL may not be used, or None (``router.netguard.Guard.url_refusal``).
+UrlRefusal = Callable[[str], Awaitable[str | None]]
 log = get_logger("router.config")
 
 
@@ -45,12 +47,14 @@ class ConfigService:
         max_webhooks: int = 3,
         ready: Callable[[], bool] = lambda: True,
         apply_here: Announce = _nothing,
+        url_refusal: UrlRefusal | None = None,
     ) -> None:
         self.store = store
         self.announce = announce
         self.max_webhooks = max_webhooks
         self.ready = ready  # no change is stored while it could not be announced
         self.apply_here = apply_here
+        self.url_refusal = url_refusal  # the SSRF guard's verdict on a webhook URL
 
     async def get(self, instance: str) -> InstanceConfig:
         """The stored document, or the default (nothing enabled) for an instance never set."""
@@ -79,6 +83,7 @@ class ConfigService:
         return new
 
     async def update(self, instance: str, change: Change) -> InstanceConfig:
+        await self._check_urls(instance, change)
         refusal: list[Exception] = []
 
         def step(current: InstanceConfig | None) -> InstanceConfig:
@@ -92,6 +97,20 @@ class ConfigService:
         assert new is not None
         await self._spread(instance)
         return new
+
+    async def _check_urls(self, instance: str, change: Change) -> None:
+        """Webhook URLs the SSRF guard refuses are refused before anything is stored (their
+        hosts are looked up here, which the store's transaction must not wait for)."""
+        if self.url_refusal is None:
+            return
+        try:
+            candidate = change(await self.get(instance))
+        except ValueError:
+            return  # refused again, with its reason, inside the transaction
+        for hook in candidate.webhooks:
+            why = await self.url_refusal(hook.url) if hook.enabled else None
+            if why is not None:
+                raise ConfigRefused(f"webhook {hook.label!r} ({mask_url(hook.url)}): {why}")
 
     async def delete(self, instance: str) -> bool:
         existed: list[bool] = []

@@ -21,6 +21,7 @@ from router.config.envcheck import (
     check_environment,
     read_environment,
 )
+from router.netguard import Guard, networks
 from schemas import CATALOG
 from schemas.shapes import PayloadFormat
 
@@ -236,6 +237,24 @@ class WebhookSettings(Family):
         SecretStr(""),
         description="whsec_ secret(s), space separated, signing requests per Standard Webhooks",
     )
+    deny_private_networks: bool = Field(
+        False,
+        description="refuse per-instance webhooks to private, loopback, shared, multicast and reserved addresses (multi-tenant platforms); link-local and cloud metadata addresses are refused always",
+    )
+    allowed_networks: str = Field(
+        "",
+        description="networks webhooks may reach whatever the SSRF rules say: CIDRs, comma-separated (e.g. 10.0.5.0/24)",
+    )
+
+    def guard(self) -> Guard:
+        """The SSRF rules for webhooks set through the API (``router.netguard``)."""
+        return Guard(self.deny_private_networks, networks(self.allowed_networks))
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        networks(value)
+        return value
 
     @property
     def non_retryable_codes(self) -> frozenset[int]:

@@ -394,3 +394,68 @@ def test_a_receiver_whose_path_starts_with_events_is_not_a_loop(
 ) -> None:
     (adapter, *_) = build(hook_settings(global_url="https://hooks.example.com/events/whatsapp"))
     assert isinstance(adapter, WebhookAdapter)
+
+
+async def test_the_api_refuses_a_webhook_to_a_metadata_address(
+    hook_settings: Callable[..., Settings],
+) -> None:
+    store = MemoryStore()
+    async with running_app(hook_settings(), store=store) as client:
+        hook = {"enabled": True, "url": "http://169.254.169.254/latest/meta-data/"}
+        answer = await client.post(
+            "/webhook/set/shop", json={"webhook": {**hook, "events": ["CALL"]}}, headers=AUTH
+        )
+        assert answer.status == 422
+        said = str(await answer.json())
+        assert "SSRF" in said
+        assert "cloud metadata" in said
+    assert await store.get("shop") is None  # nothing stored
+
+
+async def test_a_metadata_address_stored_behind_the_api_is_refused_at_connect_into_the_dlq(
+    amqp_url: str, exchange_name: str, hook_settings: Callable[..., Settings]
+) -> None:
+    hooks = (WebhookConfig(url="http://169.254.169.254/latest/meta-data/", events=["CALL"]),)
+    store = await stored(InstanceConfig(instance="shop", webhooks=hooks))
+    async with running_app(hook_settings(global_enabled=False), store=store) as client:
+        event_id = await post(client, "shop", "call", {"n": 1})
+        dlq_name = AdapterQueues.for_role(exchange_name, "webhook").dlq
+        async with asyncio.timeout(15):
+            while not (letters := await dlq.list_messages(amqp_url, dlq_name)):
+                await asyncio.sleep(0.1)
+    (letter,) = letters
+    assert letter.id == event_id
+    assert letter.attempts == 1  # refused, not retried
+    assert "SSRF" in (letter.reason or "")
+    assert "cloud metadata" in (letter.reason or "")
+
+
+@pytest.mark.parametrize("deny_private", [False, True])
+async def test_a_name_that_resolves_to_a_private_address_is_refused_only_when_asked(
+    amqp_url: str,
+    exchange_name: str,
+    hook_settings: Callable[..., Settings],
+    receiver: Receiver,
+    deny_private: bool,
+) -> None:
+    """``localhost`` is the receiver on loopback: delivered on an open guard, dead-lettered with
+    WEBHOOK_DENY_PRIVATE_NETWORKS; the global webhook (the operator's own, on the same
+    loopback) is delivered either way."""
+    port = receiver.base.rsplit(":", 1)[1]
+    hooks = (WebhookConfig(url=f"http://localhost:{port}/own", events=["CALL"]),)
+    store = await stored(InstanceConfig(instance="shop", webhooks=hooks))
+    settings = hook_settings(deny_private_networks=deny_private)
+    async with running_app(settings, store=store) as client:
+        event_id = await post(client, "shop", "call", {"n": 1})
+        paths = {(await receiver.next()).path}
+        if deny_private:
+            dlq_name = AdapterQueues.for_role(exchange_name, "webhook").dlq
+            async with asyncio.timeout(15):
+                while not (letters := await dlq.list_messages(amqp_url, dlq_name)):
+                    await asyncio.sleep(0.1)
+            (letter,) = letters
+            assert letter.id == event_id
+            assert "loopback" in (letter.reason or "")
+        else:
+            paths.add((await receiver.next()).path)
+    assert paths == ({"/hook"} if deny_private else {"/hook", "/own"})
