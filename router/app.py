@@ -24,8 +24,17 @@ from router.delivery.gateway import Gateway
 from router.delivery.livecfg import LiveConfig
 from router.delivery.retryqueues import delays_ms
 from router.http import dialects, evolution_webhook, ingest
-from router.http.appkeys import BROKER, CONFIG, CONSUMERS, PUBLISHER, ROLES, SETTINGS
+from router.http.appkeys import (
+    BROKER,
+    CONFIG,
+    CONSUMERS,
+    INGEST_RATES,
+    PUBLISHER,
+    ROLES,
+    SETTINGS,
+)
 from router.http.errors import json_errors
+from router.http.ratelimit import TokenBuckets
 from router.logging import get_logger
 from router.media import open_media_store
 from router.roles import ADAPTER_ROLES, NAMES, role_of
@@ -170,6 +179,8 @@ def create_app(
         url_refusal=settings.webhook.guard().url_refusal,
     )
     if "ingest" in chosen:
+        if limits.ingest_rate_per_instance:
+            app[INGEST_RATES] = TokenBuckets(limits.ingest_rate_per_instance)
         ingest.add_routes(app)
         evolution_webhook.add_routes(app, open_media_store(settings.router))
         dialects.add_routes(app)

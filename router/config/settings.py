@@ -507,6 +507,11 @@ class RouterSettings(Family):
     )
     media_s3_region: str = Field("", description="the region of that bucket; empty: AWS's default")
     max_batch_events: int = Field(1000, ge=1, description="most events in one batch request")
+    ingest_rate_per_instance: float = Field(
+        0,
+        ge=0,
+        description="events per second each instance may publish, with a burst of as many; over it, 429 with Retry-After; 0: no limit",
+    )
     max_batch_bytes: int = Field(
         32 * 1024 * 1024, ge=1024, description="largest accepted batch request body"
     )

@@ -7,6 +7,7 @@ from router.amqp.publisher import Publisher
 from router.config.configsvc import ConfigService
 from router.config.settings import Settings
 from router.delivery.consumer import Consumer
+from router.http.ratelimit import TokenBuckets
 
 SETTINGS = web.AppKey("settings", Settings)
 BROKER = web.AppKey("broker", Broker)
@@ -14,3 +15,4 @@ PUBLISHER = web.AppKey("publisher", Publisher)
 CONSUMERS = web.AppKey("consumers", list[Consumer])
 CONFIG = web.AppKey("config", ConfigService)
 ROLES = web.AppKey("roles", list[str])  # the roles this process runs
+INGEST_RATES = web.AppKey("ingest_rates", TokenBuckets)  # when ingest's rate is limited

@@ -5,6 +5,7 @@ under that id (see ``router.amqp.publisher``)."""
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from router import metrics
 from router.amqp.broker import BrokerBlocked, BrokerUnavailable
 from router.amqp.publisher import Published, PublishFailed
 from router.constants import CONTENT_TYPE_NDJSON
-from router.http.appkeys import PUBLISHER, SETTINGS
+from router.http.appkeys import INGEST_RATES, PUBLISHER, SETTINGS
+from router.http.ratelimit import TokenBuckets, retry_after
 from router.http.requests import (
     RETRY_AFTER_SECONDS,
     Refused,
@@ -122,9 +124,26 @@ def to_envelope(
     return envelope, encoded
 
 
+def check_rates(buckets: TokenBuckets, envelopes: Sequence[Envelope]) -> None:
+    """Refused with 429 when an instance is over its rate (ROUTER_INGEST_RATE_PER_INSTANCE)."""
+    for instance, count in collections.Counter(e.instance for e in envelopes).items():
+        wait = buckets.take(instance, count)
+        if wait:
+            raise Refused(
+                429,
+                "rate_limited",
+                f"instance {instance!r} is over ROUTER_INGEST_RATE_PER_INSTANCE="
+                f"{buckets.rate:g} events/s; nothing was published; retry in {wait:.2f} s",
+                retry_after=retry_after(wait),
+            )
+
+
 async def publish(
     request: web.Request, envelopes: Sequence[Envelope], bodies: Sequence[bytes]
 ) -> list[Published | PublishFailed]:
+    buckets = request.app.get(INGEST_RATES)
+    if buckets is not None:
+        check_rates(buckets, envelopes)
     publisher = request.app[PUBLISHER]
     started = time.perf_counter()
     try:

@@ -21,12 +21,23 @@ RETRY_AFTER_SECONDS = "5"
 class Refused(Exception):
     """An answer other than 202, with the reason counted in metrics."""
 
-    def __init__(self, status: int, reason: str, message: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        *,
+        retry_after: str | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
         self.status, self.reason, self.message, self.extra = status, reason, message, extra
+        if retry_after is None and status == 503:
+            retry_after = RETRY_AFTER_SECONDS
+        self.retry_after = retry_after
 
     def response(self) -> web.Response:
-        headers = {"Retry-After": RETRY_AFTER_SECONDS} if self.status == 503 else None
+        headers = {"Retry-After": self.retry_after} if self.retry_after else None
         body = {"error": self.reason, "message": self.message, **self.extra}
         return json_response(body, self.status, headers)
 
