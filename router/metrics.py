@@ -21,6 +21,11 @@ EVENTS_UNCATALOGUED = Counter(
     ["event"],
 )
 EVENTS_REFUSED = Counter("router_events_refused_total", "Events refused at ingest", ["reason"])
+API_REFUSED = Counter(
+    "router_api_refused_total",
+    "Configuration API calls and requests for no route refused, by reason",
+    ["reason"],
+)
 PUBLISH_SECONDS = Histogram(
     "router_publish_seconds",
     "Time from ingest to RabbitMQ's confirm, per request",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from router import metrics
 from router.http.requests import json_response
 
 # aiohttp's status, and the word the router's own refusals would use for it.
@@ -38,5 +39,6 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             "error": REASONS.get(error.status, error.reason.lower().replace(" ", "_")),
             "message": message_for(request, error),
         }
+        metrics.API_REFUSED.labels(reason=body["error"]).inc()
         allow = error.headers.get("Allow")
         return json_response(body, error.status, {"Allow": allow} if allow else None)

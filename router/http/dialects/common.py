@@ -17,6 +17,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from router import metrics
 from router.amqp.broker import BrokerUnavailable
 from router.config.configsvc import Change, ConfigRefused, StoreUnavailable
 from router.http.appkeys import CONFIG
@@ -83,17 +84,22 @@ def guarded(handler: Handler, *, auth: bool = True) -> Handler:
                 await authorise(request, path_instance_name(request))
             return await handler(request)
         except Refused as refused:
-            return refused.response()
+            return counted(refused)
         except BrokerUnavailable as exc:
             # Checked before anything is stored, or stored and applied here while the
             # announcement waits for the periodic resync of the other replicas.
-            return Refused(503, "broker_unavailable", f"RabbitMQ is unavailable: {exc}").response()
+            return counted(Refused(503, "broker_unavailable", f"RabbitMQ is unavailable: {exc}"))
         except StoreUnavailable as exc:
-            return Refused(
-                503, "store_unavailable", f"the configuration store failed: {exc}"
-            ).response()
+            return counted(
+                Refused(503, "store_unavailable", f"the configuration store failed: {exc}")
+            )
 
     return run
+
+
+def counted(refused: Refused) -> web.Response:
+    metrics.API_REFUSED.labels(reason=refused.reason).inc()
+    return refused.response()
 
 
 def invalid(message: str) -> Refused:
