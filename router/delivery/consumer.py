@@ -19,7 +19,7 @@ from aio_pika.abc import (
     AbstractQueue,
 )
 
-from router.amqp.broker import Broker
+from router.amqp.broker import Broker, connect_any
 from router.amqp.codec import decode, target_of
 from router.amqp.headers import RetryState
 from router.amqp.topology import (
@@ -66,7 +66,9 @@ class Consumer:
         self.copies = Copies(broker, self.queues)
         policy = adapter.retry_policy
         self.parking = Parking(policy, delays_ms(policy), self.queues.work)
-        self.legacy = LegacyDrain(self.queues, policy)
+        self.legacy = LegacyDrain(
+            self.queues, policy, lambda: connect_any(broker.url, f"{broker.name}-legacy-drain")
+        )
         self.bound_keys: frozenset[str] = frozenset()
 
     async def setup(self, connection: AbstractConnection) -> None:

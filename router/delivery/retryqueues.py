@@ -203,9 +203,19 @@ class LegacyDrain:
     """Beside consuming, until it succeeded once: an upgraded role empties the retry queues
     an earlier release left behind, before they expire with events in them."""
 
-    def __init__(self, queues: AdapterQueues, policy: RetryPolicy) -> None:
+    def __init__(
+        self,
+        queues: AdapterQueues,
+        policy: RetryPolicy,
+        connect: Callable[[], Awaitable[AbstractConnection]],
+    ) -> None:
         self.queues = queues
         self.delays = legacy_delays(policy)
+        # A connection of its own: each look at a missing queue is a channel the broker
+        # closes, and aiormq drops its close-ok when the connection's write queue is full (a
+        # busy consumer's acks), after which the next channel opened with that number
+        # closes the whole connection ("second 'channel.open' seen").
+        self.connect = connect
         self.done = False
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -242,7 +252,11 @@ class LegacyDrain:
             if connection.is_closed or self._stop.is_set():
                 return  # the next connection starts over
             try:
-                _, complete = await drain_legacy(connection, self.queues, self.delays, self._stop)
+                own = await self.connect()
+                try:
+                    _, complete = await drain_legacy(own, self.queues, self.delays, self._stop)
+                finally:
+                    await own.close()
             except Exception as exc:
                 log.warning("consumer.legacy_drain_failed", queue=self.queues.work, error=str(exc))
                 complete = False

@@ -21,7 +21,7 @@ async def test_stopping_the_drain_lets_the_look_at_hand_finish(
     assert len(legacy_delays(RetryPolicy())) > 20  # one channel each: a stop lands mid-way
     connection = await aio_pika.connect(amqp_url)
     try:
-        drain = LegacyDrain(queues, RetryPolicy())
+        drain = LegacyDrain(queues, RetryPolicy(), lambda: aio_pika.connect(amqp_url))
         ready = asyncio.Event()
         drain.start(connection, ready.wait)
         ready.set()
