@@ -35,6 +35,9 @@ from schemas import Envelope, build_envelope
 T = TypeVar("T")
 # How long a publish answered as unconfirmed is still followed for its confirm.
 CONFIRM_FOLLOW_SECONDS = 120.0
+NEVER_CONFIRMED = "RabbitMQ never confirmed the publish"
+# What a publish can fail with (a nack is an AMQPError), each answered as ``PublishFailed``.
+PUBLISH_ERRORS = (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError, RuntimeError)
 
 
 class PublishFailed(BrokerUnavailable):
@@ -218,9 +221,11 @@ class Publisher:
         try:
             confirmations = await publish_burst(channel, exchange, outgoing)
         except BaseException as exc:
-            if isinstance(exc, aiormq.exceptions.AMQPError | ConnectionError | RuntimeError):
-                self.broker.connection_lost(exc, connection)
-            failure = PublishFailed(f"connection to RabbitMQ lost: {exc}")
+            failure = (
+                self._failure(exc, connection, NEVER_CONFIRMED)
+                if isinstance(exc, PUBLISH_ERRORS)
+                else PublishFailed(f"connection to RabbitMQ lost: {exc}")
+            )
             for _, _, outcome in sending:
                 outcome.set_exception(failure)
             if isinstance(exc, Exception):
@@ -252,14 +257,11 @@ class Publisher:
         if outcome.done():
             return
         if confirmation.cancelled():
-            outcome.set_exception(PublishFailed("RabbitMQ never confirmed the publish"))
+            outcome.set_exception(PublishFailed(NEVER_CONFIRMED))
             return
         error = confirmation.exception()
-        if isinstance(error, aiormq.exceptions.DeliveryError):
-            outcome.set_exception(PublishFailed("RabbitMQ refused the publish (nack)"))
-        elif error is not None:
-            self.broker.connection_lost(error, connection)
-            outcome.set_exception(PublishFailed(f"connection to RabbitMQ lost: {error}"))
+        if error is not None:
+            outcome.set_exception(self._failure(error, connection, NEVER_CONFIRMED))
         elif not isinstance(confirmation.result(), aiormq.abc.DeliveredMessage):
             outcome.set_result(True)
         elif self.topology.routes(envelope.routing_key):
@@ -307,13 +309,20 @@ class Publisher:
         lost connection reported to the broker."""
         try:
             return await publishing
-        except TimeoutError as exc:
-            raise PublishFailed(unconfirmed) from exc
-        except aio_pika.exceptions.DeliveryError as exc:
-            raise PublishFailed("RabbitMQ refused the publish (nack)") from exc
-        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
-            self.broker.connection_lost(exc, connection)
-            raise PublishFailed(f"connection to RabbitMQ lost: {exc}") from exc
+        except PUBLISH_ERRORS as exc:
+            raise self._failure(exc, connection, unconfirmed) from exc
+
+    def _failure(
+        self, error: BaseException, connection: AbstractConnection | None, unconfirmed: str
+    ) -> PublishFailed:
+        """A publish's error as ``PublishFailed``: no confirm in time, a nack, or a lost
+        connection, which is reported to the broker."""
+        if isinstance(error, TimeoutError):
+            return PublishFailed(unconfirmed)
+        if isinstance(error, aiormq.exceptions.DeliveryError):
+            return PublishFailed("RabbitMQ refused the publish (nack)")
+        self.broker.connection_lost(error, connection)
+        return PublishFailed(f"connection to RabbitMQ lost: {error}")
 
     async def _await_confirms(self, confirms: list[asyncio.Future[bool]]) -> None:
         """Wait until every confirm came, the timeout passed, or RabbitMQ blocks publishers;
