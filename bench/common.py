@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 from aio_pika.abc import AbstractChannel
 
+from router.amqp.archive import archive_name
 from router.amqp.codec import encode
 from router.amqp.topology import ingest_dlq_name
 from schemas import build_envelope
@@ -119,7 +120,9 @@ async def drop_declared(channel: AbstractChannel, exchange: str, roles: tuple[st
     for role in roles:
         for name in (f"{exchange}.{role}", f"{exchange}.{role}.dlq"):
             await channel.queue_delete(name)
-    # Every role declares ingest's dead-letter queue with the rest of the topology.
+    # Every role declares ingest's dead-letter queue and the archive with the rest of the
+    # topology.
     await channel.queue_delete(ingest_dlq_name(exchange))
+    await channel.queue_delete(archive_name(exchange))
     for name in (exchange, f"{exchange}.dead", f"{exchange}.config"):
         await channel.exchange_delete(name)

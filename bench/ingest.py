@@ -221,6 +221,11 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3, help="best of N rounds per measurement")
+    parser.add_argument(
+        "--no-archive",
+        action="store_true",
+        help="the router without its archive stream (ROUTER_ARCHIVE_ENABLED=false)",
+    )
     args = parser.parse_args()
 
     exchange_name = f"bench-{uuid.uuid4().hex[:8]}"
@@ -238,7 +243,11 @@ async def main() -> None:
     media_dir = tempfile.mkdtemp(prefix="bench-media-")
     proc = await start_router(
         router_env(
-            exchange_name, port, AUTHENTICATION_API_KEY=API_KEY, ROUTER_MEDIA_STORE=media_dir
+            exchange_name,
+            port,
+            AUTHENTICATION_API_KEY=API_KEY,
+            ROUTER_MEDIA_STORE=media_dir,
+            ROUTER_ARCHIVE_ENABLED="false" if args.no_archive else "true",
         ),
         "ingest",
     )

@@ -123,7 +123,9 @@ async def raw_chain(receiver: ReceiverProcess, n: int) -> float:
     return rate
 
 
-def webhook_env(exchange: str, receiver: ReceiverProcess, port: int) -> dict[str, str]:
+def webhook_env(
+    exchange: str, receiver: ReceiverProcess, port: int, *, history: bool = True
+) -> dict[str, str]:
     return router_env(
         exchange,
         port,
@@ -133,6 +135,7 @@ def webhook_env(exchange: str, receiver: ReceiverProcess, port: int) -> dict[str
         WEBHOOK_EVENTS_MESSAGES_UPSERT="true",
         ROUTER_PREFETCH=str(PREFETCH),
         WEBHOOK_ENDPOINT_MAX_IN_FLIGHT=str(PREFETCH),
+        ROUTER_HISTORY_ENABLED="true" if history else "false",
     )
 
 
@@ -210,13 +213,18 @@ async def main() -> None:
     parser.add_argument(
         "--only-throughput", action="store_true", help="the raw chain and the router end to end"
     )
+    parser.add_argument(
+        "--no-history",
+        action="store_true",
+        help="the router without its attempt history (ROUTER_HISTORY_ENABLED=false)",
+    )
     args = parser.parse_args()
 
     receiver = ReceiverProcess()
     await receiver.start()
     exchange = f"bench-hook-{uuid.uuid4().hex[:8]}"
     port = free_port()
-    env = webhook_env(exchange, receiver, port)
+    env = webhook_env(exchange, receiver, port, history=not args.no_history)
     connection = await aio_pika.connect(AMQP_URL)
     channel = await connection.channel()
     try:

@@ -4,16 +4,24 @@ consumers for the adapter roles, and ``/healthz``, ``/readyz``, ``/metrics`` eve
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from router import bridge, metrics
+from router.amqp.archive import archive_binding, archive_name
 from router.amqp.broker import Broker
 from router.amqp.ledger import Ledger
 from router.amqp.publisher import Publisher
-from router.amqp.topology import AdapterBinding, AdapterQueues, Topology, downstream_queues
+from router.amqp.topology import (
+    AdapterBinding,
+    AdapterQueues,
+    StreamBinding,
+    Topology,
+    downstream_queues,
+)
 from router.config.configsvc import ConfigService
 from router.config.settings import Settings
 from router.config.store import ConfigStore, open_store
@@ -21,13 +29,17 @@ from router.delivery import registry
 from router.delivery.adapter import Adapter, Routed
 from router.delivery.consumer import Consumer
 from router.delivery.gateway import Gateway
+from router.delivery.lifecycle import Lifecycle
 from router.delivery.livecfg import LiveConfig
+from router.delivery.notices import ERRORS_REPORTER, Notices
 from router.delivery.retryqueues import delays_ms
-from router.http import dialects, evolution_webhook, ingest
+from router.history import Recorder
+from router.http import attempts, dialects, endpoints, evolution_webhook, ingest, replay
 from router.http.appkeys import (
     BROKER,
     CONFIG,
     CONSUMERS,
+    HISTORY,
     INGEST_RATES,
     PUBLISHER,
     ROLES,
@@ -35,12 +47,15 @@ from router.http.appkeys import (
 )
 from router.http.errors import json_errors
 from router.http.ratelimit import TokenBuckets
+from router.http.replay import REPLAYS
 from router.logging import get_logger
 from router.media import open_media_store
+from router.replay.service import ReplayService, refill, through
 from router.roles import ADAPTER_ROLES, NAMES, role_of
 
 ADAPTERS = web.AppKey("adapters", dict[str, Routed])
 STORE = web.AppKey("store", ConfigStore)
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 LIVE = web.AppKey("live", LiveConfig)
 log = get_logger("router.app")
 
@@ -79,10 +94,21 @@ def topology_for(settings: Settings, adapters: Mapping[str, Routed]) -> Topology
             if not isinstance(adapter, Gateway)
         ),
         downstream_queues=downstream,
-        streams=tuple(a.stream(exchange) for a in adapters.values() if isinstance(a, Gateway)),
+        streams=(
+            *(a.stream(exchange) for a in adapters.values() if isinstance(a, Gateway)),
+            *archive_streams(settings),
+        ),
         ingest_dlq=True,
         announcements=True,
     )
+
+
+def archive_streams(settings: Settings) -> tuple[StreamBinding, ...]:
+    limits = settings.router
+    if not limits.archive_enabled:
+        return ()
+    exchange = settings.rabbitmq.exchange_name
+    return (archive_binding(exchange, limits.archive_max_age, limits.archive_max_bytes),)
 
 
 def resolve_roles(
@@ -145,8 +171,36 @@ def create_app(
     if store is None:
         store = open_store(settings.database.url or None, settings.router.store_path)
     app[STORE] = store
+    history = Recorder.from_settings(limits, store.attempts) if limits.history_enabled else None
+    if history is not None:
+        app[HISTORY] = history
     live = LiveConfig(broker, store, topology.exchange, adapters)
     app[LIVE] = live
+    if "ingest" in chosen and limits.archive_enabled:
+        app[REPLAYS] = ReplayService(
+            through(broker),
+            archive_name(topology.exchange),
+            lambda: topology_for(settings, adapters),
+            store,
+        )
+    app[CONFIG] = ConfigService(
+        store,
+        live.announce,
+        max_webhooks=settings.router.max_webhooks_per_instance,
+        ready=lambda: broker.ready,
+        apply_here=live.apply,
+        url_refusal=settings.webhook.guard().url_refusal,
+        backfill=app[REPLAYS].backfill if REPLAYS in app else None,
+    )
+    if "webhook" in running:
+        notices = Notices(broker, topology.exchange, enabled=ERRORS_REPORTER in adapters)
+        disable_after = settings.webhook.disable_after_seconds
+        app[LIFECYCLE] = Lifecycle(app[CONFIG], notices, disable_after)
+    gaps = (
+        functools.partial(refill, through(broker), archive_name(topology.exchange))
+        if limits.archive_enabled
+        else None
+    )
     consumers = {
         name: Consumer(
             broker,
@@ -155,6 +209,9 @@ def create_app(
             # An adapter that batches asks for more in flight, so batches can fill.
             prefetch=max(limits.prefetch, adapter.feed.prefetch),
             deliver_timeout=limits.delivery_timeout_seconds,
+            history=history,
+            refill=gaps,
+            watch=app[LIFECYCLE].heard if LIFECYCLE in app else None,
         )
         for name, adapter in running.items()
         if isinstance(adapter, Adapter)  # a gateway has no deliver: it reads a stream
@@ -170,20 +227,15 @@ def create_app(
     for gateway in running.values():
         if isinstance(gateway, Gateway):
             gateway.install(app, broker, store, topology.exchange)
-    app[CONFIG] = ConfigService(
-        store,
-        live.announce,
-        max_webhooks=settings.router.max_webhooks_per_instance,
-        ready=lambda: broker.ready,
-        apply_here=live.apply,
-        url_refusal=settings.webhook.guard().url_refusal,
-    )
     if "ingest" in chosen:
         if limits.ingest_rate_per_instance:
             app[INGEST_RATES] = TokenBuckets(limits.ingest_rate_per_instance)
         ingest.add_routes(app)
         evolution_webhook.add_routes(app, open_media_store(settings.router))
         dialects.add_routes(app)
+        attempts.add_routes(app, store.attempts if limits.history_enabled else None)
+        replay.add_routes(app)
+        endpoints.add_routes(app)
         if not settings.authentication.api_key.get_secret_value():
             log.warning(
                 "auth.disabled", detail="AUTHENTICATION_API_KEY is empty: ingest accepts any caller"
@@ -207,6 +259,8 @@ def create_app(
 async def lifetime(app: web.Application) -> AsyncIterator[None]:
     store = app[STORE]
     await store.open()
+    if HISTORY in app:
+        await app[HISTORY].start()
     # Subscriptions are loaded before any consumer can see an event that needs them.
     await app[LIVE].load()
     adapters = app[ADAPTERS]
@@ -217,6 +271,10 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
     await app[LIVE].start()
     yield
     await app[LIVE].close()
+    if REPLAYS in app:
+        await app[REPLAYS].close()
+    if LIFECYCLE in app:
+        await app[LIFECYCLE].close()
     for consumer in app[CONSUMERS]:
         with contextlib.suppress(Exception):
             await consumer.stop()
@@ -224,6 +282,9 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
     for adapter in adapters.values():
         with contextlib.suppress(Exception):
             await adapter.close()
+    # After the consumers: the outcomes of deliveries that settled while stopping are written.
+    if HISTORY in app:
+        await app[HISTORY].close()
     await store.close()
 
 

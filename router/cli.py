@@ -11,10 +11,11 @@ from typing import Any
 
 import orjson
 
+from router import replaycmd
 from router.config.envcheck import SettingsError
 from router.config.settings import Settings
-from router.dlqcmd import cmd_dlq, quiet_libraries
-from router.logging import configure, mask_url
+from router.dlqcmd import cmd_dlq
+from router.logging import configure, mask_url, quiet_libraries
 from router.roles import NAMES as ROLES
 
 DEFAULT_ENV_FILE = ".env"
@@ -107,6 +108,7 @@ def parser() -> argparse.ArgumentParser:
             a.add_argument("--limit", type=int, default=None)
         else:
             a.add_argument("--yes", action="store_true", help="really purge")
+    replaycmd.add_parser(sub)
     return p
 
 
@@ -132,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "config": cmd_config,
         "topology": cmd_topology,
         "dlq": cmd_dlq,
+        "replay": replaycmd.cmd_replay,
     }
     try:
         code = handlers[args.command](settings, args)

@@ -5,21 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 import orjson
 
 from router.config.settings import Settings
 from router.delivery import dlq as dlq_ops
+from router.logging import quiet_libraries
 from router.progress import progress
-
-
-def quiet_libraries() -> None:
-    """One-off commands say what failed in one line of their own: the AMQP libraries' log
-    lines about the same failure would only repeat it."""
-    for name in ("aiormq", "aio_pika"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def dlq_name(settings: Settings, queue: str) -> str:

@@ -108,3 +108,10 @@ def configure(level: str = "INFO", fmt: str = "auto") -> None:
 
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
+
+
+def quiet_libraries() -> None:
+    """One-off commands say what failed in one line of their own: the AMQP libraries' log
+    lines about the same failure would only repeat it."""
+    for name in ("aiormq", "aio_pika"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from schemas.catalog import resolve
 from schemas.instance import validate_instance
 from schemas.shapes import PayloadFormat
-from schemas.timefmt import utc_now
+from schemas.timefmt import normalize_date_time, utc_now
 
 LABEL_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 _LABEL = re.compile(LABEL_PATTERN)
@@ -74,10 +74,23 @@ class WebhookConfig(Strict):
     secret: str | None = None
     # The payload's shape: Evolution's envelope, or RyzeAPI's or VZaps' (schemas.shapes).
     format: PayloadFormat = "evolution"
+    # Asked for when the webhook is added (or this time changed): the archive from then on is
+    # delivered to this webhook alone (``router.replay``).
+    backfill_since: str | None = None
+    # Kept by the router, not set by clients: since when deliveries to it fail without a
+    # success, and when and why it was disabled (``router.delivery.lifecycle``).
+    failing_since: str | None = None
+    disabled_at: str | None = None
+    disabled_reason: str | None = None
     created_at: str = Field(default_factory=utc_now)
     updated_at: str = Field(default_factory=utc_now)
 
     _events = field_validator("events")(classmethod(lambda cls, v: canonical_events(v)))
+
+    @field_validator("backfill_since")
+    @classmethod
+    def _backfill_since(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_date_time(value)
 
     @field_validator("label")
     @classmethod

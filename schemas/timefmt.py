@@ -23,6 +23,11 @@ def utc_now() -> str:
     return _format(datetime.now(UTC))
 
 
+def format_utc(moment: datetime) -> str:
+    """An aware ``moment`` in the envelope format (a naive one is taken as UTC)."""
+    return _format(moment if moment.tzinfo is None else moment.astimezone(UTC))
+
+
 def normalize_date_time(value: str) -> str:
     """The same instant as ``value`` in the envelope format.
 

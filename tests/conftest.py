@@ -3,9 +3,10 @@ everything a test declared."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import aio_pika
 import pytest
@@ -28,9 +29,40 @@ def amqp_port() -> int:
     return URL(AMQP_URL).port or 5672
 
 
+# Every exchange name a test was given: each role declares ``<exchange>.archive``, the stream
+# every event is kept in, whether or not the test asked for clean-up.
+NAMED: list[str] = []
+
+
 @pytest.fixture
 def exchange_name() -> str:
-    return f"test-{uuid.uuid4().hex[:10]}"
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    NAMED.append(name)
+    return name
+
+
+@pytest.fixture(scope="session", autouse=True)
+def archives_removed() -> Iterator[None]:
+    yield
+    if NAMED:
+        asyncio.run(delete_queues([f"{name}.archive" for name in NAMED]))
+
+
+async def delete_queues(names: list[str]) -> None:
+    """Delete ``names`` from the shared broker; one that does not exist is no error."""
+    try:
+        connection = await aio_pika.connect(AMQP_URL)
+    except (ConnectionError, aio_pika.exceptions.AMQPError):
+        return  # nothing was declared on a broker that is not there
+    try:
+        ch = await connection.channel()
+        for queue in names:
+            try:
+                await ch.queue_delete(queue)
+            except aio_pika.exceptions.ChannelClosed:
+                ch = await connection.channel()
+    finally:
+        await connection.close()
 
 
 class Cleanup:
@@ -81,6 +113,7 @@ async def cleanup(exchange_name: str) -> AsyncIterator[Cleanup]:
     names.exchange(exchange_name)
     names.exchange(f"{exchange_name}.dead")
     names.exchange(f"{exchange_name}.config")
+    names.queue(f"{exchange_name}.archive")
     for role in ROLES:
         queues = AdapterQueues.for_role(exchange_name, role)
         names.queue(queues.work)

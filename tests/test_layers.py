@@ -15,7 +15,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("router.amqp",),
     ("router.config",),
     ("router.media",),
-    ("router.delivery",),
+    ("router.history",),
+    ("router.delivery", "router.replay"),
     ("router.http",),
     (
         "router.app",
@@ -23,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "router.definitions",
         "router.cli",
         "router.dlqcmd",
+        "router.replaycmd",
         "router.progress",
         "router.__main__",
     ),

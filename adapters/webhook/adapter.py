@@ -15,7 +15,7 @@ from adapters.webhook.subscriptions import Subscription, Subscriptions
 from router.amqp.headers import DUE
 from router.config.settings import Settings
 from router.config.store.base import ConfigStore
-from router.delivery.adapter import Delivery, Feed, Outcome, RetryPolicy, Skipped
+from router.delivery.adapter import Delivery, Feed, Outcome, PerTarget, RetryPolicy, Skipped
 from router.delivery.fanout import Rereader, fan_out
 from router.delivery.retryqueues import delays_ms
 from router.logging import get_logger
@@ -107,11 +107,14 @@ class WebhookAdapter:
             targets = self.subscriptions.for_envelope(envelope)
         if not targets:
             return Skipped(f"no subscription wants {envelope.instance}.{envelope.event}")
-        return await fan_out(
+        outcome = await fan_out(
             {sub.id: sub for sub in targets},
             lambda sub: self.send(sub, delivery, media),
             lambda sub: sub.url,
         )
+        # A lone subscription's answer is named too, as each of a fan-out's is: its retries go
+        # to it alone, and the attempt history can say which subscription answered.
+        return outcome if isinstance(outcome, PerTarget) else PerTarget({targets[0].id: outcome})
 
     async def _target(self, target: str, envelope: Envelope) -> Subscription | None:
         sub = self.subscriptions.get(target)

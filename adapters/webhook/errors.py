@@ -1,5 +1,6 @@
 """The errors webhook (``WEBHOOK_EVENTS_ERRORS``): a report of every event any adapter
-dead-lettered, itself delivered with the webhook retries.
+dead-lettered (``router.attempt.exhausted``), and the operator events put in its queue
+(``router.delivery.notices``), itself delivered with the webhook retries.
 
 It consumes its own queue, bound on the dead-letter exchange to each adapter role, so it sees
 a copy of everything that reaches a DLQ. Its own failures go to its own DLQ and are not
@@ -16,10 +17,11 @@ import orjson
 from adapters.webhook.adapter import new_sender
 from adapters.webhook.sender import Request
 from adapters.webhook.signing import WebhookSecret
-from router.amqp.headers import DeadLetterRecord
+from router.amqp.headers import OPERATOR_EVENT, DeadLetterRecord
 from router.amqp.topology import AdapterQueues
 from router.config.settings import Settings
 from router.delivery.adapter import Delivery, Feed, Outcome, RetryPolicy
+from router.delivery.notices import ATTEMPT_EXHAUSTED
 from router.roles import ADAPTER_ROLES
 from schemas import utc_now
 
@@ -58,11 +60,23 @@ class ErrorsReporter:
 
     def report(self, delivery: Delivery) -> dict[str, Any]:
         envelope = delivery.envelope
+        if delivery.headers.get(OPERATOR_EVENT):
+            # An operator event (an endpoint disabled or recovered): posted as it is.
+            return {
+                "id": envelope.id,
+                "type": envelope.event,
+                "event": envelope.event,
+                "instance": envelope.instance,
+                **(envelope.data if isinstance(envelope.data, dict) else {}),
+                "date_time": envelope.date_time,
+                "server_url": self.server_url,
+            }
         record = DeadLetterRecord.from_headers(delivery.headers)
         source = record.source_queue
         return {
             # The same dead letter always gets the same report id, so receivers can de-duplicate.
             "id": str(uuid.uuid5(REPORT_NAMESPACE, f"{envelope.id}|{source}|{record.target}")),
+            "type": ATTEMPT_EXHAUSTED,
             "event": "error",
             "instance": envelope.instance,
             "event_id": envelope.id,

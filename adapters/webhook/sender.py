@@ -3,6 +3,8 @@ and the reading of the answer as delivered, retry (with ``Retry-After``) or dead
 
 from __future__ import annotations
 
+import asyncio
+import codecs
 import email.utils
 import io
 import math
@@ -29,6 +31,11 @@ except PackageNotFoundError:  # running from a source tree
 
 # How much of an error answer is kept for logs and DLQ headers.
 ERROR_BODY_CHARS = 300
+# How much of any answer is kept for the attempt history; more is never read.
+RESPONSE_BYTES = 2048
+# A receiver that accepted an event but is slow to finish its body has still accepted it: the
+# body is kept only when it comes within this long.
+ACCEPTED_BODY_SECONDS = 2.0
 
 REQUESTS = Counter(
     "router_webhook_requests_total",
@@ -75,6 +82,19 @@ def verdict_of(result: Delivered | Retry | Dead | None) -> Verdict:
     ):
         return Verdict.SUCCESS
     return Verdict.FAILURE
+
+
+async def read_start(content: aiohttp.StreamReader, limit: int = RESPONSE_BYTES) -> str:
+    """The first ``limit`` bytes of a body as text, reading no further however long it is; a
+    character cut in two at the limit is left out rather than garbled."""
+    data = bytearray()
+    while len(data) < limit:
+        chunk = await content.read(limit - len(data))
+        if not chunk:
+            break
+        data += chunk
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    return decoder.decode(bytes(data), final=len(data) < limit)
 
 
 def status_class(status: int | None) -> str:
@@ -201,8 +221,10 @@ class Sender:
             ) as response:
                 status = response.status
                 if 200 <= status < 300:
-                    return Delivered(destination=url, status=status)
-                text = (await response.content.read(ERROR_BODY_CHARS)).decode("utf-8", "replace")
+                    return Delivered(
+                        destination=url, status=status, response=await accepted_body(response)
+                    )
+                text = await read_start(response.content)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 location = response.headers.get("Location")
         except TimeoutError:
@@ -225,14 +247,26 @@ class Sender:
         attempt: int,
         location: str | None = None,
     ) -> Result:
-        error = f"HTTP {status}" + (f": {text.strip()}" if text.strip() else "")
+        """``text``: the start of the answer's body, kept whole as the attempt's response."""
+        shown = text[:ERROR_BODY_CHARS].strip()
+        error = f"HTTP {status}" + (f": {shown}" if shown else "")
         if 300 <= status < 400:
             error = f"HTTP {status}: redirect to {location} not followed; fix the URL"
         if status in self.non_retryable:
-            return Dead(f"{error} (not retried)", destination=url, status=status)
+            return Dead(f"{error} (not retried)", destination=url, status=status, response=text)
         delay = None
         if status in (429, 503) and retry_after is not None:
             # The receiver's wish, kept within [delay, 2 x delay] of the configured backoff.
             base = self.policy.delay_for(attempt)
             delay = min(max(retry_after, base), 2 * base)
-        return Retry(error, delay=delay, destination=url, status=status)
+        return Retry(error, delay=delay, destination=url, status=status, response=text)
+
+
+async def accepted_body(response: aiohttp.ClientResponse) -> str | None:
+    """The start of an accepting answer's body; None when it does not come in time or the
+    connection breaks while it comes, which does not undo the acceptance."""
+    try:
+        async with asyncio.timeout(ACCEPTED_BODY_SECONDS):
+            return await read_start(response.content)
+    except (TimeoutError, aiohttp.ClientError):
+        return None

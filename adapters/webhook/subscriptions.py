@@ -7,11 +7,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from adapters.webhook.signing import WebhookSecret
-from router.config.selection import event_keys
+from router.config.selection import GLOBAL_WEBHOOK, event_keys, webhook_target
 from schemas import Envelope, event_type
 from schemas.shapes import PayloadFormat
 
-GLOBAL_ID = "global"
+GLOBAL_ID = GLOBAL_WEBHOOK
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class Subscription:
     @property
     def id(self) -> str:
         """The delivery target: stable across restarts, carried by retries."""
-        return GLOBAL_ID if self.instance is None else f"{self.instance}/{self.label}"
+        return webhook_target(self.instance, self.label)
 
     def wants(self, envelope: Envelope) -> bool:
         if not self.enabled:

@@ -8,42 +8,38 @@ so nothing is missed or sent twice.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
 from adapters.websocket.hub import Hub
 from router.amqp import codec
 from router.amqp.broker import Broker
+from router.amqp.streams import (
+    STREAM_OFFSET,
+    Offset,
+    StreamStalled,
+    is_marker,
+    marker,
+    read_range,
+)
 from router.logging import get_logger
 from router.media import CLAIM_MARK, without_claims
 from schemas.ids import event_time_ms
 
 log = get_logger("adapters.websocket")
 
-STREAM_OFFSET: Final = "x-stream-offset"
-# A message a gateway adds to the stream to learn where the stream ends; every reader skips it.
-HEADER_MARKER: Final = "x-router-marker"
 LIVE_PREFETCH: Final = 1000
-REPLAY_PREFETCH: Final = 500
-# A replay that gets nothing for this long: with nothing read yet, a search by time that landed
-# past the end of the stream; after something was read, RabbitMQ stalled (the replay fails).
-REPLAY_IDLE_SECONDS: Final = 5.0
 # Stream chunks are found by broker time in whole seconds; an id made on a host whose clock is
 # ahead of the broker's by up to this much is still found.
 SEEK_MARGIN_SECONDS: Final = 10.0
 
-Offset = int | datetime | str
-
-
-class ReplayStalled(Exception):
-    """The stream stopped giving messages before the replay reached its end."""
+# A replay that stopped part-way: the stream went quiet.
+ReplayStalled = StreamStalled
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +57,7 @@ def decode(message: AbstractIncomingMessage) -> tuple[int, StreamEvent | None] |
     offset = headers.get(STREAM_OFFSET)
     if not isinstance(offset, int):
         return None
-    if headers.get(HEADER_MARKER):
+    if is_marker(message):
         return offset, None
     try:
         envelope = codec.decode(message)
@@ -109,8 +105,7 @@ class LiveReader:
         if known is None:
             # "next" gives nothing until the next event; the marker's offset tells this process
             # where the stream stands, so a client resuming now need not wait for traffic.
-            marker = aio_pika.Message(b"", headers={HEADER_MARKER: 1})
-            await channel.default_exchange.publish(marker, routing_key=self.stream)
+            await channel.default_exchange.publish(marker(), routing_key=self.stream)
         log.info("websocket.reading", stream=self.stream, start=str(start))
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
@@ -136,43 +131,12 @@ async def replay(
     until: int,
     on_event: Callable[[StreamEvent], Awaitable[None]],
 ) -> bool:
-    """Read from ``start`` through offset ``until`` on a channel of its own, handing each event
-    to ``on_event`` (which may wait: the client's pace is the reading pace). False when the
-    search by time found nothing at all (it started past the end); raises ``ReplayStalled``
-    when the stream went quiet part-way."""
-    channel = await connection.channel(publisher_confirms=False)
-    read_any = stalled = False
-    try:
-        await channel.set_qos(prefetch_count=REPLAY_PREFETCH)
-        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        queue = await channel.get_queue(stream, ensure=False)
-        await queue.consume(inbox.put, arguments={STREAM_OFFSET: start})
-        while True:
-            try:
-                async with asyncio.timeout(REPLAY_IDLE_SECONDS):
-                    message = await inbox.get()
-            except TimeoutError:
-                if read_any or not isinstance(start, datetime):
-                    stalled = True
-                    raise ReplayStalled(
-                        f"no message from {stream} for {REPLAY_IDLE_SECONDS}s"
-                    ) from None
-                return False
-            read_any = True
-            decoded = decode(message)
-            await message.ack()
-            if decoded is None:
-                continue
-            offset, event = decoded
-            if offset > until:
-                return True
-            if event is not None:
-                await on_event(event)
-            if offset >= until:
-                return True
-    finally:
-        # After a stall the close would wait for an answer that may never come; the caller
-        # starts the connection over instead, which closes this channel with it.
-        if not stalled and not channel.is_closed:
-            with contextlib.suppress(Exception):
-                await channel.close()
+    """Hand each event from ``start`` through offset ``until`` to ``on_event`` (see
+    ``router.amqp.streams.read_range``)."""
+
+    async def heard(_: int, message: AbstractIncomingMessage) -> None:
+        decoded = decode(message)
+        if decoded is not None and decoded[1] is not None:
+            await on_event(decoded[1])
+
+    return await read_range(connection, stream, start, until, heard)

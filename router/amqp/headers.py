@@ -26,6 +26,10 @@ DUE: Final = "x-router-due"
 LAST_ERROR: Final = "x-router-last-error"
 LAST_STATUS: Final = "x-router-last-status"
 TARGET: Final = "x-router-target"
+# The replay a copy was sent again by (``router.replay``).
+REPLAY: Final = "x-router-replay"
+# An operator event for the errors webhook, posted as it is (``router.delivery.notices``).
+OPERATOR_EVENT: Final = "x-router-operator-event"
 # A dead letter's record.
 REASON: Final = "x-router-reason"
 ATTEMPTS: Final = "x-router-attempts"

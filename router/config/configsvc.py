@@ -19,6 +19,8 @@ Announce = Callable[[str], Awaitable[None]]
 Change = Callable[[InstanceConfig], InstanceConfig]
 # Why a webhook URL may not be used, or None (``router.netguard.Guard.url_refusal``).
 UrlRefusal = Callable[[str], Awaitable[str | None]]
+# Deliver the archive from a time to one webhook alone: (instance, label, since).
+Backfill = Callable[[str, str, str], Awaitable[None]]
 log = get_logger("router.config")
 
 
@@ -48,6 +50,7 @@ class ConfigService:
         ready: Callable[[], bool] = lambda: True,
         apply_here: Announce = _nothing,
         url_refusal: UrlRefusal | None = None,
+        backfill: Backfill | None = None,
     ) -> None:
         self.store = store
         self.announce = announce
@@ -55,6 +58,7 @@ class ConfigService:
         self.ready = ready  # no change is stored while it could not be announced
         self.apply_here = apply_here
         self.url_refusal = url_refusal  # the SSRF guard's verdict on a webhook URL
+        self.backfill = backfill
 
     async def get(self, instance: str) -> InstanceConfig:
         """The stored document, or the default (nothing enabled) for an instance never set."""
@@ -86,7 +90,10 @@ class ConfigService:
         await self._check_urls(instance, change)
         refusal: list[Exception] = []
 
+        before: list[InstanceConfig | None] = []
+
         def step(current: InstanceConfig | None) -> InstanceConfig:
+            before[:] = [current]
             try:
                 return self._checked(instance, change(current or InstanceConfig(instance=instance)))
             except Exception as exc:
@@ -96,6 +103,9 @@ class ConfigService:
         new = await self._write(instance, step, refusal)
         assert new is not None
         await self._spread(instance)
+        if self.backfill is not None:
+            for label, since in backfills(before[0] if before else None, new):
+                await self.backfill(instance, label, since)
         return new
 
     async def _check_urls(self, instance: str, change: Change) -> None:
@@ -148,3 +158,16 @@ class ConfigService:
         except BrokerUnavailable as exc:
             # Stored and applied here; the other replicas catch up at their periodic resync.
             log.warning("config.announce_failed", instance=instance, error=str(exc))
+
+
+def backfills(before: InstanceConfig | None, after: InstanceConfig) -> list[tuple[str, str]]:
+    """(label, since) of each enabled webhook whose backfill was asked for by this change: one
+    added with ``backfill_since``, or whose ``backfill_since`` changed."""
+    asked = {} if before is None else {w.label: w.backfill_since for w in before.webhooks}
+    return [
+        (hook.label, hook.backfill_since)
+        for hook in after.webhooks
+        if hook.enabled
+        and hook.backfill_since is not None
+        and (hook.label not in asked or asked[hook.label] != hook.backfill_since)
+    ]

@@ -13,6 +13,15 @@ from schemas.instance_config import ChannelConfig, InstanceConfig
 BlockOf = Callable[[InstanceConfig], ChannelConfig | None]
 
 
+GLOBAL_WEBHOOK = "global"
+
+
+def webhook_target(instance: str | None, label: str) -> str:
+    """The delivery target of a webhook: stable across restarts, carried by its retries and
+    replays; ``global`` for the global webhook (``instance`` None)."""
+    return GLOBAL_WEBHOOK if instance is None else f"{instance}/{label}"
+
+
 def event_keys(instance: str | None, events: frozenset[str] | None) -> frozenset[str]:
     """``<owner>.#`` for every event (None), otherwise one key per event. The owner is the
     instance's word, or ``*`` for every instance (``instance`` None); an instance named ``*``

@@ -25,6 +25,7 @@ from router.netguard import Guard, networks
 from schemas import CATALOG
 from schemas.shapes import PayloadFormat
 
+DURATION_UNITS = {"D": 86_400, "h": 3_600, "m": 60, "s": 1}
 EVOLUTION_LOG_LEVEL = "ERROR,WARN,DEBUG,INFO,LOG,VERBOSE,DARK,WEBHOOKS,WEBSOCKET"
 
 
@@ -233,6 +234,11 @@ class WebhookSettings(Family):
     endpoint_failure_threshold: int = Field(
         5, ge=1, description="failures in a row that pause a receiver for one retry delay"
     )
+    endpoint_disable_after: str = Field(
+        "5D",
+        pattern=r"^(0|[1-9][0-9]*[Dhms])$",
+        description="a per-instance webhook failing this long without a success is disabled, with an operator event (5D, 12h, 30m, 90s; 0: never); one answering 410 Gone at once",
+    )
     secret: SecretStr = Field(
         SecretStr(""),
         description="whsec_ secret(s), space separated, signing requests per Standard Webhooks",
@@ -255,6 +261,14 @@ class WebhookSettings(Family):
     def _networks(cls, value: str) -> str:
         networks(value)
         return value
+
+    @property
+    def disable_after_seconds(self) -> float | None:
+        """``endpoint_disable_after`` in seconds; None: never."""
+        value = self.endpoint_disable_after
+        if value == "0":
+            return None
+        return int(value[:-1]) * DURATION_UNITS[value[-1]]
 
     @property
     def non_retryable_codes(self) -> frozenset[int]:
@@ -528,6 +542,18 @@ class RouterSettings(Family):
         ge=0,
         description="most confirmed ids remembered for RESEND_WINDOW_SECONDS (about 200 bytes each)",
     )
+    archive_enabled: bool = Field(
+        True,
+        description="keep every event in the <exchange>.archive stream, for replay (POST /replay, router replay)",
+    )
+    archive_max_age: str = Field(
+        "7D",
+        pattern=r"^[1-9][0-9]*[YMDhms]$",
+        description="how long the archive keeps events (x-max-age: 7D, 48h)",
+    )
+    archive_max_bytes: int = Field(
+        10_000_000_000, ge=1_000_000, description="most bytes the archive keeps"
+    )
     prefetch: int = Field(64, ge=1, description="unacked deliveries per adapter consumer")
     delivery_timeout_seconds: float = Field(
         120, gt=0, description="longest one delivery may take before it is retried"
@@ -541,6 +567,30 @@ class RouterSettings(Family):
     )
     strict_env: bool = Field(
         True, description="refuse to start on an unknown variable in a known family"
+    )
+    history_enabled: bool = Field(
+        True,
+        description="record every delivery attempt in the configuration store's database, for GET /attempts",
+    )
+    history_retention_hours: float = Field(
+        168, gt=0, description="attempt records older than this are removed"
+    )
+    history_max_rows: int = Field(
+        1_000_000, ge=1, description="most attempt records kept; the oldest beyond are removed"
+    )
+    history_flush_seconds: float = Field(
+        1, gt=0, description="write the attempt records waiting in memory at least this often"
+    )
+    history_batch: int = Field(
+        500, ge=1, description="write at once when this many attempt records wait; rows per write"
+    )
+    history_buffer_rows: int = Field(
+        20_000,
+        ge=1,
+        description="most attempt records waiting in memory; when full the oldest are dropped (router_history_dropped_total), never a delivery slowed",
+    )
+    history_prune_seconds: float = Field(
+        60, gt=0, description="remove records past the retention or the row bound this often"
     )
 
 

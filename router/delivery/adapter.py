@@ -31,6 +31,9 @@ class Delivery:
 class Delivered:
     destination: str | None = None
     status: int | None = None
+    # The start of the destination's answer (a webhook's body, at most 2 KB), for the
+    # attempt history; None where a destination answers nothing to keep.
+    response: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,7 @@ class Retry:
     status: int | None = None
     counts: bool = True
     due: float | None = None
+    response: str | None = None  # as ``Delivered.response``
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,7 @@ class Dead:
     reason: str
     destination: str | None = None
     status: int | None = None
+    response: str | None = None  # as ``Delivered.response``
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aio_pika.abc import (
     AbstractConnection,
@@ -30,14 +32,23 @@ from router.amqp.topology import (
     rebind,
 )
 from router.constants import SETTLE_FAILURE_PAUSE_SECONDS
-from router.delivery.adapter import Adapter, Dead, Delivery, Outcome, Retry
+from router.delivery.adapter import Adapter, Dead, Delivery, Outcome, Retry, Single
 from router.delivery.copies import Copies, Link
 from router.delivery.parking import Parking
 from router.delivery.report import report, report_invalid
 from router.delivery.retryqueues import LegacyDrain, delays_ms
+from router.history import Sink
 from router.logging import get_logger
+from router.replay.routes import Destination
+from router.roles import role_of
 
 log = get_logger("router.delivery")
+# (the queue that was gone, from when) -> the gap asked of the archive
+Refill = Callable[[Destination, datetime], Coroutine[Any, Any, object]]
+# (adapter, target, outcome) of each delivery settled; must not wait
+Watch = Callable[[str, str | None, Single], object]
+# Events archived shortly before the consumer heard of the deletion may not have been taken.
+REFILL_MARGIN = timedelta(seconds=5)
 
 
 class Consumer:
@@ -51,8 +62,12 @@ class Consumer:
         *,
         prefetch: int = 64,
         deliver_timeout: float = 120.0,
+        history: Sink | None = None,
+        refill: Refill | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self.broker = broker
+        self.history = history  # where each outcome's attempt record goes
         self.adapter = adapter
         self.exchange_name = exchange
         self.queues = AdapterQueues.for_role(exchange, adapter.name)
@@ -70,6 +85,12 @@ class Consumer:
             self.queues, policy, lambda: connect_any(broker.url, f"{broker.name}-legacy-drain")
         )
         self.bound_keys: frozenset[str] = frozenset()
+        # Asks the archive again for what came in while the work queue was gone (deleted by
+        # hand): only the archive took those events in then.
+        self.refill = refill
+        self.watch = watch  # hears each outcome, for the endpoint's lifecycle
+        self._vanished_at: datetime | None = None
+        self._refilling: set[asyncio.Task[object]] = set()
 
     async def setup(self, connection: AbstractConnection) -> None:
         channel = await connection.channel(publisher_confirms=True)
@@ -79,9 +100,7 @@ class Consumer:
         # A queue deleted under a running consumer cancels it without closing anything;
         # start over so the topology is declared again and consuming resumes.
         underlay = await channel.get_underlay_channel()
-        underlay.on_consumer_cancel_callbacks.add(
-            lambda _: self.broker.connection_lost("consumer cancelled by the broker", connection)
-        )
+        underlay.on_consumer_cancel_callbacks.add(lambda _: self._vanished(connection))
         await channel.set_qos(prefetch_count=self.prefetch)
         passive = self.broker.provisioned
         exchange = await declare_exchange(channel, self.exchange_name, passive=passive)
@@ -101,6 +120,21 @@ class Consumer:
             routing_keys=sorted(self.bound_keys),
             prefetch=self.prefetch,
         )
+        if self._vanished_at is not None and self.refill is not None:
+            since, self._vanished_at = self._vanished_at - REFILL_MARGIN, None
+            role = role_of(self.adapter.name)
+            gap = Destination(role, self.queues.work, self.bound_keys)
+            task = asyncio.create_task(self.refill(gap, since), name=f"refill {gap.queue}")
+            self._refilling.add(task)
+            task.add_done_callback(self._refilling.discard)
+            log.warning("consumer.refilling", queue=gap.queue, since=since.isoformat())
+
+    def _vanished(self, connection: AbstractConnection) -> None:
+        """The broker cancelled the consumer: its queue was deleted. Start over, so the
+        topology is declared again and consuming resumes, then ask for the gap."""
+        if self._vanished_at is None:
+            self._vanished_at = datetime.now(UTC)
+        self.broker.connection_lost("consumer cancelled by the broker", connection)
 
     async def rebind(self, keys: frozenset[str]) -> None:
         """Make the work queue's bindings ``keys`` (subscriptions changed at run time)."""
@@ -186,7 +220,17 @@ class Consumer:
         for part_target, settlement in self.parking.plan(outcome, state, target, datetime.now(UTC)):
             stored = await self.copies.store(link, message, envelope.id, settlement)
             if stored:
-                report(self.adapter.name, settlement, envelope, state.attempt, part_target, elapsed)
+                report(
+                    self.adapter.name,
+                    settlement,
+                    envelope,
+                    state.attempt,
+                    part_target,
+                    elapsed,
+                    self.history,
+                )
+                if self.watch is not None:
+                    self.watch(self.adapter.name, part_target, settlement.outcome)
             settled.append(stored)
         if all(settled):
             await self._ack(message)

@@ -112,7 +112,9 @@ class Parking:
             reason = f"deferred {state.deferrals + 1} times: {retry.error}"
         else:
             return None
-        return Dead(reason, destination=retry.destination, status=retry.status)
+        return Dead(
+            reason, destination=retry.destination, status=retry.status, response=retry.response
+        )
 
     def park(self, retry: Retry, state: RetryState, target: str | None) -> Park:
         due = retry.due if retry.due is not None and math.isfinite(retry.due) else None

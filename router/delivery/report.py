@@ -1,21 +1,34 @@
-"""One JSON line, and one count, per delivery outcome: what became of an event, where, on which
-attempt, and why."""
+"""One JSON line, one count and one attempt record per delivery outcome: what became of an
+event, where, on which attempt, and why."""
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 from prometheus_client import Counter
 
 from router import metrics
-from router.delivery.adapter import Dead, Skipped
+from router.config.store.attempts import Attempt, Outcome
+from router.delivery.adapter import Dead, Delivered, Retry, Skipped
 from router.delivery.parking import Park, Settlement
-from router.logging import get_logger
+from router.history import Sink
+from router.logging import get_logger, mask_url
 from schemas import Envelope
+from schemas.timefmt import format_utc
 
 log = get_logger("router.delivery")
 LEVELS = {"delivered": "info", "skipped": "info", "retry": "warning"}
+OUTCOME_NAMES: Final[dict[type, Outcome]] = {
+    Delivered: "delivered",
+    Retry: "retry",
+    Dead: "dead",
+    Skipped: "skipped",
+}
+# Adapters whose targets are labelled subscriptions: the webhook's are "global" (the global
+# webhook) or "<instance>/<label>".
+LABELLED: Final = frozenset({"webhook"})
 
 
 @functools.lru_cache(maxsize=256)
@@ -31,6 +44,7 @@ def report(
     attempt: int,
     target: str | None,
     elapsed: float,
+    history: Sink | None = None,
 ) -> None:
     outcome = settlement.outcome
     name = type(outcome).__name__.lower()
@@ -53,6 +67,47 @@ def report(
             fields["deferred"] = True
     counter(adapter, name).inc()
     getattr(log, LEVELS.get(name, "error"))("delivery", outcome=name, **fields)
+    if history is not None:
+        now = datetime.now(UTC)
+        history.record(attempt_of(adapter, settlement, envelope, attempt, target, elapsed, now))
+
+
+def attempt_of(
+    adapter: str,
+    settlement: Settlement,
+    envelope: Envelope,
+    attempt: int,
+    target: str | None,
+    elapsed: float,
+    now: datetime,
+) -> Attempt:
+    """The record of one attempt, which began ``elapsed`` seconds before ``now``."""
+    outcome = settlement.outcome
+    error = outcome.error if isinstance(outcome, Retry) else getattr(outcome, "reason", None)
+    return Attempt(
+        event_id=envelope.id,
+        instance=envelope.instance,
+        event=envelope.event,
+        adapter=adapter,
+        destination=mask_url(outcome.destination or target or adapter),
+        label=label_of(adapter, target, envelope.instance),
+        attempt=attempt,
+        outcome=OUTCOME_NAMES[type(outcome)],
+        status=outcome.status,
+        duration_ms=round(elapsed * 1000, 1),
+        error=None if error is None else mask_url(error),
+        response=None if isinstance(outcome, Skipped) else outcome.response,
+        at=format_utc(now - timedelta(seconds=elapsed)),
+    )
+
+
+def label_of(adapter: str, target: str | None, instance: str) -> str | None:
+    """The subscription label an attempt was for: "global" for the global webhook, the label
+    of "<instance>/<label>" (instance names may hold "/" too, so the instance is cut off
+    whole), and None for adapters without labels."""
+    if adapter not in LABELLED or target is None:
+        return None
+    return target.removeprefix(f"{instance}/")
 
 
 def report_invalid(adapter: str, message_id: str | None, attempt: int, reason: str) -> None:

@@ -53,9 +53,10 @@ def test_it_holds_every_queue_the_router_declares_with_the_same_arguments() -> N
         names = binding.queues
         assert queues[names.work] == names.work_arguments()
         assert names.dlq in queues
-    (stream,) = topology.streams
-    assert queues[stream.name] == stream.arguments()
+    for stream in topology.streams:
+        assert queues[stream.name] == stream.arguments()
     assert queues["evolution_exchange.websocket"]["x-queue-type"] == "stream"
+    assert queues["evolution_exchange.archive"]["x-queue-type"] == "stream"
     roles = {b.queues.role for b in topology.adapters}
     assert roles == {"webhook", "sqs", "pusher"}
     exchanges = {e["name"]: e["type"] for e in found["exchanges"]}
@@ -235,17 +236,18 @@ async def test_what_the_router_declares_matches_the_imported_definitions(
         # closes the channel and fails the test.
         channel = await connection.channel()
         await declare(channel, topology)
-        (stream,) = topology.streams
-        await channel.declare_queue(stream.name, durable=True, arguments=stream.arguments())
+        for stream in topology.streams:
+            await channel.declare_queue(stream.name, durable=True, arguments=stream.arguments())
         for binding in topology.adapters:
             queues = binding.queues
             for delay in delays_ms(RetryPolicy.from_settings(settings.webhook)):
                 arguments = queues.delay_arguments(delay)
                 await channel.declare_queue(queues.delay(delay), durable=True, arguments=arguments)
         assert not channel.is_closed
-        # And the stream really is bound for the events it streams.
-        routed = await channel.declare_queue(stream.name, passive=True)
-        assert routed.name == stream.name
+        # And the streams really are there for the events they keep.
+        for stream in topology.streams:
+            routed = await channel.declare_queue(stream.name, passive=True)
+            assert routed.name == stream.name
         assert topology.routes("my-instance.messages.upsert")
     finally:
         await connection.close()

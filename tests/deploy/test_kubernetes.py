@@ -169,6 +169,9 @@ def test_services_and_ingresses_reach_the_http_roles() -> None:
         "/websocket",
         "/pusher",
         "/api",
+        "/attempts",
+        "/replay",
+        "/endpoints",
     ]
     assert routed == {"/ws": "evrouter-websocket"} | dict.fromkeys(api, "evrouter-ingest")
     # Unauthenticated operational endpoints are not published.

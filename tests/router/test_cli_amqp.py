@@ -20,8 +20,9 @@ from tests.support.amqp import next_message
 from tests.support.process import RouterProcess, clean_env
 
 
-async def router(*args: str, env: Mapping[str, str], timeout: float = 30) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
+async def spawn(*args: str, env: Mapping[str, str]) -> asyncio.subprocess.Process:
+    """``router ARGS`` started, without a .env file, its output piped."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "router",
@@ -32,6 +33,10 @@ async def router(*args: str, env: Mapping[str, str], timeout: float = 30) -> tup
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def router(*args: str, env: Mapping[str, str], timeout: float = 30) -> tuple[int, str, str]:
+    proc = await spawn(*args, env=env)
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode(), err.decode()
 
@@ -294,19 +299,7 @@ async def test_replay_reports_progress_and_an_interrupt_loses_nothing(
     work = AdapterQueues.of_dlq(dlq).work
     await dead_letters(env, exchange_name, cleanup, 3000)
     before = sum(await depths(env, dlq, work))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "router",
-        "--env-file",
-        "/dev/null",
-        "dlq",
-        "replay",
-        "webhook",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn("dlq", "replay", "webhook", env=env)
     async with asyncio.timeout(30):
         while (await depths(env, work))[0] <= 3 + 50:  # under way
             await asyncio.sleep(0.05)

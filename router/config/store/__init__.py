@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from router.config.store.attempts import AttemptLog, MemoryAttemptLog
 from router.config.store.base import ConfigStore, MemoryStore
 from router.config.store.postgres import PostgresStore
 from router.config.store.sqlite import SqliteStore
 
-__all__ = ["ConfigStore", "MemoryStore", "PostgresStore", "SqliteStore", "open_store"]
+__all__ = [
+    "AttemptLog",
+    "ConfigStore",
+    "MemoryAttemptLog",
+    "MemoryStore",
+    "PostgresStore",
+    "SqliteStore",
+    "open_store",
+]
 
 _SQLITE_URL = "sqlite:///"
 

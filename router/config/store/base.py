@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from router.config.store.attempts import AttemptLog, MemoryAttemptLog
 from schemas.instance_config import InstanceConfig
 
 # From the stored document (None if there is none) to the new one (None deletes it). It may
@@ -38,10 +39,20 @@ class ConfigStore(Protocol):
         processes share the store; returns what is stored afterwards."""
         ...
 
+    @property
+    def attempts(self) -> AttemptLog:
+        """The delivery attempt history, kept in the same database (usable once opened)."""
+        ...
+
 
 class MemoryStore:
     def __init__(self) -> None:
         self._documents: dict[str, InstanceConfig] = {}
+        self._attempts = MemoryAttemptLog()
+
+    @property
+    def attempts(self) -> MemoryAttemptLog:
+        return self._attempts
 
     async def open(self) -> None:
         return None

@@ -9,14 +9,15 @@ from typing import Any, Final
 
 import orjson
 
+from router.config.store.attempts_postgres import PostgresAttemptLog
 from router.config.store.base import Change
 from schemas.instance_config import InstanceConfig
 
 Migration = tuple[int, tuple[str, ...]]
 
 # Each entry takes the schema from the version before it to its own and is applied in one
-# transaction. Only ever append. Steps are format strings: {config} and {version} are the
-# quoted table names, and {prefix} the bare table prefix for naming new objects (indexes
+# transaction. Only ever append. Steps are format strings: {config}, {version} and
+# {attempts} are the quoted table names, and {prefix} the bare table prefix for naming new objects (indexes
 # and the like), safe to use unquoted because it is checked to be lower-case letters, digits
 # and underscores.
 MIGRATIONS: Final[tuple[Migration, ...]] = (
@@ -32,6 +33,35 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
                 updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
             )
             """,
+        ),
+    ),
+    (
+        2,
+        (
+            # The delivery attempt history (router.config.store.attempts_postgres); every
+            # listing is newest first on (at, id), alone or after one exact filter.
+            """
+            CREATE TABLE {attempts} (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                event_id TEXT NOT NULL,
+                instance TEXT NOT NULL,
+                event TEXT NOT NULL,
+                adapter TEXT NOT NULL,
+                destination TEXT NOT NULL,
+                label TEXT,
+                attempt INTEGER NOT NULL,
+                outcome TEXT NOT NULL,
+                status INTEGER,
+                duration_ms DOUBLE PRECISION NOT NULL,
+                error TEXT,
+                response TEXT,
+                at TIMESTAMPTZ NOT NULL
+            )
+            """,
+            "CREATE INDEX {prefix}attempts_at ON {attempts} (at, id)",
+            "CREATE INDEX {prefix}attempts_ev ON {attempts} (event_id, at, id)",
+            "CREATE INDEX {prefix}attempts_in ON {attempts} (instance, at, id)",
+            "CREATE INDEX {prefix}attempts_ds ON {attempts} (destination, at, id)",
         ),
     ),
 )
@@ -65,6 +95,7 @@ class PostgresStore:
         self._lock = asyncio.Lock()
         self._config = _quote(self.config_table)
         self._version = _quote(self.version_table)
+        self._attempts = PostgresAttemptLog(self._ready, _quote(self.attempts_table))
         # One advisory lock per prefix: replicas sharing tables take turns migrating them,
         # stores with other prefixes are not held up.
         digest = hashlib.blake2b(f"router schema {prefix}".encode(), digest_size=8).digest()
@@ -81,6 +112,15 @@ class PostgresStore:
     @property
     def version_table(self) -> str:
         return f"{self._prefix}schema_version"
+
+    @property
+    def attempts_table(self) -> str:
+        return f"{self._prefix}attempts"
+
+    @property
+    def attempts(self) -> PostgresAttemptLog:
+        """The delivery attempt history, in the same database, on the same pool."""
+        return self._attempts
 
     async def open(self) -> None:
         async with self._lock:
@@ -170,7 +210,12 @@ class PostgresStore:
         return self._pool
 
     async def _migrate(self, connection: Any) -> None:
-        names = {"config": self._config, "version": self._version, "prefix": self._prefix}
+        names = {
+            "config": self._config,
+            "version": self._version,
+            "attempts": _quote(self.attempts_table),
+            "prefix": self._prefix,
+        }
         for version, steps in MIGRATIONS:
             async with connection.transaction():
                 # Held until the transaction ends, so a replica that starts at the same moment

@@ -15,6 +15,7 @@ from typing import Final, TypeVar
 
 import orjson
 
+from router.config.store.attempts_sqlite import SqliteAttemptLog
 from router.config.store.base import Change
 from schemas.instance_config import InstanceConfig
 from schemas.timefmt import utc_now
@@ -37,6 +38,36 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
                 updated_at TEXT NOT NULL
             )
             """,
+        ),
+    ),
+    (
+        2,
+        (
+            # The delivery attempt history (router.config.store.attempts_sqlite). ``at`` is
+            # the envelope's time format, whose text order is its time order; every listing
+            # is newest first on (at, id), alone or after one exact filter.
+            """
+            CREATE TABLE attempts (
+                id INTEGER PRIMARY KEY,
+                event_id TEXT NOT NULL,
+                instance TEXT NOT NULL,
+                event TEXT NOT NULL,
+                adapter TEXT NOT NULL,
+                destination TEXT NOT NULL,
+                label TEXT,
+                attempt INTEGER NOT NULL,
+                outcome TEXT NOT NULL,
+                status INTEGER,
+                duration_ms REAL NOT NULL,
+                error TEXT,
+                response TEXT,
+                at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX attempts_at ON attempts (at, id)",
+            "CREATE INDEX attempts_event ON attempts (event_id, at, id)",
+            "CREATE INDEX attempts_instance ON attempts (instance, at, id)",
+            "CREATE INDEX attempts_destination ON attempts (destination, at, id)",
         ),
     ),
 )
@@ -67,10 +98,16 @@ class SqliteStore:
         # The asyncio lock is given up when its holder is cancelled, while the worker thread it
         # started keeps running; this one keeps such a thread and the next call's apart.
         self._thread_lock = threading.Lock()
+        self._attempts = SqliteAttemptLog(self._run, self._write)
 
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def attempts(self) -> SqliteAttemptLog:
+        """The delivery attempt history, in the same file, on the same connection."""
+        return self._attempts
 
     async def open(self) -> None:
         async with self._lock:
@@ -149,6 +186,13 @@ class SqliteStore:
             if self._connection is None:
                 raise RuntimeError(f"SQLite store {self._path} is not open; call open() first")
             return await asyncio.to_thread(self._serialized, self._connection, work)
+
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        def in_transaction(connection: sqlite3.Connection) -> T:
+            with _transaction(connection):
+                return work(connection)
+
+        return await self._run(in_transaction)
 
     def _serialized(
         self, connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]

@@ -282,6 +282,9 @@ def merged_webhook(
         data: dict[str, Any] = {"label": label, **patch}
     else:
         data = {**previous.model_dump(), **patch, "updated_at": utc_now()}
+        if patch.get("enabled") is True and not previous.enabled:
+            # Switched on again: a new failing spell starts (``router.delivery.lifecycle``).
+            data |= {"failing_since": None, "disabled_reason": None}
         if "headers" in patch:
             data["headers"] = unmasked_headers(patch["headers"], previous.headers)
     if not data.get("url"):

@@ -56,7 +56,10 @@ BLOCKS = ("webhook", *CHANNELS)
 
 BY_EVENTS = ("byEvents", "webhookByEvents", "webhook_by_events")
 BASE64 = ("base64", "webhookBase64", "webhook_base64")
-WEBHOOK_FIELDS = frozenset({"enabled", "url", "headers", "events", "format", *BY_EVENTS, *BASE64})
+BACKFILL_SINCE = ("backfillSince", "backfill_since")
+WEBHOOK_FIELDS = frozenset(
+    {"enabled", "url", "headers", "events", "format", *BY_EVENTS, *BASE64, *BACKFILL_SINCE}
+)
 CHANNEL_FIELDS = frozenset({"enabled", "events"})
 # Evolution's spelling of the Pusher credentials, and the model's.
 PUSHER_STRINGS = {"appId": "app_id", "key": "key", "secret": "secret", "cluster": "cluster"}
@@ -108,6 +111,7 @@ def webhook_patch(block: dict[str, Any], where: str, *, strict: bool = True) -> 
         "by_events": one_of(block, BY_EVENTS, where, get_bool),
         "base64": one_of(block, BASE64, where, get_bool),
         "format": get_format(block, "format", where),
+        "backfill_since": one_of(block, BACKFILL_SINCE, where, get_str),
     }
     return {name: value for name, value in values.items() if value is not None}
 
@@ -190,7 +194,9 @@ def webhook_answer(config: InstanceConfig) -> dict[str, Any]:
         "updatedAt": hook.updated_at,
         "instance": config.instance,
     }
-    # Evolution's own answer has no format; it is shown only when it is not Evolution's.
+    # Evolution's own answer has neither: each is shown only when it is set.
+    if hook.backfill_since is not None:
+        answer["backfillSince"] = hook.backfill_since
     return answer if hook.format == "evolution" else {**answer, "format": hook.format}
 
 

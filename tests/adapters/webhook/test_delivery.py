@@ -277,6 +277,7 @@ async def test_dead_letters_are_reported_to_the_errors_webhook(
         event_id = await post(client, "shop", "messages.upsert", {"k": 1})
         report = orjson.loads((await other_receiver.next()).body)
     assert report["event"] == "error"
+    assert report["type"] == "router.attempt.exhausted"
     assert report["event_id"] == event_id
     assert report["instance"] == "shop"
     assert report["original_event"] == "messages.upsert"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
+from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 
+import adapters.webhook.sender
 from adapters.webhook.endpoints import Endpoints
-from adapters.webhook.sender import Request, Sender, parse_retry_after
+from adapters.webhook.sender import RESPONSE_BYTES, Request, Sender, parse_retry_after
 from router.delivery.adapter import Dead, Delivered, Retry, RetryPolicy
 from tests.support.receiver import Answer, Receiver
 
@@ -96,3 +100,74 @@ async def test_a_request_that_cannot_be_built_is_dead_not_retried() -> None:
         await s.close()
     assert isinstance(result, Dead)
     assert "request not sent" in result.reason
+
+
+# --- the answer kept for the attempt history ---------------------------------------------------
+
+
+async def send_to(url: str, attempt: int = 1) -> Delivered | Retry | Dead:
+    s = sender()
+    await s.start()
+    try:
+        return await s.send(Request(url, b"{}", "id-r", {}), attempt)
+    finally:
+        await s.close()
+
+
+@pytest.mark.parametrize("status", [200, 500, 404])
+async def test_the_start_of_a_long_answer_is_kept_whatever_it_says(
+    receiver: Receiver, status: int
+) -> None:
+    body = b"0123456789" * 100_000  # a megabyte
+    receiver.script = lambda _r, _n: Answer(status=status, body=body)
+    result = await send_to(f"{receiver.base}/long")
+    assert result.response == body[:RESPONSE_BYTES].decode()
+    if not isinstance(result, Delivered):
+        message = result.error if isinstance(result, Retry) else result.reason
+        assert len(message) < 350  # the error message stays short
+
+
+async def test_a_character_cut_by_the_limit_is_left_out(receiver: Receiver) -> None:
+    body = ("a" * (RESPONSE_BYTES - 1) + "é" + "tail").encode()
+    receiver.script = lambda _r, _n: Answer(body=body)
+    result = await send_to(f"{receiver.base}/utf8")
+    assert result.response == "a" * (RESPONSE_BYTES - 1)
+    receiver.script = lambda _r, _n: Answer(body="ça marche".encode())
+    assert (await send_to(f"{receiver.base}/short")).response == "ça marche"
+    receiver.script = lambda _r, _n: Answer(status=204, body=b"")
+    assert (await send_to(f"{receiver.base}/empty")).response == ""
+
+
+@pytest.fixture
+async def slow_body() -> AsyncIterator[str]:
+    """A receiver that accepts at once, then never finishes its body."""
+
+    async def accept(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=200)
+        response.content_length = 100
+        await response.prepare(request)
+        await response.write(b"accepted, ")
+        await asyncio.sleep(30)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/slow", accept)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/slow"
+    finally:
+        await runner.cleanup()
+
+
+async def test_an_acceptance_whose_body_never_ends_is_still_delivered(
+    slow_body: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(adapters.webhook.sender, "ACCEPTED_BODY_SECONDS", 0.2)
+    started = time.monotonic()
+    result = await send_to(slow_body)
+    assert isinstance(result, Delivered)
+    assert result.response is None
+    assert time.monotonic() - started < 1.5

@@ -102,7 +102,7 @@ class Backend:
         for made in self.made:
             await made.close()
         if self.kind == "postgres":
-            tables = ("instance_config", "schema_version", "new_table")
+            tables = ("instance_config", "schema_version", "attempts", "new_table")
             names = ", ".join(f'"{self.name(table)}"' for table in tables)
             connection = await asyncpg.connect(POSTGRES_URL)
             try:

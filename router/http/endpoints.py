@@ -1,0 +1,74 @@
+"""``POST /endpoints/enable``: a per-instance webhook that was disabled (failing for too long,
+or gone) switched on again, and, when asked, sent what it missed from the archive."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+from aiormq.exceptions import AMQPError
+
+from router.amqp.streams import StreamStalled
+from router.config.configsvc import ConfigRefused
+from router.delivery.lifecycle import enabled_again
+from router.http.appkeys import CONFIG
+from router.http.dialects.common import guarded
+from router.http.replay import REPLAYS
+from router.http.requests import Refused, checked_instance, json_response, parse_json, read_body
+from router.replay.plan import WEBHOOK_LABEL, PlanRefused, ReplayPlan, stamp
+
+MAX_REQUEST_BYTES = 16 * 1024
+
+
+async def post_enable(request: web.Request) -> web.Response:
+    body = parse_json(await read_body(request, MAX_REQUEST_BYTES))
+    if not isinstance(body, dict):
+        raise Refused(422, "invalid", 'the body must be {"instance", "label", "replay"}')
+    instance, label, replay = (
+        body.get("instance"),
+        body.get("label", "default"),
+        body.get("replay", False),
+    )
+    if not isinstance(instance, str) or not isinstance(label, str):
+        raise Refused(422, "invalid", "'instance' and 'label' must be strings")
+    if not isinstance(replay, bool):
+        raise Refused(422, "invalid", "'replay' must be true or false")
+    checked_instance(instance)
+    config = request.app[CONFIG]
+    hook = (await config.get(instance)).webhook(label)
+    if hook is None:
+        raise Refused(404, "not_found", f"instance {instance!r} has no webhook {label!r}")
+    replays = request.app.get(REPLAYS)
+    if replay and replays is None:
+        raise Refused(
+            409,
+            "archive_off",
+            "the archive is off (ROUTER_ARCHIVE_ENABLED=false): nothing to replay",
+        )
+    # What it missed: everything since it began to fail (or was disabled at once).
+    missed_since = hook.failing_since or hook.disabled_at
+    try:
+        await config.update(instance, lambda current: enabled_again(current, label))
+    except (ConfigRefused, LookupError) as exc:
+        raise Refused(422, "invalid", str(exc)) from None
+    answer: dict[str, object] = {"instance": instance, "label": label, "enabled": True}
+    if replay and replays is not None and missed_since is not None:
+        plan = ReplayPlan(
+            since=datetime.fromisoformat(missed_since),
+            until=datetime.now(UTC),
+            instance=instance,
+            to=f"{WEBHOOK_LABEL}{label}",
+        )
+        answer["since"] = stamp(plan.since)
+        try:
+            progress = await replays.start(plan)
+        except (PlanRefused, TimeoutError, StreamStalled, ConnectionError, AMQPError) as exc:
+            # Enabled all the same; the replay can be asked for again (POST /replay).
+            answer["replay_error"] = f"{type(exc).__name__}: {exc}"
+        else:
+            answer |= {"replay": progress.id, "matched": progress.matched}
+    return json_response(answer, 200)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/endpoints/enable", guarded(post_enable))

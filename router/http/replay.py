@@ -1,0 +1,61 @@
+"""``POST /replay`` and ``GET /replay/{id}``: events sent again from the archive, and how far
+a replay has got. Served by the ingest role, with the API key."""
+
+from __future__ import annotations
+
+import aiormq
+from aiohttp import web
+
+from router.amqp.streams import StreamStalled
+from router.http.dialects.common import guarded
+from router.http.requests import Refused, json_response, parse_json, read_body
+from router.replay.plan import PlanRefused
+from router.replay.service import ReplayService
+
+REPLAYS = web.AppKey("replays", ReplayService)
+MAX_REQUEST_BYTES = 2 * 1024 * 1024  # room for the most event ids a replay takes
+
+
+async def post_replay(request: web.Request) -> web.Response:
+    service = request.app.get(REPLAYS)
+    if service is None:
+        raise Refused(
+            409,
+            "archive_off",
+            "the archive is off (ROUTER_ARCHIVE_ENABLED=false): nothing to replay",
+        )
+    body = parse_json(await read_body(request, MAX_REQUEST_BYTES))
+    try:
+        plan = await service.plan(body)
+        progress = await service.start(plan)
+    except PlanRefused as refused:
+        raise Refused(422, "invalid_replay", str(refused)) from None
+    except (TimeoutError, StreamStalled, ConnectionError, aiormq.exceptions.AMQPError) as exc:
+        raise Refused(503, "broker_unavailable", f"the archive could not be read: {exc}") from None
+    return json_response(
+        {
+            "replay": progress.id,
+            "matched": progress.matched,
+            "available_since": progress.as_dict()["available_since"],
+        },
+        202,
+    )
+
+
+async def get_replay(request: web.Request) -> web.Response:
+    service = request.app.get(REPLAYS)
+    replay = request.match_info["replay"]
+    progress = None if service is None else service.get(replay)
+    if progress is None:
+        raise Refused(
+            404,
+            "unknown_replay",
+            f"no replay {replay!r} here (replays are known to the process that started them, "
+            "for the last 100 finished)",
+        )
+    return json_response(progress.as_dict(), 200)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/replay", guarded(post_replay))
+    app.router.add_get("/replay/{replay}", guarded(get_replay))

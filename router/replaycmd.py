@@ -1,0 +1,134 @@
+"""``router replay``: events sent again from the archive, from this process, with the
+destinations and webhooks the settings and the configuration store give; progress on stderr,
+the outcome as one JSON line on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aio_pika.abc import AbstractConnection
+
+from router.amqp.archive import archive_name
+from router.amqp.broker import connect_any
+from router.config.settings import Settings
+from router.config.store import open_store
+from router.logging import quiet_libraries
+from router.progress import progress as shown_progress
+from router.replay.job import Progress, Replay, survey
+from router.replay.plan import PlanRefused, parse_plan
+from router.replay.routes import choices, destinations, labelled
+from schemas import new_event_id
+
+
+def add_parser(sub: Any) -> None:
+    replay = sub.add_parser(
+        "replay", help="send archived events again to their destinations, same event ids"
+    )
+    replay.add_argument("--since", help="ISO-8601 (UTC unless an offset is given)")
+    replay.add_argument("--until", help="ISO-8601 (default: now)")
+    replay.add_argument("--instance", help="one instance, by its real name")
+    replay.add_argument(
+        "--event", action="append", dest="events", help="one event (repeatable; default all)"
+    )
+    replay.add_argument(
+        "--event-id", action="append", dest="event_ids", help="one event id (repeatable)"
+    )
+    replay.add_argument(
+        "--to", help="a destination role (webhook, sqs, pusher, amqp) or webhook:<label>"
+    )
+
+
+def request_of(args: argparse.Namespace) -> dict[str, Any]:
+    fields = ("since", "until", "instance", "events", "event_ids", "to")
+    return {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+
+
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    quiet_libraries()
+    done: list[Progress] = []  # what an interrupted replay had done
+
+    async def go() -> int:
+        from router.app import enabled_adapters, topology_for
+        from router.delivery.livecfg import Configurable
+
+        if not settings.router.archive_enabled:
+            print("router: the archive is off (ROUTER_ARCHIVE_ENABLED=false)", file=sys.stderr)
+            return 2
+        store = open_store(settings.database.url or None, settings.router.store_path)
+        await store.open()
+        try:
+            configs = await store.all()
+            adapters = enabled_adapters(settings)
+            for adapter in adapters.values():
+                if isinstance(adapter, Configurable):
+                    await adapter.reload(store, None)
+        finally:
+            await store.close()
+        found = destinations(topology_for(settings, adapters))
+        try:
+            plan = parse_plan(
+                request_of(args),
+                now=datetime.now(UTC),
+                choices=choices(found),
+                labels={label for _, label in labelled(configs, args.instance)},
+            )
+        except PlanRefused as refused:
+            print(f"router: replay refused: {refused}", file=sys.stderr)
+            return 2
+        url = settings.rabbitmq.uri.get_secret_value()
+        connection = await connect_any(url, "router-replay")
+        held = [connection]
+
+        async def connect() -> AbstractConnection:
+            if held[0].is_closed:
+                held[0] = await connect_any(url, "router-replay")
+            return held[0]
+
+        stream = archive_name(settings.rabbitmq.exchange_name)
+        try:
+            try:
+                surveyed = await survey(connection, stream, plan)
+            except PlanRefused as refused:
+                print(f"router: replay refused: {refused}", file=sys.stderr)
+                return 2
+            state = Progress(new_event_id(), plan, surveyed.matched, surveyed.available_since)
+            done.append(state)
+            with shown_progress("replaying from the archive") as report:
+                report(0, state.matched)
+                replay = Replay(
+                    state,
+                    surveyed,
+                    stream,
+                    connect,
+                    found,
+                    labelled(configs, plan.instance),
+                    heard=lambda p: report(p.sent, p.matched),
+                )
+                await replay.run()
+        finally:
+            await held[0].close()
+        print(orjson.dumps(state.as_dict()).decode())
+        if state.state != "done":
+            print(f"router: replay {state.state}: {state.error}", file=sys.stderr)
+            return 1
+        return 0
+
+    try:
+        return asyncio.run(go())
+    except KeyboardInterrupt:
+        if done:
+            state = done[0]
+            print(
+                f"router: stopped after sending {state.sent} of {state.matched}; run the same "
+                "replay again to send them all (receivers see the sent ones again, same ids)",
+                file=sys.stderr,
+            )
+        return 130
+    except Exception as exc:  # broker and store errors: a clear line, not a traceback
+        print(f"router: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

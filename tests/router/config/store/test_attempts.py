@@ -1,0 +1,242 @@
+"""The attempt history's storage contract, run unchanged against the in-memory double, SQLite
+and PostgreSQL: records come back whole and newest first, filters narrow, pages follow each
+other exactly, and a prune removes what its rule says and nothing else."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import closing
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+
+import router.config.store.attempts_postgres
+import router.config.store.attempts_sqlite
+from router.config.store import ConfigStore, PostgresStore, SqliteStore
+from router.config.store.attempts import (
+    Attempt,
+    AttemptLog,
+    AttemptQuery,
+    Position,
+    Prune,
+    Stored,
+    survivors,
+)
+from tests.support.databases import POSTGRES_URL, opened_store
+
+
+def attempt(second: int, *, millis: int = 0, **fields: Any) -> Attempt:
+    base = Attempt(
+        event_id="0193b0c2-7c1e-7a4e-9f4e-2b1d8c1e5a10",
+        instance="shop",
+        event="messages.upsert",
+        adapter="webhook",
+        destination="https://crm.example/hook",
+        label="global",
+        attempt=1,
+        outcome="delivered",
+        status=200,
+        duration_ms=12.5,
+        error=None,
+        response="ok",
+        at=f"2026-01-02T03:04:{second:02d}.{millis:03d}Z",
+    )
+    return replace(base, **fields)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConfigStore]:
+    async with opened_store(request.param, tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def log(store: ConfigStore) -> AttemptLog:
+    return store.attempts
+
+
+async def everything(log: AttemptLog) -> list[Attempt]:
+    page = await log.find(AttemptQuery(limit=10_000))
+    return [stored.attempt for stored in page.attempts]
+
+
+async def test_records_come_back_whole_and_newest_first(log: AttemptLog) -> None:
+    first = attempt(1)
+    second = attempt(
+        2,
+        instance="Loja Centro ü",
+        adapter="sqs",
+        destination="shop-messages_upsert",
+        label=None,
+        attempt=3,
+        outcome="retry",
+        status=None,
+        duration_ms=0.1,
+        error="SQS unreachable: ConnectionError",
+        response=None,
+    )
+    await log.add([first, second])
+    assert await everything(log) == [second, first]
+
+
+async def test_ties_within_a_millisecond_go_by_writing_order(log: AttemptLog) -> None:
+    records = [attempt(5, millis=123, attempt=n) for n in range(1, 4)]
+    await log.add(records)
+    assert [a.attempt for a in await everything(log)] == [3, 2, 1]
+
+
+async def test_an_empty_batch_writes_nothing(log: AttemptLog) -> None:
+    await log.add([])
+    assert await everything(log) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("event_id", "0193b0c2-0000-7000-8000-000000000001"),
+        ("instance", "other"),
+        ("destination", "https://user:***@other.example/h"),
+        ("outcome", "dead"),
+        ("adapter", "pusher"),
+        ("label", "crm"),
+    ],
+)
+async def test_each_filter_keeps_only_its_matches(log: AttemptLog, name: str, value: str) -> None:
+    only: dict[str, Any] = {name: value}
+    wanted = attempt(2, **only)
+    await log.add([attempt(1), wanted, attempt(3)])
+    page = await log.find(AttemptQuery(**only))
+    assert [s.attempt for s in page.attempts] == [wanted]
+    assert not page.more
+
+
+async def test_filters_combine(log: AttemptLog) -> None:
+    both = attempt(3, instance="a", outcome="dead")
+    await log.add([attempt(1, instance="a"), attempt(2, outcome="dead"), both])
+    page = await log.find(AttemptQuery(instance="a", outcome="dead"))
+    assert [s.attempt for s in page.attempts] == [both]
+
+
+async def test_since_and_until_are_inclusive(log: AttemptLog) -> None:
+    records = [attempt(n) for n in range(1, 6)]
+    await log.add(records)
+    page = await log.find(AttemptQuery(since=records[1].at, until=records[3].at))
+    assert [s.attempt for s in page.attempts] == [records[3], records[2], records[1]]
+
+
+async def test_pages_follow_each_other_exactly(log: AttemptLog) -> None:
+    # Ties at one millisecond across page boundaries: the row id decides.
+    records = [attempt(n // 3, millis=7, attempt=n) for n in range(23)]
+    await log.add(records)
+    seen: list[Attempt] = []
+    before: Position | None = None
+    pages = 0
+    while True:
+        page = await log.find(AttemptQuery(before=before, limit=5))
+        pages += 1
+        seen.extend(s.attempt for s in page.attempts)
+        if page.next is None:
+            break
+        assert page.more
+        before = page.next
+    assert pages == 5
+    assert seen == list(reversed(records))
+
+
+async def test_records_written_meanwhile_do_not_shift_the_next_page(log: AttemptLog) -> None:
+    await log.add([attempt(n) for n in range(10)])
+    first = await log.find(AttemptQuery(limit=4))
+    await log.add([attempt(30), attempt(31)])
+    second = await log.find(AttemptQuery(before=first.next, limit=4))
+    assert [s.attempt.at[17:19] for s in second.attempts] == ["05", "04", "03", "02"]
+
+
+async def test_a_full_last_page_says_there_is_no_more(log: AttemptLog) -> None:
+    await log.add([attempt(n) for n in range(4)])
+    page = await log.find(AttemptQuery(limit=4))
+    assert len(page.attempts) == 4
+    assert not page.more
+    assert page.next is None
+
+
+async def test_prune_removes_what_is_older_than_the_retention(log: AttemptLog) -> None:
+    await log.add([attempt(n) for n in range(10)])
+    removed = await log.prune(Prune(older_than=attempt(4).at, keep_at_most=1000))
+    assert removed == 4
+    assert [a.at[17:19] for a in await everything(log)] == ["09", "08", "07", "06", "05", "04"]
+
+
+async def test_prune_keeps_the_newest_within_the_bound(log: AttemptLog) -> None:
+    # Five of the same millisecond: the bound cuts among them by writing order.
+    records = [attempt(1, millis=500, attempt=n) for n in range(5)] + [attempt(2), attempt(3)]
+    await log.add(records)
+    removed = await log.prune(Prune(older_than="2000-01-01T00:00:00.000Z", keep_at_most=4))
+    assert removed == 3
+    assert await everything(log) == [records[6], records[5], records[4], records[3]]
+    assert await log.prune(Prune(older_than="2000-01-01T00:00:00.000Z", keep_at_most=4)) == 0
+
+
+async def test_prune_applies_age_and_bound_together(log: AttemptLog) -> None:
+    await log.add([attempt(n) for n in range(10)])
+    removed = await log.prune(Prune(older_than=attempt(3).at, keep_at_most=5))
+    assert removed == 5
+    assert [a.at[17:19] for a in await everything(log)] == ["09", "08", "07", "06", "05"]
+
+
+async def test_a_large_prune_runs_in_chunks_and_removes_it_all(
+    log: AttemptLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for module in (router.config.store.attempts_sqlite, router.config.store.attempts_postgres):
+        monkeypatch.setattr(module, "PRUNE_CHUNK", 3)
+    await log.add([attempt(n) for n in range(20)])
+    assert await log.prune(Prune(older_than=attempt(7).at, keep_at_most=6)) == 14
+    assert [a.at[17:19] for a in await everything(log)] == ["19", "18", "17", "16", "15", "14"]
+
+
+def test_survivors_is_the_rule_itself() -> None:
+    rows = [Stored(n, attempt(n % 4)) for n in range(1, 9)]
+    kept = survivors(rows, Prune(older_than=attempt(1).at, keep_at_most=3))
+    assert [(s.attempt.at[17:19], s.row) for s in kept] == [("02", 6), ("03", 3), ("03", 7)]
+    assert survivors(rows, Prune(older_than=attempt(0).at, keep_at_most=0)) == []
+
+
+# --- the schema ------------------------------------------------------------------------------
+
+
+async def test_sqlite_migration_creates_the_table_and_its_indexes(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "router.sqlite3")
+    await store.open()
+    await store.close()
+    with closing(sqlite3.connect(tmp_path / "router.sqlite3")) as connection:
+        names = {
+            row[0]
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE tbl_name = 'attempts'"
+            )
+        }
+    assert names >= {
+        "attempts",
+        "attempts_at",
+        "attempts_event",
+        "attempts_instance",
+        "attempts_destination",
+    }
+
+
+async def test_postgres_names_derive_from_the_prefix(tmp_path: Path) -> None:
+    async with opened_store("postgres", tmp_path) as store:
+        assert isinstance(store, PostgresStore)
+        assert store.attempts_table == f"{store.prefix}attempts"
+        connection = await asyncpg.connect(POSTGRES_URL)
+        try:
+            rows = await connection.fetch(
+                "SELECT indexname FROM pg_indexes WHERE tablename = $1", store.attempts_table
+            )
+        finally:
+            await connection.close()
+    suffixes = {row[0].removeprefix(store.prefix) for row in rows}
+    assert suffixes >= {"attempts_at", "attempts_ev", "attempts_in", "attempts_ds"}
