@@ -1,7 +1,7 @@
 """Ingest throughput: raw aio-pika confirmed publishing against the router's HTTP ingest, in
 one run, on loopback, against the same broker and the same kind of bound quorum queue.
 
-    python bench/ingest.py [--events 20000] [--concurrency 32] [--batch 100]
+    python bench/ingest.py [--events 20000] [--concurrency 32] [--batch 100] [--no-archive]
 
 Single: ``concurrency`` publishers each wait for their confirm (raw) or their 202 (router)
 before sending the next event; the Evolution path is measured the same way beside it, with

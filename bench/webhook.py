@@ -3,6 +3,7 @@ router (HTTP ingest -> exchange -> webhook adapter), both posting to the same re
 
     python bench/webhook.py [--events 20000] [--rate 500] [--seconds 10] [--backlog 200000]
                             [--shaped 20000] [--only-shapes] [--only-throughput]
+                            [--no-history] [--no-archive]
 
 Prints sustained events/s of both and the ratio, p50/p99 latency from ingest to the receiver at
 ``--rate`` events/s, the adapter's RSS while ``--backlog`` events wait in its queue, and what
@@ -124,7 +125,12 @@ async def raw_chain(receiver: ReceiverProcess, n: int) -> float:
 
 
 def webhook_env(
-    exchange: str, receiver: ReceiverProcess, port: int, *, history: bool = True
+    exchange: str,
+    receiver: ReceiverProcess,
+    port: int,
+    *,
+    history: bool = True,
+    archive: bool = True,
 ) -> dict[str, str]:
     return router_env(
         exchange,
@@ -136,6 +142,7 @@ def webhook_env(
         ROUTER_PREFETCH=str(PREFETCH),
         WEBHOOK_ENDPOINT_MAX_IN_FLIGHT=str(PREFETCH),
         ROUTER_HISTORY_ENABLED="true" if history else "false",
+        ROUTER_ARCHIVE_ENABLED="true" if archive else "false",
     )
 
 
@@ -218,13 +225,20 @@ async def main() -> None:
         action="store_true",
         help="the router without its attempt history (ROUTER_HISTORY_ENABLED=false)",
     )
+    parser.add_argument(
+        "--no-archive",
+        action="store_true",
+        help="the router without its archive stream (ROUTER_ARCHIVE_ENABLED=false)",
+    )
     args = parser.parse_args()
 
     receiver = ReceiverProcess()
     await receiver.start()
     exchange = f"bench-hook-{uuid.uuid4().hex[:8]}"
     port = free_port()
-    env = webhook_env(exchange, receiver, port, history=not args.no_history)
+    env = webhook_env(
+        exchange, receiver, port, history=not args.no_history, archive=not args.no_archive
+    )
     connection = await aio_pika.connect(AMQP_URL)
     channel = await connection.channel()
     try:

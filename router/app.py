@@ -108,7 +108,14 @@ def archive_streams(settings: Settings) -> tuple[StreamBinding, ...]:
     if not limits.archive_enabled:
         return ()
     exchange = settings.rabbitmq.exchange_name
-    return (archive_binding(exchange, limits.archive_max_age, limits.archive_max_bytes),)
+    return (
+        archive_binding(
+            exchange,
+            limits.archive_max_age,
+            limits.archive_max_bytes,
+            limits.archive_segment_bytes,
+        ),
+    )
 
 
 def resolve_roles(

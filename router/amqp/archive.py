@@ -31,8 +31,12 @@ def archive_name(exchange: str) -> str:
     return f"{exchange}.archive"
 
 
-def archive_binding(exchange: str, max_age: str, max_bytes: int) -> StreamBinding:
-    return StreamBinding(archive_name(exchange), frozenset({ALL_EVENTS}), max_age, max_bytes)
+def archive_binding(
+    exchange: str, max_age: str, max_bytes: int, segment_bytes: int
+) -> StreamBinding:
+    return StreamBinding(
+        archive_name(exchange), frozenset({ALL_EVENTS}), max_age, max_bytes, segment_bytes
+    )
 
 
 @dataclass(frozen=True, slots=True)

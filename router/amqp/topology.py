@@ -152,13 +152,18 @@ class StreamBinding:
     routing_keys: frozenset[str]
     max_age: str  # RabbitMQ's x-max-age: a number and one of Y M D h m s ("1D", "12h")
     max_bytes: int
+    # Retention drops whole segments, once a newer one is started: the size sets how finely.
+    segment_bytes: int | None = None  # None: RabbitMQ's (500 MB)
 
     def arguments(self) -> dict[str, Any]:
-        return {
+        arguments: dict[str, Any] = {
             "x-queue-type": "stream",
             "x-max-age": self.max_age,
             "x-max-length-bytes": self.max_bytes,
         }
+        if self.segment_bytes is not None:
+            arguments["x-stream-max-segment-size-bytes"] = self.segment_bytes
+        return arguments
 
 
 def topic_matches(pattern: str, key: str) -> bool:

@@ -554,6 +554,11 @@ class RouterSettings(Family):
     archive_max_bytes: int = Field(
         10_000_000_000, ge=1_000_000, description="most bytes the archive keeps"
     )
+    archive_segment_bytes: int = Field(
+        100_000_000,
+        ge=4096,
+        description="the archive's segment size; retention drops whole segments, so this is how finely it keeps to MAX_AGE and MAX_BYTES",
+    )
     prefetch: int = Field(64, ge=1, description="unacked deliveries per adapter consumer")
     delivery_timeout_seconds: float = Field(
         120, gt=0, description="longest one delivery may take before it is retried"
