@@ -250,10 +250,10 @@ def reason_of(error: ValueError) -> str:
     """A refusal on one line: pydantic's are several."""
     from pydantic import ValidationError
 
+    from router.http.requests import validation_problems
+
     if isinstance(error, ValidationError):
-        return "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}" for e in error.errors()
-        )
+        return validation_problems(error)
     return " ".join(str(error).split())
 
 

@@ -221,10 +221,10 @@ class LegacyDrain:
         self._stop = asyncio.Event()
 
     def start(self, connection: AbstractConnection, ready: Callable[[], Awaitable[object]]) -> None:
-        """On each new connection until it succeeded once (one still at work on an earlier
-        connection is stopped: that connection is gone). It begins once ``ready`` returns
-        (every set-up step has run), so its many short-lived channels never open beside the
-        set-up's own."""
+        """On each new connection of the role until it succeeded once (one still at work
+        from an earlier connection is stopped and started over). It begins once ``ready``
+        returns (every set-up step has run), and looks at the queues on a connection of its
+        own (``connect``), never on the role's."""
         if self.done:
             return
         self._stop.clear()
