@@ -220,6 +220,7 @@ async def test_an_instance_configured_while_the_bridge_runs_is_read_at_once_and_
     channel: AbstractChannel,
 ) -> None:
     later = cleanup.exchange(f"later {uuid.uuid4().hex[:6]}")
+    cleanup.queue(f"{instance_word(later)}.call")  # its own downstream queue, set below
     store = MemoryStore()
     # Names RabbitMQ refuses, or that are the router's own: skipped, the rest still read.
     for odd in ("x" * 200, "amq.odd", f"{exchange_name}.dead"):
