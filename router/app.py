@@ -280,11 +280,11 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
     await app[LIVE].close()
     if REPLAYS in app:
         await app[REPLAYS].close()
-    if LIFECYCLE in app:
-        await app[LIFECYCLE].close()
     for consumer in app[CONSUMERS]:
         with contextlib.suppress(Exception):
             await consumer.stop()
+    if LIFECYCLE in app:  # after the consumers: their last outcomes may still change it
+        await app[LIFECYCLE].close()
     await broker.close()
     for adapter in adapters.values():
         with contextlib.suppress(Exception):

@@ -17,7 +17,7 @@ from typing import Final
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
 from router.amqp import codec
-from router.amqp.streams import read_range
+from router.amqp.streams import StreamStalled, read_range
 from router.amqp.topology import StreamBinding
 from schemas import Envelope
 
@@ -78,4 +78,6 @@ async def read_archive(
             await on_event(Archived(offset, at, envelope, message))
 
     seek = start - SEEK_MARGIN if isinstance(start, datetime) else start
-    await read_range(connection, stream, seek, until, heard)
+    if not await read_range(connection, stream, seek, until, heard):
+        # Offset ``until`` exists (a marker at least): finding nothing after a time is a stall.
+        raise StreamStalled(f"{stream} gave nothing from {seek}")

@@ -101,16 +101,17 @@ async def read_range(
 async def end_offset(
     connection: AbstractConnection, stream: str, *, idle: float = IDLE_SECONDS
 ) -> int:
-    """The offset the stream ends at now: a marker is added and read back from the last
-    chunk, so everything added before this call is at or before it."""
+    """The offset the stream ends at now: a marker is added and read back, so everything
+    added before this call is at or before it. The read is attached first: attached after,
+    it would start past the marker while events keep coming."""
     channel = await connection.channel(publisher_confirms=True)
     try:
         await channel.set_qos(prefetch_count=PREFETCH)
-        mark = marker()
-        await channel.default_exchange.publish(mark, routing_key=stream)
         inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         queue = await channel.get_queue(stream, ensure=False)
-        await queue.consume(inbox.put, arguments={STREAM_OFFSET: "last"})
+        await queue.consume(inbox.put, arguments={STREAM_OFFSET: "next"})
+        mark = marker()
+        await channel.default_exchange.publish(mark, routing_key=stream)
         token = (mark.headers or {})[HEADER_MARKER]
         while True:
             try:

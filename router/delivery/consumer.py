@@ -126,8 +126,13 @@ class Consumer:
             gap = Destination(role, self.queues.work, self.bound_keys)
             task = asyncio.create_task(self.refill(gap, since), name=f"refill {gap.queue}")
             self._refilling.add(task)
-            task.add_done_callback(self._refilling.discard)
+            task.add_done_callback(self._refilled)
             log.warning("consumer.refilling", queue=gap.queue, since=since.isoformat())
+
+    def _refilled(self, task: asyncio.Task[object]) -> None:
+        self._refilling.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("consumer.refill_failed", queue=self.queues.work, error=str(task.exception()))
 
     def _vanished(self, connection: AbstractConnection) -> None:
         """The broker cancelled the consumer: its queue was deleted. Start over, so the
@@ -168,6 +173,8 @@ class Consumer:
         """Stop taking new messages and let deliveries in progress settle (shutdown)."""
         queue, tag, self._tag = self._queue, self._tag, None
         await self.legacy.stop()
+        for refilling in list(self._refilling):
+            refilling.cancel()
         if queue is not None and tag is not None:
             with contextlib.suppress(Exception):
                 await queue.cancel(tag)
@@ -230,7 +237,10 @@ class Consumer:
                     self.history,
                 )
                 if self.watch is not None:
-                    self.watch(self.adapter.name, part_target, settlement.outcome)
+                    try:
+                        self.watch(self.adapter.name, part_target, settlement.outcome)
+                    except Exception:  # the outcome is safe already; only its watching failed
+                        log.exception("consumer.watch_failed", adapter=self.adapter.name)
             settled.append(stored)
         if all(settled):
             await self._ack(message)

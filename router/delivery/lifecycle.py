@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
 from router.config.configsvc import ConfigService
@@ -28,6 +28,9 @@ from schemas.timefmt import format_utc
 log = get_logger("router.lifecycle")
 
 GONE: Final = 410
+# What a re-enabled webhook is sent again starts this long before it began to fail: the events
+# that were on their way then (waiting for a slot, or for a request to time out).
+MISSED_MARGIN: Final = timedelta(minutes=5)
 # How long a webhook's state read from the store is trusted before it is read again: the
 # writes are checked against the stored document anyway, this only saves reads.
 STATE_TTL_SECONDS: Final = 30.0
@@ -70,6 +73,8 @@ def verdict_of(outcome: Single) -> Verdict | None:
 def decide(
     hook: WebhookConfig, verdict: Verdict, now: datetime, disable_after: float | None
 ) -> Decision | None:
+    if not hook.enabled:
+        return None  # an answer that was on its way when it was disabled changes nothing
     if verdict == "success":
         if hook.failing_since is None and hook.disabled_at is None:
             return None
@@ -78,8 +83,6 @@ def decide(
             spell = (now - datetime.fromisoformat(hook.failing_since)).total_seconds()
         long = disable_after is not None and spell >= disable_after / 2
         return Recover(notify=hook.disabled_at is not None or long)
-    if not hook.enabled:
-        return None
     if verdict == "gone":
         return Disable(f"it answered {GONE} Gone")
     if hook.failing_since is None:
@@ -111,6 +114,8 @@ def applied(
             "disabled_reason": decision.reason,
         }
     else:
+        if not hook.enabled or (hook.failing_since is None and hook.disabled_at is None):
+            return config
         update = {"failing_since": None, "disabled_at": None, "disabled_reason": None}
     return replaced(config, hook.model_copy(update=update))
 
@@ -161,7 +166,11 @@ class Lifecycle:
         seen = self._seen.get(key)
         if seen is not None and self.clock() - seen[0] < STATE_TTL_SECONDS:
             hook = seen[1]
-            if hook is None or decide(hook, verdict, datetime.now(UTC), self.disable_after) is None:
+            if hook is None:
+                return
+            # A disabled one has outcomes only once it is enabled again: read it anew then.
+            now = datetime.now(UTC)
+            if hook.enabled and decide(hook, verdict, now, self.disable_after) is None:
                 return
         if key in self._busy:
             return
@@ -170,7 +179,10 @@ class Lifecycle:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 5.0) -> None:
+        """Let the changes under way be stored and told, for a while; then stop them."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -183,11 +195,18 @@ class Lifecycle:
             now = datetime.now(UTC)
             decision = None if hook is None else decide(hook, verdict, now, self.disable_after)
             if hook is not None and decision is not None:
-                new = await self.config.update(
-                    instance, lambda current: applied(current, label, decision, now)
-                )
-                await self._tell(new, hook, decision, now)
-                hook = new.webhook(label)
+                # What the store held when the change was made: another replica, or an
+                # answer that came later, may have made it already; then nothing is told.
+                held: list[WebhookConfig | None] = []
+
+                def change(current: InstanceConfig) -> InstanceConfig:
+                    held[:] = [current.webhook(label)]
+                    return applied(current, label, decision, now)
+
+                new = await self.config.update(instance, change)
+                before, hook = (held[0] if held else None), new.webhook(label)
+                if before is not None and hook is not None and before != hook:
+                    await self._tell(new, before, decision)
             self._seen[key] = (self.clock(), hook)
         except Exception as exc:  # the next outcome tries again
             log.warning("lifecycle.failed", instance=instance, label=label, error=str(exc))
@@ -195,7 +214,7 @@ class Lifecycle:
             self._busy.discard(key)
 
     async def _tell(
-        self, config: InstanceConfig, before: WebhookConfig, decision: Decision, now: datetime
+        self, config: InstanceConfig, before: WebhookConfig, decision: Decision
     ) -> None:
         after = config.webhook(before.label)
         fields = {
@@ -216,7 +235,8 @@ class Lifecycle:
                 )
             )
         elif isinstance(decision, Recover) and decision.notify:
-            key = f"{config.instance}/{before.label}|{format_utc(now)}"
+            # The spell it ends names it: every replica gives the same id.
+            key = f"{config.instance}/{before.label}|{before.failing_since}|{before.disabled_at}"
             await self.notices.send(
                 notice(
                     ENDPOINT_RECOVERED,

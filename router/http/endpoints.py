@@ -6,16 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aiohttp import web
-from aiormq.exceptions import AMQPError
 
-from router.amqp.streams import StreamStalled
 from router.config.configsvc import ConfigRefused
-from router.delivery.lifecycle import enabled_again
+from router.delivery.lifecycle import MISSED_MARGIN, enabled_again
 from router.http.appkeys import CONFIG
 from router.http.dialects.common import guarded
 from router.http.replay import REPLAYS
 from router.http.requests import Refused, checked_instance, json_response, parse_json, read_body
-from router.replay.plan import WEBHOOK_LABEL, PlanRefused, ReplayPlan, stamp
+from router.replay.plan import WEBHOOK_LABEL, ReplayPlan, stamp
 
 MAX_REQUEST_BYTES = 16 * 1024
 
@@ -54,7 +52,7 @@ async def post_enable(request: web.Request) -> web.Response:
     answer: dict[str, object] = {"instance": instance, "label": label, "enabled": True}
     if replay and replays is not None and missed_since is not None:
         plan = ReplayPlan(
-            since=datetime.fromisoformat(missed_since),
+            since=datetime.fromisoformat(missed_since) - MISSED_MARGIN,
             until=datetime.now(UTC),
             instance=instance,
             to=f"{WEBHOOK_LABEL}{label}",
@@ -62,8 +60,9 @@ async def post_enable(request: web.Request) -> web.Response:
         answer["since"] = stamp(plan.since)
         try:
             progress = await replays.start(plan)
-        except (PlanRefused, TimeoutError, StreamStalled, ConnectionError, AMQPError) as exc:
-            # Enabled all the same; the replay can be asked for again (POST /replay).
+        except Exception as exc:
+            # Enabled all the same; the replay can be asked for again (POST /replay) from
+            # the ``since`` this answer gives.
             answer["replay_error"] = f"{type(exc).__name__}: {exc}"
         else:
             answer |= {"replay": progress.id, "matched": progress.matched}

@@ -91,3 +91,13 @@ def test_decisions_apply_once_against_what_is_stored() -> None:
     )
     with pytest.raises(LookupError):
         enabled_again(config, "nope")
+
+
+def test_a_disabled_webhook_is_not_recovered_by_an_answer_that_was_on_its_way() -> None:
+    disabled = hook(enabled=False, disabled_at=ago(1), disabled_reason="gone", failing_since=ago(9))
+    assert decide(disabled, "success", NOW, 5 * DAY) is None
+    config = InstanceConfig(instance="shop", webhooks=[disabled])
+    # Decided on an older look, when it was still on: the stored document wins.
+    assert applied(config, "crm", Recover(notify=True), NOW) == config
+    cleared = InstanceConfig(instance="shop", webhooks=[hook()])
+    assert applied(cleared, "crm", Recover(notify=False), NOW) == cleared
