@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -19,10 +18,9 @@ from router.config.settings import Settings
 from router.config.store import open_store
 from router.logging import quiet_libraries
 from router.progress import progress as shown_progress
-from router.replay.job import Progress, Replay, survey
-from router.replay.plan import PlanRefused, parse_plan
-from router.replay.routes import choices, destinations, labelled
-from schemas import new_event_id
+from router.replay.job import Progress
+from router.replay.plan import PlanRefused
+from router.replay.service import ReplayService
 
 
 def add_parser(sub: Any) -> None:
@@ -60,58 +58,40 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
             print("router: the archive is off (ROUTER_ARCHIVE_ENABLED=false)", file=sys.stderr)
             return 2
         store = open_store(settings.database.url or None, settings.router.store_path)
+        url = settings.rabbitmq.uri.get_secret_value()
+        held: list[AbstractConnection] = []
+
+        async def connect() -> AbstractConnection:
+            if not held or held[0].is_closed:
+                held[:] = [await connect_any(url, "router-replay")]
+            return held[0]
+
         await store.open()
         try:
-            configs = await store.all()
             adapters = enabled_adapters(settings)
             for adapter in adapters.values():
                 if isinstance(adapter, Configurable):
                     await adapter.reload(store, None)
-        finally:
-            await store.close()
-        found = destinations(topology_for(settings, adapters))
-        try:
-            plan = parse_plan(
-                request_of(args),
-                now=datetime.now(UTC),
-                choices=choices(found),
-                labels={label for _, label in labelled(configs, args.instance)},
-            )
-        except PlanRefused as refused:
-            print(f"router: replay refused: {refused}", file=sys.stderr)
-            return 2
-        url = settings.rabbitmq.uri.get_secret_value()
-        connection = await connect_any(url, "router-replay")
-        held = [connection]
-
-        async def connect() -> AbstractConnection:
-            if held[0].is_closed:
-                held[0] = await connect_any(url, "router-replay")
-            return held[0]
-
-        stream = archive_name(settings.rabbitmq.exchange_name)
-        try:
+            topology = topology_for(settings, adapters)
+            stream = archive_name(settings.rabbitmq.exchange_name)
+            service = ReplayService(connect, stream, lambda: topology, store)
             try:
-                surveyed = await survey(connection, stream, plan)
+                replay = await service.prepare(await service.plan(request_of(args)))
             except PlanRefused as refused:
                 print(f"router: replay refused: {refused}", file=sys.stderr)
                 return 2
-            state = Progress(new_event_id(), plan, surveyed.matched, surveyed.available_since)
-            done.append(state)
+        finally:
+            await store.close()
+        state = replay.progress
+        done.append(state)
+        try:
             with shown_progress("replaying from the archive") as report:
                 report(0, state.matched)
-                replay = Replay(
-                    state,
-                    surveyed,
-                    stream,
-                    connect,
-                    found,
-                    labelled(configs, plan.instance),
-                    heard=lambda p: report(p.sent, p.matched),
-                )
+                replay.heard = lambda p: report(p.sent, p.matched)
                 await replay.run()
         finally:
-            await held[0].close()
+            for connection in held:
+                await connection.close()
         print(orjson.dumps(state.as_dict()).decode())
         if state.state != "done":
             print(f"router: replay {state.state}: {state.error}", file=sys.stderr)

@@ -4,6 +4,7 @@ everything a test declared."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -45,20 +46,25 @@ def exchange_name() -> str:
 def archives_removed() -> Iterator[None]:
     yield
     if NAMED:
-        asyncio.run(delete_queues([f"{name}.archive" for name in NAMED]))
+        # Nothing was declared on a broker that is not there.
+        with contextlib.suppress(ConnectionError, aio_pika.exceptions.AMQPError):
+            asyncio.run(delete_declared([f"{name}.archive" for name in NAMED], []))
 
 
-async def delete_queues(names: list[str]) -> None:
-    """Delete ``names`` from the shared broker; one that does not exist is no error."""
+async def delete_declared(queues: list[str], exchanges: list[str]) -> None:
+    """Delete queues and exchanges from the shared broker, even if they hold messages."""
+    connection = await aio_pika.connect(AMQP_URL)
     try:
-        connection = await aio_pika.connect(AMQP_URL)
-    except (ConnectionError, aio_pika.exceptions.AMQPError):
-        return  # nothing was declared on a broker that is not there
-    try:
+        # Deleting what does not exist is no error; a new channel only after one that was.
         ch = await connection.channel()
-        for queue in names:
+        for queue in queues:
             try:
                 await ch.queue_delete(queue)
+            except aio_pika.exceptions.ChannelClosed:
+                ch = await connection.channel()
+        for exchange in exchanges:
+            try:
+                await ch.exchange_delete(exchange)
             except aio_pika.exceptions.ChannelClosed:
                 ch = await connection.channel()
     finally:
@@ -121,22 +127,7 @@ async def cleanup(exchange_name: str) -> AsyncIterator[Cleanup]:
         for seconds in RETRY_SECONDS:
             names.queue(queues.delay(quantize_delay_ms(seconds)))
     yield names
-    connection = await aio_pika.connect(AMQP_URL)
-    try:
-        # Deleting what does not exist is no error; a new channel only after one that was.
-        ch = await connection.channel()
-        for queue in sorted(names.queues):
-            try:
-                await ch.queue_delete(queue)
-            except aio_pika.exceptions.ChannelClosed:
-                ch = await connection.channel()
-        for exchange in sorted(names.exchanges):
-            try:
-                await ch.exchange_delete(exchange)
-            except aio_pika.exceptions.ChannelClosed:
-                ch = await connection.channel()
-    finally:
-        await connection.close()
+    await delete_declared(sorted(names.queues), sorted(names.exchanges))
 
 
 BindQueue = Callable[[str], Awaitable[AbstractQueue]]

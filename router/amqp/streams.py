@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Final
 
 import aio_pika
-from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
 STREAM_OFFSET: Final = "x-stream-offset"
 HEADER_MARKER: Final = "x-router-marker"
@@ -50,6 +50,48 @@ def marker() -> aio_pika.Message:
     )
 
 
+class Reading:
+    """A consumer on a stream, its messages waiting in an inbox."""
+
+    def __init__(self, channel: AbstractChannel) -> None:
+        self.channel = channel
+        self.inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self.stalled = False  # set by a reader that gave up on it: the channel is left alone
+
+    async def next(self, idle: float) -> AbstractIncomingMessage | None:
+        """The next message, or None after ``idle`` seconds without one."""
+        try:
+            async with asyncio.timeout(idle):
+                return await self.inbox.get()
+        except TimeoutError:
+            return None
+
+
+@contextlib.asynccontextmanager
+async def reading(
+    connection: AbstractConnection,
+    stream: str,
+    start: Offset,
+    *,
+    prefetch: int = PREFETCH,
+    confirms: bool = False,
+) -> AsyncIterator[Reading]:
+    """Read ``stream`` from ``start`` on a channel of its own, closed afterwards."""
+    channel = await connection.channel(publisher_confirms=confirms)
+    found = Reading(channel)
+    try:
+        await channel.set_qos(prefetch_count=prefetch)
+        queue = await channel.get_queue(stream, ensure=False)
+        await queue.consume(found.inbox.put, arguments={STREAM_OFFSET: start})
+        yield found
+    finally:
+        # After a stall the close would wait for an answer that may never come; the caller
+        # starts the connection over instead, which closes this channel with it.
+        if not found.stalled and not channel.is_closed:
+            with contextlib.suppress(Exception):
+                await channel.close()
+
+
 async def read_range(
     connection: AbstractConnection,
     stream: str,
@@ -63,21 +105,14 @@ async def read_range(
     message to ``on_message`` (which may wait: its pace is the reading pace). False when the
     search by time found nothing at all (it started past the end); raises ``StreamStalled``
     when the stream went quiet part-way."""
-    channel = await connection.channel(publisher_confirms=False)
-    read_any = stalled = False
-    try:
-        await channel.set_qos(prefetch_count=PREFETCH)
-        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        queue = await channel.get_queue(stream, ensure=False)
-        await queue.consume(inbox.put, arguments={STREAM_OFFSET: start})
+    read_any = False
+    async with reading(connection, stream, start) as messages:
         while True:
-            try:
-                async with asyncio.timeout(idle):
-                    message = await inbox.get()
-            except TimeoutError:
+            message = await messages.next(idle)
+            if message is None:
                 if read_any or not isinstance(start, datetime):
-                    stalled = True
-                    raise StreamStalled(f"no message from {stream} for {idle:g}s") from None
+                    messages.stalled = True
+                    raise StreamStalled(f"no message from {stream} for {idle:g}s")
                 return False
             read_any = True
             offset = offset_of(message)
@@ -90,12 +125,6 @@ async def read_range(
                 await on_message(offset, message)
             if offset >= until:
                 return True
-    finally:
-        # After a stall the close would wait for an answer that may never come; the caller
-        # starts the connection over instead, which closes this channel with it.
-        if not stalled and not channel.is_closed:
-            with contextlib.suppress(Exception):
-                await channel.close()
 
 
 async def end_offset(
@@ -104,47 +133,23 @@ async def end_offset(
     """The offset the stream ends at now: a marker is added and read back, so everything
     added before this call is at or before it. The read is attached first: attached after,
     it would start past the marker while events keep coming."""
-    channel = await connection.channel(publisher_confirms=True)
-    try:
-        await channel.set_qos(prefetch_count=PREFETCH)
-        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        queue = await channel.get_queue(stream, ensure=False)
-        await queue.consume(inbox.put, arguments={STREAM_OFFSET: "next"})
+    async with reading(connection, stream, "next", confirms=True) as messages:
         mark = marker()
-        await channel.default_exchange.publish(mark, routing_key=stream)
+        await messages.channel.default_exchange.publish(mark, routing_key=stream)
         token = (mark.headers or {})[HEADER_MARKER]
         while True:
-            try:
-                async with asyncio.timeout(idle):
-                    message = await inbox.get()
-            except TimeoutError:
-                raise StreamStalled(f"{stream} did not show its end within {idle:g}s") from None
+            message = await messages.next(idle)
+            if message is None:
+                raise StreamStalled(f"{stream} did not show its end within {idle:g}s")
             await message.ack()
             offset = offset_of(message)
             if offset is not None and (message.headers or {}).get(HEADER_MARKER) == token:
                 return offset
-    finally:
-        if not channel.is_closed:
-            with contextlib.suppress(Exception):
-                await channel.close()
 
 
 async def first_message(
     connection: AbstractConnection, stream: str, *, idle: float = IDLE_SECONDS
 ) -> AbstractIncomingMessage | None:
     """The oldest message the stream still keeps, markers included; None when it is empty."""
-    channel = await connection.channel(publisher_confirms=False)
-    try:
-        await channel.set_qos(prefetch_count=1)
-        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        queue = await channel.get_queue(stream, ensure=False)
-        await queue.consume(inbox.put, arguments={STREAM_OFFSET: "first"})
-        try:
-            async with asyncio.timeout(idle):
-                return await inbox.get()
-        except TimeoutError:
-            return None
-    finally:
-        if not channel.is_closed:
-            with contextlib.suppress(Exception):
-                await channel.close()
+    async with reading(connection, stream, "first", prefetch=1) as messages:
+        return await messages.next(idle)

@@ -3,7 +3,7 @@ or gone) switched on again, and, when asked, sent what it missed from the archiv
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiohttp import web
 
@@ -13,7 +13,7 @@ from router.http.appkeys import CONFIG
 from router.http.dialects.common import guarded
 from router.http.replay import REPLAYS
 from router.http.requests import Refused, checked_instance, json_response, parse_json, read_body
-from router.replay.plan import WEBHOOK_LABEL, ReplayPlan, stamp
+from router.replay.plan import ReplayPlan, stamp
 
 MAX_REQUEST_BYTES = 16 * 1024
 
@@ -51,12 +51,8 @@ async def post_enable(request: web.Request) -> web.Response:
         raise Refused(422, "invalid", str(exc)) from None
     answer: dict[str, object] = {"instance": instance, "label": label, "enabled": True}
     if replay and replays is not None and missed_since is not None:
-        plan = ReplayPlan(
-            since=datetime.fromisoformat(missed_since) - MISSED_MARGIN,
-            until=datetime.now(UTC),
-            instance=instance,
-            to=f"{WEBHOOK_LABEL}{label}",
-        )
+        since = datetime.fromisoformat(missed_since) - MISSED_MARGIN
+        plan = ReplayPlan.to_webhook(instance, label, since)
         answer["since"] = stamp(plan.since)
         try:
             progress = await replays.start(plan)

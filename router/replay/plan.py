@@ -34,6 +34,13 @@ class ReplayPlan:
     event_ids: frozenset[str] | None = None
     to: str | None = None  # None: every destination that wants the event
 
+    @classmethod
+    def to_webhook(cls, instance: str, label: str, since: datetime) -> ReplayPlan:
+        """Everything from ``since`` until now, for one per-instance webhook alone."""
+        return cls(
+            since=since, until=datetime.now(UTC), instance=instance, to=f"{WEBHOOK_LABEL}{label}"
+        )
+
     @property
     def label(self) -> str | None:
         """The one per-instance webhook asked for (``to: "webhook:<label>"``)."""

@@ -17,7 +17,7 @@ from router.amqp.topology import Topology
 from router.config.store.base import ConfigStore
 from router.logging import get_logger
 from router.replay.job import CONNECT_WAIT_SECONDS, Connect, Progress, Replay, survey
-from router.replay.plan import WEBHOOK_LABEL, ReplayPlan, parse_plan
+from router.replay.plan import ReplayPlan, parse_plan
 from router.replay.routes import Destination, choices, destinations, labelled
 from schemas import new_event_id
 
@@ -75,15 +75,18 @@ class ReplayService:
             labels={label for _, label in webhooks},
         )
 
-    async def start(self, plan: ReplayPlan) -> Progress:
-        """Survey the archive for ``plan`` and send what it matches in the background."""
-        connection = await self.connect()
-        found = await survey(connection, self.stream, plan)
+    async def prepare(self, plan: ReplayPlan) -> Replay:
+        """Survey the archive for ``plan``: the replay of what it matches, not yet run."""
+        found = await survey(await self.connect(), self.stream, plan)
         progress = Progress(new_event_id(), plan, found.matched, found.available_since)
         webhooks = labelled(await self.store.all(), plan.instance)
-        replay = Replay(
-            progress, found, self.stream, self.connect, destinations(self.topology()), webhooks
-        )
+        found_at = destinations(self.topology())
+        return Replay(progress, found, self.stream, self.connect, found_at, webhooks)
+
+    async def start(self, plan: ReplayPlan) -> Progress:
+        """Survey the archive for ``plan`` and send what it matches in the background."""
+        replay = await self.prepare(plan)
+        progress = replay.progress
         self._remember(progress)
         task = asyncio.create_task(replay.run(), name=f"replay {progress.id}")
         self._tasks.add(task)
@@ -94,12 +97,7 @@ class ReplayService:
         """Deliver the archive from ``since`` to one webhook alone (added with
         ``backfill_since``), in the background: the change that asked for it is not kept
         waiting, and a failure is logged, not turned into a refused change."""
-        plan = ReplayPlan(
-            since=datetime.fromisoformat(since),
-            until=datetime.now(UTC),
-            instance=instance,
-            to=f"{WEBHOOK_LABEL}{label}",
-        )
+        plan = ReplayPlan.to_webhook(instance, label, datetime.fromisoformat(since))
 
         async def begin() -> Progress | None:
             try:
