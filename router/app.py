@@ -24,7 +24,7 @@ from router.amqp.topology import (
 )
 from router.config.configsvc import ConfigService
 from router.config.settings import Settings
-from router.config.store import ConfigStore, open_store
+from router.config.store import ConfigStore, Sealer, open_store
 from router.delivery import registry
 from router.delivery.adapter import Adapter, Routed
 from router.delivery.consumer import Consumer
@@ -34,7 +34,7 @@ from router.delivery.livecfg import LiveConfig
 from router.delivery.notices import ERRORS_REPORTER, Notices
 from router.delivery.retryqueues import delays_ms
 from router.history import Recorder
-from router.http import attempts, dialects, endpoints, evolution_webhook, ingest, replay
+from router.http import attempts, dialects, endpoints, evolution_webhook, ingest, openapi, replay
 from router.http.appkeys import (
     BROKER,
     CONFIG,
@@ -176,12 +176,18 @@ def create_app(
     running = {name: a for name, a in adapters.items() if role_of(name) in chosen}
     app[ADAPTERS] = running
     if store is None:
-        store = open_store(settings.database.url or None, settings.router.store_path)
+        store = open_store(
+            settings.database.url or None,
+            settings.router.store_path,
+            sealer=Sealer.from_text(settings.router.secrets_key.get_secret_value()),
+        )
     app[STORE] = store
     history = Recorder.from_settings(limits, store.attempts) if limits.history_enabled else None
     if history is not None:
         app[HISTORY] = history
-    live = LiveConfig(broker, store, topology.exchange, adapters)
+    live = LiveConfig(
+        broker, store, topology.exchange, adapters, instance_queues=settings.rabbitmq.enabled
+    )
     app[LIVE] = live
     if "ingest" in chosen and limits.archive_enabled:
         app[REPLAYS] = ReplayService(
@@ -247,9 +253,10 @@ def create_app(
             log.warning(
                 "auth.disabled", detail="AUTHENTICATION_API_KEY is empty: ingest accepts any caller"
             )
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", prometheus)
+    openapi.documented(app, "GET", "/healthz", healthz, HEALTHZ)
+    openapi.documented(app, "GET", "/readyz", readyz, READYZ)
+    openapi.documented(app, "GET", "/metrics", prometheus, METRICS)
+    openapi.add_routes(app)
     app.cleanup_ctx.append(lifetime)
     if "bridge" in chosen:
         bridge.install(app, settings, store, live)
@@ -293,6 +300,35 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
     if HISTORY in app:
         await app[HISTORY].close()
     await store.close()
+
+
+HEALTHZ = openapi.Operation(
+    "The process is up",
+    "operations",
+    {200: openapi.Reply("Up.", openapi.obj({"status": openapi.string()}, ["status"]))},
+    auth="none",
+)
+READY = openapi.obj(
+    {
+        "status": openapi.string(enum=["ready", "unavailable"]),
+        "broker": openapi.boolean("Connected to RabbitMQ, topology declared."),
+        "bridge_source": openapi.boolean("The bridge role: connected to Evolution's broker."),
+        "blocked": openapi.string("Why RabbitMQ blocks publishers, when it does."),
+    },
+    ["status", "broker"],
+)
+READYZ = openapi.Operation(
+    "Ready to serve: RabbitMQ connected and not blocking publishers",
+    "operations",
+    {200: openapi.Reply("Ready.", READY), 503: openapi.Reply("Not ready; says why.", READY)},
+    auth="none",
+)
+METRICS = openapi.Operation(
+    "Prometheus metrics",
+    "operations",
+    {200: openapi.Reply("The text exposition format.", openapi.string(), "text/plain")},
+    auth="none",
+)
 
 
 async def healthz(_: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ import orjson
 
 from router import replaycmd
 from router.config.envcheck import SettingsError
+from router.config.secrets import SecretsKeyError
 from router.config.settings import Settings
 from router.dlqcmd import cmd_dlq
 from router.logging import configure, mask_url, quiet_libraries
@@ -76,6 +77,10 @@ def parser() -> argparse.ArgumentParser:
         "--example", action="store_true", help="print .env.example (every setting, defaults)"
     )
 
+    sub.add_parser(
+        "openapi", help="print the API document (OpenAPI 3.1) of every path, as docs/openapi.json"
+    )
+
     topo = sub.add_parser("topology", help="the exchanges, queues and bindings the settings imply")
     topo.add_argument(
         "--definitions",
@@ -118,6 +123,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         from router.config.envexample import render
 
         sys.stdout.write(render())
+        return
+    if args.command == "openapi":
+        from router.apidoc import full_document
+
+        configure("ERROR", "json")  # the application is made, not run: its notes are noise
+        sys.stdout.write(full_document())
         return
     env_file = DEFAULT_ENV_FILE if args.env_file is None else args.env_file
     if args.env_file is not None and not os.path.exists(env_file):
@@ -173,6 +184,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         )
     except OSError as exc:
         print(f"router: cannot listen on {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except SecretsKeyError as exc:
+        print(f"router: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -21,6 +21,13 @@ SECRET_KEY_PATTERN = re.compile(
     re.IGNORECASE,
 )
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+# A query parameter that carries a credential: any name a secret's key would have, and the
+# short names services give a URL's own key (Google's ``key``, Azure's ``code`` and ``sig``).
+# Names are bounded, so a long text with an ``&`` in it (a kept body) is scanned in linear time.
+_QUERY_NAME = (
+    rf"[^=&#\s]{{0,64}}?{SECRET_KEY_PATTERN.pattern}[^=&#\s]{{0,64}}|key|code|sig|signature"
+)
+_QUERY_CREDENTIAL = re.compile(rf"(?P<name>[?&](?:{_QUERY_NAME})=)[^&#\s\"']+", re.IGNORECASE)
 MASK = "***"
 
 _LEVELS = {
@@ -40,10 +47,13 @@ _KEY_IN_PATH = re.compile(r"(?P<path>/ingest/evolution/)[^/\s?#\"']+")
 
 @functools.lru_cache(maxsize=4096)
 def mask_url(url: str) -> str:
-    """Hide the password of any ``scheme://user:password@`` in a string, and the key of any
-    ``/ingest/evolution/<key>`` path. Every string of every log line passes here, and most
-    are the same few (destinations, names): each is masked once."""
+    """Hide the password of any ``scheme://user:password@`` in a string, the value of any
+    query parameter named as a credential (``?token=``, ``&api_key=``, ``?code=``), and the
+    key of any ``/ingest/evolution/<key>`` path. Every string of every log line passes here,
+    and most are the same few (destinations, names): each is masked once."""
     masked = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url)
+    if "=" in masked:
+        masked = _QUERY_CREDENTIAL.sub(lambda m: f"{m['name']}{MASK}", masked)
     return _KEY_IN_PATH.sub(lambda m: f"{m['path']}{MASK}", masked)
 
 

@@ -26,6 +26,14 @@ API_REFUSED = Counter(
     "Configuration API calls and requests for no route refused, by reason",
     ["reason"],
 )
+# Beside each surface's own refusals (router_events_refused_total, ...): the refusals for a
+# key alone, across every way in, so one series shows someone guessing keys or a client sending
+# its key where it should not. Labels are a fixed set (router.http.keys).
+AUTH_REFUSED = Counter(
+    "router_auth_refused_total",
+    "Requests refused for their key, by surface and reason (missing_key, wrong_key, key_in_query)",
+    ["surface", "reason"],
+)
 PUBLISH_SECONDS = Histogram(
     "router_publish_seconds",
     "Time from ingest to RabbitMQ's confirm, per request",

@@ -15,7 +15,7 @@ from aio_pika.abc import AbstractConnection
 from router.amqp.archive import archive_name
 from router.amqp.broker import connect_any
 from router.config.settings import Settings
-from router.config.store import open_store
+from router.config.store import Sealer, open_store
 from router.logging import quiet_libraries
 from router.progress import progress as shown_progress
 from router.replay.job import Progress
@@ -57,7 +57,11 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         if not settings.router.archive_enabled:
             print("router: the archive is off (ROUTER_ARCHIVE_ENABLED=false)", file=sys.stderr)
             return 2
-        store = open_store(settings.database.url or None, settings.router.store_path)
+        store = open_store(
+            settings.database.url or None,
+            settings.router.store_path,
+            sealer=Sealer.from_text(settings.router.secrets_key.get_secret_value()),
+        )
         url = settings.rabbitmq.uri.get_secret_value()
         held: list[AbstractConnection] = []
 

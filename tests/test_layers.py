@@ -20,6 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("router.http",),
     (
         "router.app",
+        "router.apidoc",
         "router.bridge",
         "router.definitions",
         "router.cli",

@@ -1,36 +1,47 @@
 """Who may open which stream, decided before the upgrade.
 
-A token comes as ``?token=`` (browsers cannot set headers on a WebSocket), an ``apikey``
-header or ``Authorization: Bearer``. The global key opens every stream; an instance's own
-token opens that instance's stream and no other. Peers listed in ``WEBSOCKET_ALLOWED_HOSTS``
-need no token, as in Evolution.
+A token comes in the query string, under the names ``router.http.keys`` lists for the surface
+(browsers cannot set headers on a WebSocket), or as an ``apikey`` header or
+``Authorization: Bearer``. The global key opens every stream; an instance's own token opens
+that instance's stream and no other. Peers listed in ``WEBSOCKET_ALLOWED_HOSTS`` need no token,
+as in Evolution.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from ipaddress import ip_address
+from typing import Literal
 
 from aiohttp import web
 
-from router.http.auth import presented_key
+from router.http.auth import count_refusal, presented_key, same_secret
+from router.http.keys import Surface, query_key_names
 
 # The instance's token, or "" when it has none.
 TokenOf = Callable[[str], Awaitable[str]]
 
 
 class Denied(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
+    """A stream refused for its token (401): ``missing_token`` or ``wrong_token``."""
+
+    def __init__(self, reason: Literal["missing_token", "wrong_token"], detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
 
+    def count(self, surface: Surface) -> None:
+        """Counted beside the gateway's own refusals, in the words every surface shares."""
+        count_refusal(surface, "missing_key" if self.reason == "missing_token" else "wrong_key")
 
-def presented_token(request: web.Request) -> str | None:
-    """``?token=``, ``?apikey=`` (as Evolution's Socket.IO clients send it), an ``apikey``
-    header or a Bearer token."""
-    return request.query.get("token") or request.query.get("apikey") or presented_key(request)
+
+def presented_token(request: web.Request, surface: Surface = "websocket") -> str | None:
+    """The token from the query parameters ``surface`` reads (``router.http.keys``), else an
+    ``apikey`` header or a Bearer token."""
+    for name in query_key_names(surface):
+        if token := request.query.get(name):
+            return token
+    return presented_key(request)
 
 
 def parse_allowed_hosts(value: str) -> frozenset[str] | None:
@@ -60,10 +71,6 @@ def peer_allowed(peer: str | None, allowed: frozenset[str] | None) -> bool:
     return str(address) in allowed or (mapped is not None and str(mapped) in allowed)
 
 
-def same(expected: str, presented: str) -> bool:
-    return bool(expected) and hmac.compare_digest(expected.encode(), presented.encode())
-
-
 async def check(
     peer: str | None,
     token: str | None,
@@ -84,7 +91,7 @@ async def check(
         raise Denied(
             "missing_token", "a token is required: ?token=, an apikey header or a Bearer token"
         )
-    if same(global_key, token) or same(own, token):
+    if same_secret(global_key, token) or same_secret(own, token):
         return
     scope = f"instance {instance!r}" if instance else "the stream of every instance"
     raise Denied("wrong_token", f"this token does not open {scope}")

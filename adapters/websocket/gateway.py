@@ -11,11 +11,12 @@ stream first.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Final
 
 from aiohttp import web
 
-from adapters.websocket import access, session
+from adapters.websocket import access, contract, session
 from adapters.websocket.events import Wanted
 from adapters.websocket.frames import CLOSE_GOING_AWAY
 from adapters.websocket.hub import Client, Hub
@@ -27,7 +28,8 @@ from router.amqp.topology import AdapterQueues, StreamBinding
 from router.config.selection import Selection, read_configs
 from router.config.settings import Settings
 from router.config.store.base import ConfigStore
-from router.http.requests import Refused
+from router.http.openapi import documented
+from router.http.requests import Refused, query_value
 from router.logging import get_logger
 from schemas import InvalidInstanceError, is_event_id, validate_instance
 
@@ -78,8 +80,8 @@ class WebsocketGateway:
         self._broker, self._store = broker, store
         self._stream = self.stream(exchange).name
         LiveReader(broker, self._stream, self.hub)
-        app.router.add_get("/ws", self.serve)
-        app.router.add_get("/ws/{instance}", self.serve)
+        documented(app, "GET", "/ws", self.serve, contract.ALL_INSTANCES)
+        documented(app, "GET", "/ws/{instance}", self.serve, contract.ONE_INSTANCE)
         self.socket_io.install(app)
         app.on_shutdown.append(self._shutdown)
 
@@ -123,7 +125,14 @@ class WebsocketGateway:
         return to_all or self.selection.block_wanting(instance, event) is not None, to_all
 
     async def _token_of(self, instance: str) -> str:
-        config = await self._store.get(instance) if self._store else None
+        try:
+            config = await self._store.get(instance) if self._store else None
+        except Exception:
+            # A refusal like any other (counted, retried by the client), not a 500.
+            log.warning("websocket.store_failed", instance=instance, exc_info=True)
+            raise Refused(
+                503, "store_unavailable", "the instance's token cannot be read; retry shortly"
+            ) from None
         return config.token if config is not None else ""
 
     # -- the endpoint --------------------------------------------------------------------------
@@ -136,6 +145,7 @@ class WebsocketGateway:
             return refused.response()
         except access.Denied as denied:
             REFUSED.labels(reason=denied.reason).inc()
+            denied.count("websocket")
             return Refused(401, denied.reason, denied.detail).response()
         await ws.prepare(request)
         client = Client(ws, request, instance, wanted.events, self.settings.max_buffer)
@@ -163,8 +173,9 @@ class WebsocketGateway:
     ) -> tuple[web.WebSocketResponse, str | None, Wanted, str | None]:
         """Everything checked before the upgrade, so a refusal is a plain HTTP answer."""
         instance = self.stream_instance(request.match_info.get("instance"))
-        wanted = Wanted.parse(request.query.get("events"), request.query.get("format"))
-        last_event_id = self.resume_from(request.query.get("last_event_id"))
+        query = functools.partial(query_value, request)
+        wanted = Wanted.parse(query("events"), query("format"))
+        last_event_id = self.resume_from(query("last_event_id"))
         await self.check_access(request.remote, access.presented_token(request), instance)
         ws = web.WebSocketResponse(
             heartbeat=self.settings.heartbeat_seconds,

@@ -24,13 +24,14 @@ from urllib.parse import unquote
 import socketio
 from aiohttp import web
 
-from adapters.websocket.access import Denied
+from adapters.websocket import contract
+from adapters.websocket.access import Denied, presented_token
 from adapters.websocket.events import Wanted
 from adapters.websocket.frames import CLOSE_TOO_SLOW
 from adapters.websocket.hub import CLOSE_TIMEOUT_SECONDS, Audience, Hub, WireFrame
 from adapters.websocket.metrics import REFUSED
 from adapters.websocket.session import Resume, resume_done
-from router.http.auth import presented_key
+from router.http.openapi import documented
 from router.http.requests import Refused
 from router.logging import get_logger
 
@@ -162,8 +163,8 @@ class SocketIOEndpoint:
         self.websockets: dict[str, asyncio.BaseTransport] = {}
 
     def install(self, app: web.Application) -> None:
-        app.router.add_get(f"/{PATH}/", self._handle)
-        app.router.add_post(f"/{PATH}/", self._handle)
+        documented(app, "GET", f"/{PATH}/", self._handle, contract.SOCKET_IO)
+        documented(app, "POST", f"/{PATH}/", self._handle, contract.SOCKET_IO)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         """python-engineio's handler, noting which TCP connection carries each WebSocket, so
@@ -205,9 +206,7 @@ class SocketIOEndpoint:
             token = (
                 text(given.get("apikey"))
                 or text(given.get("token"))
-                or request.query.get("apikey")
-                or request.query.get("token")
-                or presented_key(request)
+                or presented_token(request, "socketio")
             )
             # The real peer: python-engineio's environ says 127.0.0.1 for every client.
             await self.gateway.check_access(request.remote, token, instance)
@@ -227,6 +226,7 @@ class SocketIOEndpoint:
             ) from None
         except Denied as denied:
             REFUSED.labels(reason=denied.reason).inc()
+            denied.count("socketio")
             raise socketio.exceptions.ConnectionRefusedError(
                 denied.detail, {"reason": denied.reason}
             ) from None

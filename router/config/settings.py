@@ -21,6 +21,7 @@ from router.config.envcheck import (
     check_environment,
     read_environment,
 )
+from router.config.secrets import parse_keys
 from router.netguard import Guard, networks
 from schemas import CATALOG
 from schemas.shapes import PayloadFormat
@@ -567,6 +568,10 @@ class RouterSettings(Family):
         "data/router.sqlite3",
         description="SQLite file for per-instance configuration (when DATABASE_URL is not postgres)",
     )
+    secrets_key: SecretStr = Field(
+        SecretStr(""),
+        description="Fernet key(s), comma-separated, sealing the secrets of per-instance configuration in the store (webhook secrets and credentials, Pusher secrets, instance tokens); the first seals, every one opens, so a new key goes first to rotate; empty: stored unencrypted (warned)",
+    )
     max_webhooks_per_instance: int = Field(
         3, ge=1, description="enabled webhooks one instance may have"
     )
@@ -597,6 +602,12 @@ class RouterSettings(Family):
     history_prune_seconds: float = Field(
         60, gt=0, description="remove records past the retention or the row bound this often"
     )
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _secrets_key(cls, value: SecretStr) -> SecretStr:
+        parse_keys(value.get_secret_value())
+        return value
 
 
 RABBITMQ = with_event_switches(

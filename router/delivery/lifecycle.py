@@ -132,7 +132,7 @@ def enabled_again(config: InstanceConfig, label: str) -> InstanceConfig:
 
 def replaced(config: InstanceConfig, hook: WebhookConfig) -> InstanceConfig:
     """``config`` with its webhook of the same label replaced, in its place."""
-    hooks = [hook if w.label == hook.label else w for w in config.webhooks]
+    hooks = tuple(hook if w.label == hook.label else w for w in config.webhooks)
     return config.model_copy(update={"webhooks": hooks})
 
 

@@ -62,9 +62,13 @@ class LiveConfig:
         exchange: str,
         adapters: Mapping[str, Routed],
         *,
+        instance_queues: bool = True,
         resync_seconds: float = 30.0,
     ) -> None:
         self.broker = broker
+        # RABBITMQ_ENABLED, Evolution's switch for every rabbitmq block: without it a stored
+        # block declares nothing (Evolution refuses to set one at all).
+        self.instance_queues = instance_queues
         self.store = store
         self.exchange = exchange
         self.adapters = {n: a for n, a in adapters.items() if isinstance(a, Configurable)}
@@ -180,7 +184,8 @@ class LiveConfig:
                     self.broker.connection_lost("configuration could not be applied")
                     return
             try:
-                await self._sync_instance_queues(instance)
+                if self.instance_queues:
+                    await self._sync_instance_queues(instance)
             except Exception:
                 log.exception("config.queues_failed", instance=instance)
             for follower in self.followers:

@@ -28,6 +28,7 @@ from router.delivery.adapter import (
     Skipped,
 )
 from router.delivery.retryqueues import at_most, within
+from router.logging import mask_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +136,8 @@ class Parking:
             attempts=attempt,
             dead_at=now.isoformat(timespec="milliseconds"),
             source_queue=self.source_queue,
-            destination=dead.destination,
+            # Shown in error reports and by router dlq list: credentials in a URL stay here.
+            destination=None if dead.destination is None else mask_url(dead.destination),
             last_status=dead.status,
             target=target,
         )

@@ -11,6 +11,17 @@ from router.config.configsvc import ConfigRefused
 from router.delivery.lifecycle import MISSED_MARGIN, enabled_again
 from router.http.appkeys import CONFIG
 from router.http.dialects.common import guarded
+from router.http.openapi import (
+    INSTANCE,
+    Operation,
+    Reply,
+    boolean,
+    documented,
+    integer,
+    obj,
+    refusals,
+    string,
+)
 from router.http.replay import REPLAYS
 from router.http.requests import Refused, checked_instance, json_response, parse_json, read_body
 from router.replay.plan import ReplayPlan, stamp
@@ -22,6 +33,11 @@ async def post_enable(request: web.Request) -> web.Response:
     body = parse_json(await read_body(request, MAX_REQUEST_BYTES))
     if not isinstance(body, dict):
         raise Refused(422, "invalid", 'the body must be {"instance", "label", "replay"}')
+    unknown = sorted(set(body) - {"instance", "label", "replay"})
+    if unknown:
+        raise Refused(
+            422, "invalid", f"unknown field {unknown[0]!r}; fields: instance, label, replay"
+        )
     instance, label, replay = (
         body.get("instance"),
         body.get("label", "default"),
@@ -65,5 +81,39 @@ async def post_enable(request: web.Request) -> web.Response:
     return json_response(answer, 200)
 
 
+ENABLE = Operation(
+    "Switch a disabled per-instance webhook on again",
+    "endpoints",
+    {
+        200: Reply(
+            "Enabled; with replay, what it missed is being sent (or replay_error says why not).",
+            obj(
+                {
+                    "instance": string(),
+                    "label": string(),
+                    "enabled": boolean(),
+                    "since": string(format="date-time"),
+                    "replay": string(),
+                    "matched": integer(),
+                    "replay_error": string(),
+                },
+                ["instance", "label", "enabled"],
+            ),
+        )
+    }
+    | refusals(400, 401, 404, 409, 413, 422, 503),
+    body={
+        "application/json": obj(
+            {
+                "instance": INSTANCE,
+                "label": string("The webhook's label; default when left out."),
+                "replay": boolean("Send what it missed, from 5 minutes before it began to fail."),
+            },
+            ["instance"],
+        )
+    },
+)
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/endpoints/enable", guarded(post_enable))
+    documented(app, "POST", "/endpoints/enable", guarded(post_enable), ENABLE)

@@ -16,7 +16,6 @@ does not know yet is routed under its own name, never refused here.
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,18 +30,23 @@ from router.amqp.broker import BrokerBlocked, BrokerUnavailable
 from router.amqp.publisher import PublishFailed
 from router.amqp.topology import ingest_dlq_name
 from router.http.appkeys import PUBLISHER, SETTINGS
-from router.http.auth import key_matches, presented_key
-from router.http.ingest import publish
+from router.http.auth import key_matches, presented_key, same_secret
+from router.http.ingest import ACCEPTED, publish
+from router.http.keys import HEADER_WAYS
+from router.http.openapi import ANY_JSON, Operation, Reply, documented, obj, refusals, string
 from router.http.requests import (
     Refused,
+    check_no_key_in_query,
     check_not_looped,
     json_response,
     parse_json,
+    unauthorized,
     validation_problems,
 )
 from router.logging import get_logger, mask_url
 from router.media import Cut, MediaStore, claimed, cut_media
 from schemas import (
+    CATALOG,
     WIRE_NAMES,
     Envelope,
     UnknownEventError,
@@ -84,7 +88,7 @@ def route_of(segments: tuple[str, ...], expected_key: str) -> Route:
         return Route(segments[0], segments[-1])
     if len(segments) == 1:
         (segment,) = segments
-        if expected_key and hmac.compare_digest(segment.encode(), expected_key.encode()):
+        if same_secret(expected_key, segment):
             return Route(segment, None)
         return Route(None, segment)
     return Route(None, None)
@@ -105,6 +109,28 @@ def event_ms(date_time: Any) -> int | None:
     except ValueError:
         return None
     return int(moment.timestamp() * 1000)
+
+
+# A lone path segment that is none of these is a key, wrong, rather than a by-events suffix.
+CATALOG_SUFFIXES = frozenset(event.url_suffix for event in CATALOG)
+WAYS_HERE = f"the path (/ingest/evolution/<key>), or {HEADER_WAYS}"
+
+
+def check_auth_here(request: web.Request, route: Route, expected: str) -> None:
+    """The key from the path, else from a header; never from the query string. A refusal is
+    counted as a wrong key when anything was presented, the lone segment of a guessed key in
+    the path included."""
+    check_not_looped(request)
+    check_no_key_in_query(request, "evolution_webhook", instead=WAYS_HERE)
+    presented = route.key if route.key is not None else presented_key(request)
+    if key_matches(expected, presented):
+        return
+    guessed = route.key is None and route.suffix not in (None, *CATALOG_SUFFIXES)
+    raise unauthorized(
+        "evolution_webhook",
+        presented or (route.suffix if guessed else None),
+        "wrong or missing key (in the path or apikey)",
+    )
 
 
 class Unusable(Refused):
@@ -232,10 +258,7 @@ class Door:
         segments = tuple(s for s in request.match_info.get("tail", "").split("/") if s)
         route = route_of(segments, settings.authentication.api_key.get_secret_value())
         try:
-            check_not_looped(request)
-            presented = route.key if route.key is not None else presented_key(request)
-            if not key_matches(settings.authentication.api_key.get_secret_value(), presented):
-                raise Refused(401, "unauthorized", "wrong or missing key (in the path or apikey)")
+            check_auth_here(request, route, settings.authentication.api_key.get_secret_value())
             limits = settings.router
             raw = await read_evolution_body(request, limits.max_evolution_bytes)
             cut = cut_media(raw, limits.media_claim_bytes)
@@ -314,9 +337,38 @@ def kept_body(raw: bytes | bytearray) -> bytes:
     return mask_url(text).encode()
 
 
+BODY = obj(
+    {name: ANY_JSON if name == "data" else string() for name in sorted(EVOLUTION_FIELDS)},
+    ["event"],
+    closed=False,
+    description="Evolution's webhook body as it sends it; fields it adds are ignored.",
+)
+DOOR = Operation(
+    "Take an event as Evolution API's webhook sends it",
+    "events",
+    {202: Reply("Confirmed by RabbitMQ.", ACCEPTED)} | refusals(400, 401, 413, 422, 429, 503),
+    description="A body it cannot use is kept, with the reason, in <exchange>.ingest.dlq "
+    "before it is refused ('kept' names the queue). An event the catalog does not know is "
+    "routed under its own name.",
+    body={"application/json": BODY},
+)
+DOOR_WITH_PATH = Operation(
+    DOOR.summary,
+    DOOR.tag,
+    DOOR.replies,
+    description=DOOR.description
+    + " The tail is the router's key (Evolution's global webhook sends no headers), the "
+    "by-events suffix, or both: /{key}/{suffix}.",
+    body=DOOR.body,
+    auth="none",
+    path=PREFIX + "/{tail}",
+    path_params={"tail": string("key, suffix or key/suffix", minLength=1)},
+)
+
+
 def add_routes(app: web.Application, media: MediaStore) -> None:
     door = Door(media)
-    app.router.add_post(PREFIX, door.handle)
-    # Any tail: Evolution appends "/<suffix>" to the URL as given, so a URL ending in "/"
-    # gives an empty segment, which must not be a 404 (final for Evolution).
-    app.router.add_post(PREFIX + "{tail:/.*}", door.handle)
+    documented(app, "POST", PREFIX, door.handle, DOOR)
+    # Any tail, line breaks too: Evolution appends "/<suffix>" to the URL as given, so a URL
+    # ending in "/" gives an empty segment, which must not be a 404 (final for Evolution).
+    documented(app, "POST", PREFIX + r"{tail:/[\s\S]*}", door.handle, DOOR_WITH_PATH)

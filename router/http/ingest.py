@@ -6,6 +6,7 @@ under that id (see ``router.amqp.publisher``)."""
 from __future__ import annotations
 
 import collections
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,21 @@ from router.amqp.broker import BrokerBlocked, BrokerUnavailable
 from router.amqp.publisher import Published, PublishFailed
 from router.constants import CONTENT_TYPE_NDJSON
 from router.http.appkeys import INGEST_RATES, PUBLISHER, SETTINGS
+from router.http.openapi import (
+    ANY_JSON,
+    INSTANCE,
+    PROBLEM,
+    Component,
+    Operation,
+    Reply,
+    Schema,
+    array,
+    documented,
+    nullable,
+    obj,
+    refusals,
+    string,
+)
 from router.http.ratelimit import TokenBuckets, retry_after
 from router.http.requests import (
     RETRY_AFTER_SECONDS,
@@ -39,19 +55,27 @@ from schemas import (
     resolve,
 )
 
-ACCEPTED_FIELDS = frozenset(
-    {
-        "event",
-        "data",
-        "id",
-        "sender",
-        "date_time",
-        "apikey",
-        "instance",
-        "server_url",
-        "destination",
-    }
-)
+# One event of a request, as the API document describes it; its fields are the ones taken.
+EVENT_FIELDS: dict[str, Schema] = {
+    "event": string(
+        "A catalog event: its wire name (messages.upsert), config key (MESSAGES_UPSERT, any "
+        "case) or camelCase alias (messagesUpsert).",
+        minLength=1,
+        examples=["messages.upsert"],
+    ),
+    "data": ANY_JSON,
+    # Null is the same as left out.
+    "id": nullable(string("The event id, when the producer gives one: a UUIDv7 or ULID.")),
+    "sender": nullable(string("The sending WhatsApp id.")),
+    "date_time": nullable(string("When it happened, ISO-8601; kept as UTC, ms and Z.")),
+    "apikey": nullable(string("The instance's API key, as Evolution sends it.")),
+    "instance": {"anyOf": [INSTANCE, {"type": "null"}]},
+    "server_url": nullable(string("SERVER_URL of the producer; the router's own wins.")),
+    "destination": ANY_JSON | {"description": "Ignored here: set per webhook delivery."},
+}
+ACCEPTED_FIELDS = frozenset(EVENT_FIELDS)
+EVENT = Component("Event", obj(EVENT_FIELDS, ["event"]))
+ACCEPTED = obj({"id": string("The event's id.")}, ["id"], closed=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +272,51 @@ async def post_batch(request: web.Request) -> web.Response:
     return json_response({"ids": [e.id for e in envelopes]}, 202)
 
 
+ONE_EVENT = Operation(
+    "Publish one event",
+    "events",
+    {202: Reply("Confirmed by RabbitMQ: it will be delivered.", ACCEPTED)}
+    | refusals(400, 401, 413, 422, 429, 503),
+    description="Answered 202 only once RabbitMQ confirmed the publish; a 503 with an id "
+    "means: send it again under that id.",
+    body={"application/json": EVENT},
+)
+BATCH = Operation(
+    "Publish events in one request",
+    "events",
+    {
+        202: Reply(
+            "Every event confirmed, ids in order.",
+            obj({"ids": array(string())}, ["ids"], closed=False),
+        )
+    }
+    | refusals(400, 401, 413, 422, 429)
+    | {
+        503: Reply(
+            "Some or all were not confirmed: 'ids' lists those accepted, 'failed' the rest, "
+            "to send again with the same ids.",
+            PROBLEM,
+            headers=("Retry-After",),
+        )
+    },
+    body={
+        "application/json": array(EVENT, minItems=1),
+        # The same events, one JSON object per line.
+        "application/x-ndjson": array(EVENT, minItems=1),
+    },
+)
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/events", post_event)
-    app.router.add_post("/events/{instance}", post_event)
-    app.router.add_post("/events/{instance}/batch", post_batch)
+    documented(
+        app,
+        "POST",
+        "/events",
+        post_event,
+        dataclasses.replace(
+            ONE_EVENT,
+            body={"application/json": obj(EVENT_FIELDS, ["event", "instance"])},
+        ),
+    )
+    documented(app, "POST", "/events/{instance}", post_event, ONE_EVENT)
+    documented(app, "POST", "/events/{instance}/batch", post_batch, BATCH)

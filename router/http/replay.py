@@ -8,6 +8,18 @@ from aiohttp import web
 
 from router.amqp.streams import StreamStalled
 from router.http.dialects.common import guarded
+from router.http.openapi import (
+    INSTANCE,
+    Operation,
+    Reply,
+    array,
+    documented,
+    integer,
+    nullable,
+    obj,
+    refusals,
+    string,
+)
 from router.http.requests import Refused, json_response, parse_json, read_body
 from router.replay.plan import PlanRefused
 from router.replay.service import ReplayService
@@ -56,6 +68,59 @@ async def get_replay(request: web.Request) -> web.Response:
     return json_response(progress.as_dict(), 200)
 
 
+TIME = string(format="date-time")
+REQUEST = obj(
+    {
+        "since": string(
+            "From this time (ISO-8601); may be left out when every event id is a "
+            "UUIDv7, which carries its time."
+        ),
+        "until": string("Up to this time (ISO-8601); now when left out."),
+        "instance": INSTANCE,
+        "events": array(string(), "These events only, in any catalog spelling."),
+        "event_ids": array(string(), "These events only, by id."),
+        "to": string(
+            "Where to: an adapter role (webhook, sqs, pusher), amqp (the downstream queues) "
+            "or webhook:<label> (one per-instance webhook); every destination when left out."
+        ),
+    }
+)
+STARTED = obj(
+    {"replay": string(), "matched": integer(), "available_since": nullable(TIME)},
+    ["replay", "matched", "available_since"],
+)
+PROGRESS = obj(
+    {
+        "replay": string(),
+        "state": string(),
+        "matched": integer(),
+        "sent": integer(),
+        "copies": integer(),
+        "unwanted": integer(),
+        "error": nullable(string()),
+        "resumes": integer(),
+        "available_since": nullable(TIME),
+        "started_at": TIME,
+        "finished_at": nullable(TIME),
+        "plan": {"type": "object"},
+    },
+    ["replay", "state", "matched", "sent"],
+    closed=False,
+)
+START = Operation(
+    "Send events again from the archive, under their original ids",
+    "replay",
+    {202: Reply("Started; GET /replay/{replay} tells how far it got.", STARTED)}
+    | refusals(400, 401, 409, 413, 422, 503),
+    body={"application/json": REQUEST},
+)
+FOLLOW = Operation(
+    "How far a replay has got",
+    "replay",
+    {200: Reply("Its progress.", PROGRESS)} | refusals(401, 404),
+)
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/replay", guarded(post_replay))
-    app.router.add_get("/replay/{replay}", guarded(get_replay))
+    documented(app, "POST", "/replay", guarded(post_replay), START)
+    documented(app, "GET", "/replay/{replay}", guarded(get_replay), FOLLOW)

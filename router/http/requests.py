@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from router.constants import HTTP_HEADER_DELIVERY
 from router.http.appkeys import SETTINGS
-from router.http.auth import key_matches, presented_key
+from router.http.auth import count_refusal, key_matches, presented_key, refusal_of
+from router.http.keys import HEADER_WAYS, Surface, stray_keys
 from schemas import InvalidInstanceError, validate_instance
 
 RETRY_AFTER_SECONDS = "5"
@@ -60,12 +61,39 @@ def check_not_looped(request: web.Request) -> None:
         )
 
 
-def check_auth(request: web.Request) -> None:
-    check_not_looped(request)
-    expected = request.app[SETTINGS].authentication.api_key.get_secret_value()
-    if not key_matches(expected, presented_key(request)):
+def check_no_key_in_query(
+    request: web.Request, surface: Surface, *, instead: str = HEADER_WAYS
+) -> None:
+    """Refuse a key sent in the query string where ``surface`` does not read one there
+    (``router.http.keys``), whether or not a header carries one too: the key is in the URL,
+    and so in every log the URL passes through, until the client is told."""
+    stray = stray_keys(request.query.keys(), surface)
+    if stray:
+        count_refusal(surface, "key_in_query")
+        names = ", ".join(f"?{name}=" for name in stray)
         raise Refused(
-            401, "unauthorized", "missing or wrong API key (apikey header or Bearer token)"
+            400,
+            "key_in_query",
+            f"a key in the query string ({names}) is not read here: URLs end up in access "
+            f"logs and browser history. Send it as {instead}",
+        )
+
+
+def unauthorized(surface: Surface, presented: str | None, message: str) -> Refused:
+    """The 401 of a missing or wrong key, counted by surface and reason as it is made (each
+    check raises it at most once per request)."""
+    count_refusal(surface, refusal_of(presented))
+    return Refused(401, "unauthorized", message)
+
+
+def check_auth(request: web.Request, surface: Surface = "ingest") -> None:
+    check_not_looped(request)
+    check_no_key_in_query(request, surface)
+    expected = request.app[SETTINGS].authentication.api_key.get_secret_value()
+    presented = presented_key(request)
+    if not key_matches(expected, presented):
+        raise unauthorized(
+            surface, presented, "missing or wrong API key (apikey header or Bearer token)"
         )
 
 
@@ -112,3 +140,12 @@ def checked_instance(name: str) -> str:
 def validation_problems(exc: ValidationError) -> str:
     """Every problem pydantic found, each with where: ``data.x: ...; id: ...``."""
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
+def query_value(request: web.Request, name: str) -> str | None:
+    """A query parameter given at most once; given twice, which one was meant is anyone's
+    guess, so it is refused rather than the first one silently taken."""
+    given = request.query.getall(name, [])
+    if len(given) > 1:
+        raise Refused(400, "bad_query", f"{name} is given {len(given)} times; give it once")
+    return given[0] if given else None

@@ -172,6 +172,7 @@ def test_services_and_ingresses_reach_the_http_roles() -> None:
         "/attempts",
         "/replay",
         "/endpoints",
+        "/openapi.json",
     ]
     assert routed == {"/ws": "evrouter-websocket"} | dict.fromkeys(api, "evrouter-ingest")
     # Unauthenticated operational endpoints are not published.

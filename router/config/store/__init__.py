@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from router.config.secrets import Sealer
 from router.config.store.attempts import AttemptLog, MemoryAttemptLog
 from router.config.store.base import ConfigStore, MemoryStore
 from router.config.store.postgres import PostgresStore
@@ -13,6 +14,7 @@ __all__ = [
     "MemoryAttemptLog",
     "MemoryStore",
     "PostgresStore",
+    "Sealer",
     "SqliteStore",
     "open_store",
 ]
@@ -20,8 +22,11 @@ __all__ = [
 _SQLITE_URL = "sqlite:///"
 
 
-def open_store(database_url: str | None, sqlite_path: str) -> ConfigStore:
-    """The store ``database_url`` names, not yet opened.
+def open_store(
+    database_url: str | None, sqlite_path: str, *, sealer: Sealer | None = None
+) -> ConfigStore:
+    """The store ``database_url`` names, not yet opened, sealing secrets with ``sealer``
+    (none: stored as they are).
 
     ``postgres://`` and ``postgresql://`` URLs select PostgreSQL. No URL (or an empty one)
     selects SQLite at ``sqlite_path``; ``sqlite:///PATH`` selects SQLite at PATH, relative
@@ -29,7 +34,7 @@ def open_store(database_url: str | None, sqlite_path: str) -> ConfigStore:
     reads such URLs.
     """
     if database_url is None or not database_url.strip():
-        return SqliteStore(sqlite_path)
+        return SqliteStore(sqlite_path, sealer=sealer)
     scheme, separator, _ = database_url.partition("://")
     # Only the scheme goes into error messages: the rest of the URL may hold a password.
     if not separator:
@@ -39,7 +44,7 @@ def open_store(database_url: str | None, sqlite_path: str) -> ConfigStore:
         )
     scheme = scheme.lower()
     if scheme in ("postgres", "postgresql"):
-        return PostgresStore(database_url)
+        return PostgresStore(database_url, sealer=sealer)
     if scheme == "sqlite":
         path = database_url[len(_SQLITE_URL) :]
         if not database_url.lower().startswith(_SQLITE_URL) or not path:
@@ -47,7 +52,7 @@ def open_store(database_url: str | None, sqlite_path: str) -> ConfigStore:
                 "SQLite database URL must be sqlite:///PATH (three slashes, then the file's "
                 "path; four for an absolute path)"
             )
-        return SqliteStore(path)
+        return SqliteStore(path, sealer=sealer)
     raise ValueError(
         f"database URL scheme {scheme!r} is not supported; use postgresql://USER@HOST/DB, "
         "postgres://... or sqlite:///PATH"

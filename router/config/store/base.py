@@ -6,8 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from router.config.secrets import SETTING, Review, Sealer
 from router.config.store.attempts import AttemptLog, MemoryAttemptLog
+from router.logging import get_logger
 from schemas.instance_config import InstanceConfig
+
+log = get_logger("router.config.store")
 
 # From the stored document (None if there is none) to the new one (None deletes it). It may
 # raise to refuse the change; then nothing is written.
@@ -43,6 +47,24 @@ class ConfigStore(Protocol):
     def attempts(self) -> AttemptLog:
         """The delivery attempt history, kept in the same database (usable once opened)."""
         ...
+
+
+def report_review(review: Review, sealer: Sealer) -> None:
+    """What a store on disk found when it opened, said once: documents sealed now, or secrets
+    lying in plain text for want of a key."""
+    if sealer.enabled and review.stale:
+        log.info(
+            "config.secrets_sealed",
+            instances=len(review.stale),
+            detail=f"secrets written again, sealed with the first key of {SETTING}",
+        )
+    elif not sealer.enabled and review.unsealed:
+        log.warning(
+            "config.secrets_unencrypted",
+            instances=len(review.unsealed),
+            detail=f"{SETTING} is not set: webhook secrets and credentials, Pusher secrets "
+            "and instance tokens are stored in the database unencrypted",
+        )
 
 
 class MemoryStore:

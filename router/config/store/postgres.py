@@ -1,4 +1,5 @@
-"""Configuration documents in PostgreSQL, shared by every router replica."""
+"""Configuration documents in PostgreSQL, shared by every router replica. Their secrets are
+sealed on the way in and opened on the way out (``router.config.secrets``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Any, Final
 
 import orjson
 
+from router.config.secrets import Review, Sealer
 from router.config.store.attempts_postgres import PostgresAttemptLog
-from router.config.store.base import Change
+from router.config.store.base import Change, report_review
 from schemas.instance_config import InstanceConfig
 
 Migration = tuple[int, tuple[str, ...]]
@@ -80,7 +82,13 @@ class PostgresStore:
     replica opens first, the others wait for it."""
 
     def __init__(
-        self, dsn: str, *, prefix: str = "router_", min_size: int = 1, max_size: int = 4
+        self,
+        dsn: str,
+        *,
+        prefix: str = "router_",
+        min_size: int = 1,
+        max_size: int = 4,
+        sealer: Sealer | None = None,
     ) -> None:
         if len(prefix) > _PREFIX_MAX_LENGTH or not _PREFIX.fullmatch(prefix):
             raise ValueError(
@@ -89,6 +97,7 @@ class PostgresStore:
             )
         self._dsn = dsn
         self._prefix = prefix
+        self._sealer = sealer or Sealer()
         self._min_size = min_size
         self._max_size = max_size
         self._pool: Any = None
@@ -135,10 +144,12 @@ class PostgresStore:
             try:
                 async with pool.acquire() as connection:
                     await self._migrate(connection)
+                    review = await self._review(connection)
             except BaseException:
                 await pool.close()
                 raise
             self._pool = pool
+            report_review(review, self._sealer)
 
     async def close(self) -> None:
         async with self._lock:
@@ -150,7 +161,7 @@ class PostgresStore:
         document = await self._ready().fetchval(
             f"SELECT document FROM {self._config} WHERE instance = $1", instance
         )
-        return None if document is None else _decode(document)
+        return None if document is None else self._decode(document)
 
     async def put(self, config: InstanceConfig) -> None:
         await self._ready().execute(
@@ -161,7 +172,7 @@ class PostgresStore:
             SET document = EXCLUDED.document, updated_at = EXCLUDED.updated_at
             """,
             config.instance,
-            orjson.dumps(config.to_document()).decode(),
+            self._encode(config),
         )
 
     async def delete(self, instance: str) -> bool:
@@ -180,7 +191,7 @@ class PostgresStore:
             raw = await connection.fetchval(
                 f"SELECT document FROM {self._config} WHERE instance = $1", instance
             )
-            new = change(None if raw is None else _decode(raw))
+            new = change(None if raw is None else self._decode(raw))
             if new is None:
                 await connection.execute(
                     f"DELETE FROM {self._config} WHERE instance = $1", instance
@@ -194,13 +205,52 @@ class PostgresStore:
                     SET document = EXCLUDED.document, updated_at = EXCLUDED.updated_at
                     """,
                     instance,
-                    orjson.dumps(new.to_document()).decode(),
+                    self._encode(new),
                 )
             return new
 
     async def all(self) -> list[InstanceConfig]:
         rows = await self._ready().fetch(f"SELECT document FROM {self._config} ORDER BY instance")
-        return [_decode(row[0]) for row in rows]
+        return [self._decode(row[0]) for row in rows]
+
+    def _decode(self, text: str) -> InstanceConfig:
+        # asyncpg hands JSONB over as its text unless a codec is registered on every connection.
+        document = orjson.loads(text)
+        return InstanceConfig.from_document(
+            self._sealer.open(document, str(document.get("instance", "")))
+        )
+
+    def _encode(self, config: InstanceConfig) -> str:
+        return orjson.dumps(self._sealer.seal(config.to_document())).decode()
+
+    async def _review(self, connection: Any) -> Review:
+        """Every document opened once, so a secret no key opens stops the store now; those
+        with plain secrets (or sealed with an older key) written again, sealed."""
+        rows = await connection.fetch(f"SELECT instance, document FROM {self._config}")
+        review = self._sealer.review((row[0], orjson.loads(row[1])) for row in rows)
+        for instance in review.stale:
+            # One transaction each, as update() has them (many advisory locks in one would
+            # outgrow the server's lock table), under the lock update() takes, so neither
+            # writes over the other. Read again under it: another replica may have sealed it.
+            async with connection.transaction():
+                await connection.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext($1))", f"{self._prefix}{instance}"
+                )
+                raw = await connection.fetchval(
+                    f"SELECT document FROM {self._config} WHERE instance = $1", instance
+                )
+                if raw is None:
+                    continue
+                document = orjson.loads(raw)
+                if not self._sealer.review([(instance, document)]).stale:
+                    continue
+                sealed = self._sealer.seal(self._sealer.open(document, instance))
+                await connection.execute(
+                    f"UPDATE {self._config} SET document = $2::jsonb WHERE instance = $1",
+                    instance,
+                    orjson.dumps(sealed).decode(),
+                )
+        return review
 
     def _ready(self) -> Any:
         if self._pool is None:
@@ -240,8 +290,3 @@ class PostgresStore:
                 await connection.execute(
                     f"INSERT INTO {self._version} (version) VALUES ($1)", version
                 )
-
-
-def _decode(document: str) -> InstanceConfig:
-    # asyncpg hands JSONB over as its text unless a codec is registered on every connection.
-    return InstanceConfig.from_document(orjson.loads(document))

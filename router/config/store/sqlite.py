@@ -1,5 +1,6 @@
 """Configuration documents in one SQLite file, which several router processes on the same host
-may share."""
+may share. Their secrets are sealed on the way in and opened on the way out
+(``router.config.secrets``)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from typing import Final, TypeVar
 
 import orjson
 
+from router.config.secrets import Review, Sealer
 from router.config.store.attempts_sqlite import SqliteAttemptLog
-from router.config.store.base import Change
+from router.config.store.base import Change, report_review
 from schemas.instance_config import InstanceConfig
 from schemas.timefmt import utc_now
 
@@ -90,9 +92,16 @@ class SqliteStore:
     """One connection per store; every call runs on a worker thread so the event loop never
     waits on the disk or on another process's write lock."""
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 10.0,
+        sealer: Sealer | None = None,
+    ) -> None:
         self._path = Path(path)
         self._busy_timeout = busy_timeout
+        self._sealer = sealer or Sealer()
         self._connection: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
         # The asyncio lock is given up when its holder is cancelled, while the worker thread it
@@ -112,7 +121,8 @@ class SqliteStore:
     async def open(self) -> None:
         async with self._lock:
             if self._connection is None:
-                self._connection = await asyncio.to_thread(self._connect)
+                self._connection, review = await asyncio.to_thread(self._connect)
+                report_review(review, self._sealer)
 
     async def close(self) -> None:
         async with self._lock:
@@ -128,10 +138,10 @@ class SqliteStore:
             return None if row is None else str(row[0])
 
         document = await self._run(read)
-        return None if document is None else InstanceConfig.from_document(orjson.loads(document))
+        return None if document is None else self._decode(document)
 
     async def put(self, config: InstanceConfig) -> None:
-        document = orjson.dumps(config.to_document()).decode()
+        document = self._encode(config)
 
         def write(connection: sqlite3.Connection) -> None:
             with _transaction(connection):
@@ -157,17 +167,14 @@ class SqliteStore:
                 row = connection.execute(
                     "SELECT document FROM instance_config WHERE instance = ?", (instance,)
                 ).fetchone()
-                current = (
-                    None if row is None else InstanceConfig.from_document(orjson.loads(row[0]))
-                )
+                current = None if row is None else self._decode(row[0])
                 new = change(current)
                 if new is None:
                     connection.execute(
                         "DELETE FROM instance_config WHERE instance = ?", (instance,)
                     )
                 else:
-                    document = orjson.dumps(new.to_document()).decode()
-                    connection.execute(_UPSERT, (instance, document, utc_now()))
+                    connection.execute(_UPSERT, (instance, self._encode(new), utc_now()))
                 return new
 
         return await self._run(apply)
@@ -179,7 +186,16 @@ class SqliteStore:
             ).fetchall()
             return [str(row[0]) for row in rows]
 
-        return [InstanceConfig.from_document(orjson.loads(d)) for d in await self._run(read)]
+        return [self._decode(d) for d in await self._run(read)]
+
+    def _decode(self, text: str) -> InstanceConfig:
+        document = orjson.loads(text)
+        return InstanceConfig.from_document(
+            self._sealer.open(document, str(document.get("instance", "")))
+        )
+
+    def _encode(self, config: InstanceConfig) -> str:
+        return orjson.dumps(self._sealer.seal(config.to_document())).decode()
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         async with self._lock:
@@ -200,7 +216,7 @@ class SqliteStore:
         with self._thread_lock:
             return work(connection)
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> tuple[sqlite3.Connection, Review]:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None leaves transactions to _transaction, so each one is visible in
         # the code; the timeout is SQLite's busy timeout, how long to wait for another
@@ -214,10 +230,48 @@ class SqliteStore:
         try:
             _use_wal(connection, self._busy_timeout)
             _migrate(connection)
+            review = self._review(connection)
         except BaseException:
             connection.close()
             raise
-        return connection
+        return connection, review
+
+    def _review(self, connection: sqlite3.Connection) -> Review:
+        """Every document opened once, so a secret no key opens stops the store now; those
+        with plain secrets (or sealed with an older key) written again, sealed."""
+        rows = connection.execute("SELECT instance, document FROM instance_config").fetchall()
+        review = self._sealer.review((str(i), orjson.loads(d)) for i, d in rows)
+        if review.stale:
+            self._reseal(connection, review.stale)
+        return review
+
+    def _reseal(self, connection: sqlite3.Connection, instances: tuple[str, ...]) -> None:
+        # Rewriting a row leaves its old bytes in the page's free space, and the old page in
+        # the write-ahead log, until something overwrites them: the plain secrets would still
+        # be in the files. secure_delete zeroes what a write frees; the checkpoint copies the
+        # new pages into the database and empties the log.
+        connection.execute("PRAGMA secure_delete = ON")
+        try:
+            with _transaction(connection):
+                for instance in instances:
+                    # Read again under the write lock: another process may have sealed it.
+                    row = connection.execute(
+                        "SELECT document FROM instance_config WHERE instance = ?", (instance,)
+                    ).fetchone()
+                    if row is None:
+                        continue
+                    document = orjson.loads(row[0])
+                    if not self._sealer.review([(instance, document)]).stale:
+                        continue
+                    sealed = self._sealer.seal(self._sealer.open(document, instance))
+                    connection.execute(
+                        "UPDATE instance_config SET document = ? WHERE instance = ?",
+                        (orjson.dumps(sealed).decode(), instance),
+                    )
+        finally:
+            connection.execute("PRAGMA secure_delete = OFF")
+        # Best effort: a reader in another process may keep part of the log until it is done.
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def _use_wal(connection: sqlite3.Connection, timeout: float) -> None:

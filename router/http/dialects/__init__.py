@@ -1,13 +1,8 @@
 """The per-instance configuration APIs: Evolution's, RyzeAPI's and CodeChat's calls, each
 spoken over the same stored document, so a platform built on any of them can point its
-configuration calls at the router."""
+configuration calls at the router. Their paths, and what the API document says of each, are
+in ``routes``."""
 
-from aiohttp import web
+from router.http.dialects.routes import add_routes
 
-from router.http.dialects import codechat, evolution, ryzeapi
-
-
-def add_routes(app: web.Application) -> None:
-    evolution.add_routes(app)
-    ryzeapi.add_routes(app)
-    codechat.add_routes(app)
+__all__ = ["add_routes"]

@@ -30,6 +30,7 @@ from router.http.dialects.common import (
     one_of,
     read_object,
     shown,
+    shown_url,
     type_name,
 )
 from router.http.requests import Refused, json_response
@@ -98,7 +99,7 @@ def webhook_answer(hook: WebhookConfig) -> dict[str, Any]:
     chosen = selection(hook)
     return {
         "id": hook.label,
-        "url": hook.url,
+        "url": shown_url(hook.url),
         "enabled": hook.enabled,
         "events": {event.camel: event.wire in chosen for event in CATALOG},
         "createdAt": hook.created_at,
@@ -183,10 +184,3 @@ async def list_webhooks(request: web.Request) -> web.Response:
     config = await request.app[CONFIG].get(instance_of(request))
     hooks = sorted(config.webhooks, key=lambda h: (h.created_at, h.label))
     return json_response([webhook_answer(hook) for hook in hooks], 200)
-
-
-def add_routes(app: web.Application) -> None:
-    base = "/api/v2/instance/{instance}/webhook"
-    app.router.add_post(base, create_webhook)
-    app.router.add_get(base, list_webhooks)
-    app.router.add_patch(base + "/{webhookId}/events", patch_events)

@@ -8,7 +8,6 @@ Each dialect turns its request into a change of the instance's whole document an
 from __future__ import annotations
 
 import functools
-import hmac
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -20,10 +19,18 @@ from pydantic import BaseModel, ValidationError
 from router import metrics
 from router.amqp.broker import BrokerUnavailable
 from router.config.configsvc import Change, ConfigRefused, StoreUnavailable
-from router.http.appkeys import CONFIG
-from router.http.auth import presented_key
-from router.http.requests import Refused, check_auth, checked_instance, parse_json, read_body
-from router.logging import get_logger
+from router.http.appkeys import CONFIG, SETTINGS
+from router.http.auth import key_matches, presented_key, same_secret
+from router.http.requests import (
+    Refused,
+    check_no_key_in_query,
+    check_not_looped,
+    checked_instance,
+    parse_json,
+    read_body,
+    unauthorized,
+)
+from router.logging import get_logger, mask_url
 from schemas.catalog import CATALOG, UnknownEventError, by_wire, resolve
 from schemas.instance import InvalidInstanceError, validate_instance
 from schemas.instance_config import InstanceConfig, WebhookConfig
@@ -45,6 +52,27 @@ def masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {n: MASK if SENSITIVE_HEADER.search(n) and v else v for n, v in headers.items()}
 
 
+def shown_url(url: str) -> str:
+    """A webhook's URL as answered: its password and credential query values masked."""
+    return mask_url(url)
+
+
+def unmasked_url(sent: str, stored: str) -> str:
+    """``sent``, or the stored URL when ``sent`` is the stored one as answered (masked)."""
+    return stored if sent != stored and sent == shown_url(stored) else sent
+
+
+def restored(patch: Mapping[str, Any], stored: WebhookConfig) -> dict[str, Any]:
+    """``patch`` with what answers mask (credential headers, a URL's credentials) sent back as
+    shown taken as "keep what is stored"."""
+    data = dict(patch)
+    if isinstance(data.get("headers"), Mapping):
+        data["headers"] = unmasked_headers(data["headers"], stored.headers)
+    if isinstance(data.get("url"), str):
+        data["url"] = unmasked_url(data["url"], stored.url)
+    return data
+
+
 def unmasked_headers(sent: Mapping[str, str], stored: Mapping[str, str]) -> dict[str, str]:
     """``sent``, with any masked value replaced by the stored one of the same name."""
     by_name = {n.lower(): v for n, v in stored.items()}
@@ -61,16 +89,17 @@ M = TypeVar("M", bound=BaseModel)
 async def authorise(request: web.Request, instance: str | None) -> None:
     """The router's key opens every instance; an instance's own token (Evolution's ``token``
     of its creation body) opens that instance alone, as in Evolution."""
-    try:
-        check_auth(request)
+    check_not_looped(request)
+    check_no_key_in_query(request, "api")
+    presented = presented_key(request)
+    if key_matches(request.app[SETTINGS].authentication.api_key.get_secret_value(), presented):
         return
-    except Refused:
-        presented = presented_key(request)
-        if instance is None or presented is None:
-            raise
+    # A name no instance can have (from a query string, unchecked) has no token to open it.
+    if instance is not None and presented is not None and is_instance_name(instance):
         token = (await request.app[CONFIG].get(instance)).token
-        if not token or not hmac.compare_digest(token.encode(), presented.encode()):
-            raise
+        if same_secret(token, presented):
+            return
+    raise unauthorized("api", presented, "missing or wrong API key (apikey header or Bearer token)")
 
 
 def guarded(handler: Handler, *, auth: bool = True) -> Handler:
@@ -80,6 +109,9 @@ def guarded(handler: Handler, *, auth: bool = True) -> Handler:
     @functools.wraps(handler)
     async def run(request: web.Request) -> web.Response:
         try:
+            # Before anything else, also for handlers that read their body before their
+            # auth (``POST /instance/create`` finds the instance in it).
+            check_no_key_in_query(request, "api")
             if auth:
                 await authorise(request, path_instance_name(request))
             return await handler(request)
@@ -122,10 +154,15 @@ def shown(value: Any) -> str:
 def path_instance_name(request: web.Request) -> str | None:
     """The path's instance when it is a valid name, for checking its token."""
     name = request.match_info.get("instance")
+    return name if name is not None and is_instance_name(name) else None
+
+
+def is_instance_name(name: str) -> bool:
     try:
-        return None if name is None else validate_instance(name)
+        validate_instance(name)
     except InvalidInstanceError:
-        return None
+        return False
+    return True
 
 
 def instance_of(request: web.Request) -> str:
@@ -281,12 +318,11 @@ def merged_webhook(
     if previous is None:
         data: dict[str, Any] = {"label": label, **patch}
     else:
-        data = {**previous.model_dump(), **patch, "updated_at": utc_now()}
+        data = {**previous.model_dump(), **restored(patch, previous), "updated_at": utc_now()}
         if patch.get("enabled") is True and not previous.enabled:
             # Switched on again: a new failing spell starts (``router.delivery.lifecycle``).
             data |= {"failing_since": None, "disabled_reason": None}
-        if "headers" in patch:
-            data["headers"] = unmasked_headers(patch["headers"], previous.headers)
+
     if not data.get("url"):
         raise invalid(f"{field(where, 'url')} is required: the http or https URL to post events to")
     return build(WebhookConfig, data, where)

@@ -41,7 +41,9 @@ from router.http.dialects.common import (
     not_found,
     one_of,
     read_object,
+    restored,
     shown,
+    shown_url,
     type_name,
     unwrap,
 )
@@ -185,7 +187,7 @@ def webhook_answer(config: InstanceConfig) -> dict[str, Any]:
         }
     answer = {
         "enabled": hook.enabled,
-        "url": hook.url,
+        "url": shown_url(hook.url),
         "headers": masked_headers(hook.headers),
         "webhookByEvents": hook.by_events,
         "webhookBase64": hook.base64,
@@ -266,11 +268,15 @@ def creation_blocks(
 
     unknown = []
     for key, value in body.items():
-        if value is None or key in ("instanceName", "token") or key in SESSION_FIELDS:
+        if key in ("instanceName", "token") or key in SESSION_FIELDS:
             continue
         if key.startswith(SESSION_PREFIXES):
             continue
-        if key == "webhook" and isinstance(value, str):
+        if key not in BLOCKS and key not in FLAT_CREATION_FIELDS:
+            unknown.append(key)  # null or not: a field of its own name is still unknown
+        elif value is None:
+            continue
+        elif key == "webhook" and isinstance(value, str):
             put("webhook", "url", value, key)  # 1.x and 2.0: "webhook" is the URL itself
         elif key in BLOCKS:
             if not isinstance(value, dict):
@@ -278,10 +284,8 @@ def creation_blocks(
             blocks.setdefault(key, {})  # an empty block still switches its channel on
             for name, inner in value.items():
                 put(key, name, inner, f"{key}.{name}")
-        elif key in FLAT_CREATION_FIELDS:
-            put(*FLAT_CREATION_FIELDS[key], value, key)
         else:
-            unknown.append(key)
+            put(*FLAT_CREATION_FIELDS[key], value, key)
     if unknown and not strict:
         log.info("config.fields_ignored", where="instance", fields=sorted(unknown))
     elif unknown:
@@ -292,7 +296,9 @@ def creation_blocks(
         )
     hook = blocks.get("webhook")
     if hook is not None and not any(hook.values()):
-        # Older clients send an empty URL and false flags when they want no webhook at all.
+        # Older clients send an empty URL and false flags when they want no webhook at all;
+        # checked first, so a value of the wrong type is refused rather than dropped with it.
+        webhook_patch(hook, "webhook", strict=strict)
         del blocks["webhook"]
     return blocks
 
@@ -307,8 +313,9 @@ def replaced(
     token = current.token if token is None or token == MASK else token
     fresh = InstanceConfig(instance=current.instance, webhooks=others, token=token)
     if "webhook" in patches:
-        hook = merged_webhook(None, patches["webhook"], "webhook", DEFAULT_LABEL)
         previous = current.webhook(DEFAULT_LABEL)
+        patch = patches["webhook"] if previous is None else restored(patches["webhook"], previous)
+        hook = merged_webhook(None, patch, "webhook", DEFAULT_LABEL)
         if previous is not None:
             hook = hook.model_copy(update={"created_at": previous.created_at})
         fresh = fresh.with_webhook(hook)
@@ -381,13 +388,3 @@ async def delete_evolution_instance(request: web.Request) -> web.Response:
         raise not_found(f"the {instance!r} instance does not exist")
     answer = {"status": "SUCCESS", "error": False, "response": {"message": "Instance deleted"}}
     return json_response(answer, 200)
-
-
-def add_routes(app: web.Application) -> None:
-    block = "{block:" + "|".join(BLOCKS) + "}"
-    app.router.add_post(f"/{block}/set/{{instance}}", set_block)
-    app.router.add_get(f"/{block}/find/{{instance}}", find_block)
-    app.router.add_put("/instances/{instance}", put_instance)
-    app.router.add_delete("/instances/{instance}", delete_instance)
-    app.router.add_post("/instance/create", guarded(create_instance, auth=False))
-    app.router.add_delete("/instance/delete/{instance}", delete_evolution_instance)

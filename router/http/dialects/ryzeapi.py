@@ -31,8 +31,9 @@ from router.http.dialects.common import (
     merged_webhook,
     not_found,
     read_object,
+    shown_url,
 )
-from router.http.requests import json_response
+from router.http.requests import json_response, query_value
 from schemas.instance_config import ChannelConfig, InstanceConfig, WebhookConfig
 from schemas.shapes import types_of, wires_of
 
@@ -86,7 +87,7 @@ def listed_events(hook: WebhookConfig) -> list[str]:
 def webhook_answer(config: InstanceConfig, hook: WebhookConfig) -> dict[str, Any]:
     return {
         "label": hook.label,
-        "url": hook.url,
+        "url": shown_url(hook.url),
         "enabled": hook.enabled,
         "events": listed_events(hook),
         "format": hook.format,
@@ -147,7 +148,7 @@ async def post_webhook(request: web.Request) -> web.Response:
 async def get_webhook(request: web.Request) -> web.Response:
     instance = instance_of(request)
     config = await request.app[CONFIG].get(instance)
-    label = request.query.get("label")
+    label = query_value(request, "label")
     if label is None:
         hooks = sorted(config.webhooks, key=lambda h: (h.created_at, h.label))
         return json_response([webhook_answer(config, hook) for hook in hooks], 200)
@@ -185,10 +186,3 @@ async def post_websocket(request: web.Request) -> web.Response:
 async def get_websocket(request: web.Request) -> web.Response:
     config = await request.app[CONFIG].get(instance_of(request))
     return json_response(websocket_answer(config), 200)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/events/webhook/{instance}", post_webhook)
-    app.router.add_get("/api/events/getWebhook/{instance}", get_webhook)
-    app.router.add_post("/api/events/websocket/{instance}", post_websocket)
-    app.router.add_get("/api/events/getWebsocket/{instance}", get_websocket)

@@ -1,4 +1,5 @@
-"""An instance's ``rabbitmq`` block declares its own per-event queues, as Evolution does."""
+"""An instance's ``rabbitmq`` block declares its own per-event queues, as Evolution does, with
+RABBITMQ_ENABLED (Evolution's switch for them all)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.support.amqp import next_message
 from tests.support.app import API_KEY, router_settings, running_app
 
 AUTH = {"apikey": API_KEY}
+RABBITMQ_ON = {"enabled": True}
 
 
 async def wait_for_queue(amqp: AbstractConnection, name: str) -> AbstractQueue:
@@ -37,7 +39,7 @@ async def test_rabbitmq_block_gets_a_queue_per_chosen_event(
     name = f"{prefix}{uuid.uuid4().hex[:8]}"
     instance = instance_word(name)  # queue names know an instance by its word
     cleanup.queue(f"{instance}.messages.upsert")
-    settings = router_settings(amqp_url, exchange_name)
+    settings = router_settings(amqp_url, exchange_name, rabbitmq=RABBITMQ_ON)
     async with running_app(settings) as client:
         response = await client.post(
             f"/rabbitmq/set/{quote(name, safe='')}",
@@ -70,7 +72,7 @@ async def test_a_refused_instance_queue_leaves_the_others_working(
     # A classic queue of the same name: declaring it as a quorum queue is refused.
     channel = await amqp.channel()
     await channel.declare_queue(taken, durable=True)
-    settings = router_settings(amqp_url, exchange_name)
+    settings = router_settings(amqp_url, exchange_name, rabbitmq=RABBITMQ_ON)
     async with running_app(settings) as client:
         response = await client.post(
             f"/rabbitmq/set/{instance}",
@@ -88,3 +90,23 @@ async def test_a_refused_instance_queue_leaves_the_others_working(
         assert orjson.loads(message.body)["event"] == "messages.upsert"
         # The configuration channel survived: a later change still applies.
         assert client.app[BROKER].ready
+
+
+async def test_without_rabbitmq_enabled_a_block_is_kept_and_declares_nothing(
+    amqp_url: str, exchange_name: str, cleanup: Cleanup, amqp: AbstractConnection
+) -> None:
+    instance = f"inst-{uuid.uuid4().hex[:8]}"
+    cleanup.queue(f"{instance}.call")
+    settings = router_settings(amqp_url, exchange_name)
+    async with running_app(settings) as client:
+        response = await client.post(
+            f"/rabbitmq/set/{instance}",
+            json={"rabbitmq": {"enabled": True, "events": ["CALL"]}},
+            headers=AUTH,
+        )
+        assert response.status in (200, 201), await response.text()
+        assert (await response.json())["enabled"] is True  # kept, for when it is switched on
+        await asyncio.sleep(1.5)  # what an enabled router takes to declare and bind it
+        channel = await amqp.channel()
+        with pytest.raises(aio_pika.exceptions.ChannelClosed):
+            await channel.declare_queue(f"{instance}.call", passive=True)

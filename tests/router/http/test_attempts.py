@@ -114,6 +114,9 @@ async def test_an_instance_token_opens_that_instance_alone(client: TestClient[An
     assert {a["instance"] for a in body["attempts"]} == {"shop"}
     assert (await get(client, {}, apikey="shop-token"))[0] == 401
     assert (await get(client, {"instance": "other"}, apikey="shop-token"))[0] == 401
+    # A name no instance can have is no instance whose token could open it (it was a 500).
+    status, body = await get(client, {"instance": "bad\x0fname"}, apikey="shop-token")
+    assert (status, body["error"]) == (401, "unauthorized")
 
 
 # --- answers --------------------------------------------------------------------------------

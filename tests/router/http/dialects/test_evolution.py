@@ -55,6 +55,33 @@ async def test_webhook_set_and_find(harness: Harness) -> None:
     assert kept.webhooks[0].headers == {"Authorization": "Bearer abc", "X-New": "1"}
 
 
+async def test_a_urls_credentials_are_masked_in_answers_and_kept_when_sent_back(
+    harness: Harness,
+) -> None:
+    url = "https://crm:s3cret@crm.example/hook?token=t0ken&tenant=t1"
+    hook = {**HOOK, "url": url}
+    answer = await harness.ok("POST", "/webhook/set/shop", {"webhook": hook}, status=201)
+    shown = answer["url"]
+    assert shown == "https://crm:***@crm.example/hook?token=***&tenant=t1"
+    # What a client read back, sent again with a change: the stored URL stays whole, by the
+    # block's own path and by the creation body alike.
+    for method, path, body in (
+        ("POST", "/webhook/set/shop", {"webhook": {**HOOK, "url": shown, "byEvents": False}}),
+        ("PUT", "/instances/shop", {"webhook": {**HOOK, "url": shown}}),
+    ):
+        await harness.ok(method, path, body, status=(201 if method == "POST" else 200))
+        stored = await harness.store.get("shop")
+        assert stored is not None
+        assert stored.webhooks[0].url == url
+    # A new URL replaces it.
+    await harness.ok(
+        "POST", "/webhook/set/shop", {"webhook": {"url": "https://other.example/h"}}, status=201
+    )
+    stored = await harness.store.get("shop")
+    assert stored is not None
+    assert stored.webhooks[0].url == "https://other.example/h"
+
+
 @pytest.mark.parametrize(
     "body",
     [
