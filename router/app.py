@@ -34,7 +34,16 @@ from router.delivery.livecfg import LiveConfig
 from router.delivery.notices import ERRORS_REPORTER, Notices
 from router.delivery.retryqueues import delays_ms
 from router.history import Recorder
-from router.http import attempts, dialects, endpoints, evolution_webhook, ingest, openapi, replay
+from router.http import (
+    attempts,
+    console,
+    dialects,
+    endpoints,
+    evolution_webhook,
+    ingest,
+    openapi,
+    replay,
+)
 from router.http.appkeys import (
     BROKER,
     CONFIG,
@@ -150,7 +159,8 @@ def create_app(
     limits = settings.router
     app = web.Application(
         client_max_size=max(limits.max_event_bytes, limits.max_batch_bytes) + 1,
-        middlewares=[json_errors],
+        # The console's session stands in for the key on every role, /ws included.
+        middlewares=[json_errors, console.sessions],
     )
     topology = topology_for(settings, adapters)
     broker = Broker(
@@ -249,6 +259,7 @@ def create_app(
         attempts.add_routes(app, store.attempts if limits.history_enabled else None)
         replay.add_routes(app)
         endpoints.add_routes(app)
+        console.add_routes(app)
         if not settings.authentication.api_key.get_secret_value():
             log.warning(
                 "auth.disabled", detail="AUTHENTICATION_API_KEY is empty: ingest accepts any caller"

@@ -173,6 +173,7 @@ def test_services_and_ingresses_reach_the_http_roles() -> None:
         "/replay",
         "/endpoints",
         "/openapi.json",
+        "/ui",
     ]
     assert routed == {"/ws": "evrouter-websocket"} | dict.fromkeys(api, "evrouter-ingest")
     # Unauthenticated operational endpoints are not published.

@@ -1,0 +1,128 @@
+"""The console's screenshots in docs/console/, made anew from a running router in Debian's
+chromium: the sign-in, live events with one opened, and one event's attempts after a replay.
+
+    python bench/screenshots.py        (or ./dev screenshots)
+
+The router runs on the RabbitMQ of RABBITMQ_URI (loopback by default) under an exchange of its
+own, removed afterwards; its webhook posts to a receiver this script serves on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aio_pika  # noqa: E402
+import aiohttp  # noqa: E402
+from aiohttp import web  # noqa: E402
+from playwright.async_api import Page, async_playwright, expect  # noqa: E402
+
+from bench.common import AMQP_URL, drop_declared, free_port, router_env, start_router  # noqa: E402
+
+KEY = "screenshot-key"
+OUT = ROOT / "docs" / "console"
+EVENTS = [
+    ("Loja Centro", "messages.upsert", {"key": {"remoteJid": "5511999999999@s.whatsapp.net"}}),
+    ("shop-a", "connection.update", {"state": "open"}),
+    ("shop-a", "call", {"from": "5511988887777@s.whatsapp.net", "status": "offer"}),
+    ("support", "messages.update", {"status": "READ"}),
+    ("shop-b", "qrcode.updated", {"qrcode": {"pairingCode": None}}),
+    ("Loja Centro", "presence.update", {"presences": {}}),
+]
+
+
+async def receiver(port: int) -> web.AppRunner:
+    async def ok(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", ok)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+async def post(session: aiohttp.ClientSession, base: str) -> str:
+    last = ""
+    for instance, event, data in EVENTS:
+        async with session.post(
+            f"{base}/events/{instance}",
+            json={"event": event, "data": data},
+            headers={"apikey": KEY},
+        ) as response:
+            last = (await response.json())["id"] if event == "call" else last
+    return last
+
+
+async def shoot(page: Page, name: str) -> None:
+    await page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
+    print(f"docs/console/{name}.png")
+
+
+async def run() -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        sys.exit("bench/screenshots.py needs chromium (apt-get install chromium)")
+    OUT.mkdir(exist_ok=True)
+    exchange, port, hook_port = f"docs-console-{uuid.uuid4().hex[:8]}", free_port(), free_port()
+    hooks = await receiver(hook_port)
+    env = router_env(
+        exchange,
+        port,
+        AUTHENTICATION_API_KEY=KEY,
+        WEBSOCKET_ENABLED="true",
+        WEBSOCKET_GLOBAL_EVENTS="true",
+        WEBHOOK_GLOBAL_ENABLED="true",
+        WEBHOOK_GLOBAL_URL=f"http://127.0.0.1:{hook_port}/hook",
+        WEBHOOK_EVENTS_CALL="true",
+        ROUTER_HISTORY_FLUSH_SECONDS="0.2",
+    )
+    base = f"http://127.0.0.1:{port}"
+    router = await start_router(env)
+    try:
+        async with async_playwright() as playwright, aiohttp.ClientSession() as session:
+            browser = await playwright.chromium.launch(executable_path=chromium)
+            page = await browser.new_page(viewport={"width": 1280, "height": 720})
+            await page.goto(f"{base}/ui")
+            await shoot(page, "sign-in")
+            await page.get_by_label("API key").fill(KEY)
+            await page.get_by_role("button", name="Sign in").click()
+            await expect(page.get_by_role("status")).to_have_text("Following every instance.")
+            call = await post(session, base)
+            rows = page.locator("#live-rows tr.event")
+            await expect(rows).to_have_count(len(EVENTS))
+            await page.locator(f'tr[data-id="{call}"]').click()
+            await shoot(page, "live-events")
+            await page.get_by_role("button", name="Its delivery attempts").click()
+            await page.wait_for_timeout(600)  # the attempt is written within a flush
+            await page.get_by_role("button", name="Find").click()
+            await expect(page.locator("#event-rows tr")).to_have_count(1)
+            await page.get_by_label("Send it again to").select_option("webhook")
+            await page.get_by_role("button", name="Replay").click()
+            await expect(page.locator("#replay-status")).to_contain_text("done")
+            await page.wait_for_timeout(600)
+            await page.get_by_role("button", name="Find").click()
+            await expect(page.locator("#event-rows tr")).to_have_count(2)
+            await shoot(page, "one-event")
+            await page.set_viewport_size({"width": 390, "height": 844})
+            await page.get_by_role("button", name="Live events").click()
+            await shoot(page, "live-events-phone")
+            await browser.close()
+    finally:
+        router.terminate()
+        await router.wait()
+        await hooks.cleanup()
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            await drop_declared(await connection.channel(), exchange, ("webhook", "websocket"))
+
+
+if __name__ == "__main__":
+    asyncio.run(run())

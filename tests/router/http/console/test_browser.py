@@ -1,0 +1,179 @@
+"""The console in a real Chromium (Debian's, driven by Playwright) against a running router:
+sign in with the key, watch events posted to ingest appear live, open one, follow one
+instance only, and sign out."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+
+import aiohttp
+import orjson
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.conftest import Cleanup
+from tests.support.process import RouterProcess, clean_env
+from tests.support.receiver import Receiver, running_receiver
+
+KEY = "console-test-key"
+# .ci/run installs Debian's chromium; without it the test fails rather than skips.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    assert CHROMIUM, "the browser tests need Debian's chromium (apt-get install chromium)"
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async for running in running_receiver():
+        yield running
+
+
+@pytest.fixture
+async def router(
+    amqp_url: str, exchange_name: str, cleanup: Cleanup, receiver: Receiver
+) -> AsyncIterator[str]:
+    cleanup.queue(f"{exchange_name}.websocket")
+    env = clean_env(
+        RABBITMQ_URI=amqp_url,
+        RABBITMQ_EXCHANGE_NAME=exchange_name,
+        AUTHENTICATION_API_KEY=KEY,
+        LOG_FORMAT="json",
+        WEBSOCKET_ENABLED="true",
+        WEBSOCKET_GLOBAL_EVENTS="true",
+        # Calls only go to the receiver, so every row of the live view is not also a delivery.
+        WEBHOOK_GLOBAL_ENABLED="true",
+        WEBHOOK_GLOBAL_URL=f"{receiver.base}/hook",
+        WEBHOOK_EVENTS_CALL="true",
+        ROUTER_HISTORY_FLUSH_SECONDS="0.2",
+    )
+    process = RouterProcess(env)  # every role the settings switch on, in one process
+    await process.start()
+    try:
+        yield process.base
+    finally:
+        await process.stop()
+
+
+async def post(base: str, instance: str, *events: str) -> list[str]:
+    batch = [{"event": event, "data": {"n": n}} for n, event in enumerate(events)]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{base}/events/{instance}/batch", json=batch, headers={"apikey": KEY}) as r,
+    ):
+        assert r.status == 202, await r.text()
+        ids: list[str] = (await r.json())["ids"]
+        return ids
+
+
+async def signed_in(browser: Browser, base: str) -> Page:
+    page = await browser.new_page()
+    await page.goto(f"{base}/ui")
+    await page.get_by_label("API key").fill(KEY)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Live events")).to_be_visible()
+    await expect(page.get_by_role("status")).to_have_text("Following every instance.")
+    return page
+
+
+async def test_a_wrong_key_is_told_and_signs_nobody_in(browser: Browser, router: str) -> None:
+    page = await browser.new_page()
+    await page.goto(f"{router}/ui")
+    await page.get_by_label("API key").fill("wrong")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_have_text("wrong API key")
+    await expect(page.get_by_role("heading", name="Live events")).to_be_hidden()
+
+
+async def test_events_posted_to_ingest_appear_live_and_open_to_their_envelope(
+    browser: Browser, router: str
+) -> None:
+    page = await signed_in(browser, router)
+    ids = await post(router, "shop-a", "messages.upsert", "call", "connection.update")
+    rows = page.locator("#live-rows tr.event")
+    await expect(rows).to_have_count(3)
+    # Newest first.
+    await expect(rows.nth(0)).to_contain_text("connection.update")
+    await expect(rows.nth(2)).to_contain_text("messages.upsert")
+    await expect(rows.nth(2)).to_contain_text(ids[0])
+    # Opened with the keyboard: the envelope, as delivered.
+    await rows.nth(2).focus()
+    await page.keyboard.press("Enter")
+    detail = page.locator("#live-rows tr.detail pre")
+    await expect(detail).to_contain_text(f'"id": "{ids[0]}"')
+    await expect(detail).to_contain_text('"instance": "shop-a"')
+    await expect(rows.nth(2)).to_have_attribute("aria-expanded", "true")
+    # The page never held the key: the session cookie is HttpOnly.
+    assert KEY not in await page.content()
+    assert await page.evaluate("document.cookie") == ""
+
+
+async def test_following_one_instance_shows_its_events_only(browser: Browser, router: str) -> None:
+    page = await signed_in(browser, router)
+    await page.get_by_label("Instance").fill("Loja Centro")
+    await page.get_by_role("button", name="Follow").click()
+    await expect(page.get_by_role("status")).to_have_text("Following instance “Loja Centro”.")
+    await post(router, "shop-a", "messages.upsert")
+    mine = await post(router, "Loja Centro", "call")
+    rows = page.locator("#live-rows tr.event")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text(mine[0])
+
+
+async def test_a_refused_filter_is_said_and_not_retried(browser: Browser, router: str) -> None:
+    page = await signed_in(browser, router)
+    await page.get_by_role("textbox", name="Events").fill("messages.upsret")
+    await page.get_by_role("button", name="Follow").click()
+    await expect(page.get_by_role("status")).to_contain_text("Refused: unknown event")
+
+
+async def test_one_events_attempts_and_its_replay_to_the_webhook(
+    browser: Browser, router: str, receiver: Receiver
+) -> None:
+    page = await signed_in(browser, router)
+    (call,) = await post(router, "shop-a", "call")
+    row = page.locator("#live-rows tr.event").first
+    await expect(row).to_contain_text(call)
+    await row.click()
+    await page.get_by_role("button", name="Its delivery attempts").click()
+    await expect(page.get_by_role("heading", name="One event")).to_be_visible()
+    await expect(page.get_by_label("Event id")).to_have_value(call)
+    # The delivery is recorded within a flush: looked up again until it is.
+    attempts = page.locator("#event-rows tr")
+    for _ in range(20):
+        if await attempts.count():
+            break
+        await page.get_by_role("button", name="Find").click()
+        await page.wait_for_timeout(250)
+    await expect(attempts).to_have_count(1)
+    await expect(attempts.first).to_contain_text("delivered")
+    await expect(attempts.first).to_contain_text(f"{receiver.base}/hook")
+    await page.get_by_label("Send it again to").select_option("webhook")
+    await page.get_by_role("button", name="Replay").click()
+    await expect(page.locator("#replay-status")).to_contain_text("done, sent 1 of 1")
+    async with asyncio.timeout(10):  # sent again through the work queue: on its way
+        while len(receiver.requests) < 2:
+            await asyncio.sleep(0.05)
+    ids = [orjson.loads(r.body)["id"] for r in receiver.requests]
+    assert ids == [call, call]  # the same event, under its own id
+
+
+async def test_signing_out_ends_the_session(browser: Browser, router: str) -> None:
+    page = await signed_in(browser, router)
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_label("API key")).to_be_visible()
+    await page.reload()
+    await expect(page.get_by_label("API key")).to_be_visible()
+    async with aiohttp.ClientSession() as session:
+        cookies = await page.context.cookies()
+        assert not [c for c in cookies if c["name"] == "router_session" and c["value"]]
+        async with session.get(f"{router}/ui/session") as answer:
+            assert answer.status == 401
