@@ -1,5 +1,7 @@
 """The console's screenshots in docs/console/, made anew from a running router in Debian's
-chromium: the sign-in, live events with one opened, and one event's attempts after a replay.
+chromium: the sign-in, live events with one opened, a dead letter chosen for replay, one
+event's attempts after a replay, an instance's settings saved (and live events on a phone's
+screen).
 
     python bench/screenshots.py        (or ./dev screenshots)
 
@@ -38,8 +40,12 @@ EVENTS = [
 
 
 async def receiver(port: int) -> web.AppRunner:
+    """Refuses its first request as final (a dead letter to show), takes the rest."""
+    seen = [0]
+
     async def ok(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
+        seen[0] += 1
+        return web.Response(status=400 if seen[0] == 1 else 200, text="no such tenant")
 
     app = web.Application()
     app.router.add_post("/{tail:.*}", ok)
@@ -100,6 +106,13 @@ async def run() -> None:
             await expect(rows).to_have_count(len(EVENTS))
             await page.locator(f'tr[data-id="{call}"]').click()
             await shoot(page, "live-events")
+            await page.get_by_role("button", name="Dead letters").click()
+            await page.wait_for_timeout(600)
+            await page.get_by_role("button", name="Refresh").click()
+            await page.get_by_role("button", name="Open webhook", exact=True).click()
+            await page.get_by_label(f"Choose {call}").check()
+            await shoot(page, "dead-letters")
+            await page.get_by_role("button", name="Live events").click()  # the row is open
             await page.get_by_role("button", name="Its delivery attempts").click()
             await page.wait_for_timeout(600)  # the attempt is written within a flush
             await page.get_by_role("button", name="Find").click()
@@ -111,6 +124,16 @@ async def run() -> None:
             await page.get_by_role("button", name="Find").click()
             await expect(page.locator("#event-rows tr")).to_have_count(2)
             await shoot(page, "one-event")
+            await page.get_by_role("button", name="Settings").click()
+            await page.get_by_role("textbox", name="Instance", exact=True).fill("shop-a")
+            await page.get_by_role("button", name="Load").click()
+            url = f"http://127.0.0.1:{hook_port}/tenant"  # loopback only, as everything here
+            await page.get_by_role("textbox", name="URL").fill(url)
+            await page.locator("#webhook-events").fill("MESSAGES_UPSERT, CALL")
+            await page.locator("#webhook-enabled").check()
+            await page.get_by_role("button", name="Save webhook").click()
+            await expect(page.locator("#settings-status")).to_contain_text("Saved")
+            await shoot(page, "settings")
             await page.set_viewport_size({"width": 390, "height": 844})
             await page.get_by_role("button", name="Live events").click()
             await shoot(page, "live-events-phone")

@@ -21,6 +21,7 @@ from router.amqp.topology import (
     StreamBinding,
     Topology,
     downstream_queues,
+    ingest_dlq_name,
 )
 from router.config.configsvc import ConfigService
 from router.config.settings import Settings
@@ -37,6 +38,7 @@ from router.history import Recorder
 from router.http import (
     attempts,
     console,
+    deadletters,
     dialects,
     endpoints,
     evolution_webhook,
@@ -79,6 +81,15 @@ def enabled_adapters(settings: Settings) -> dict[str, Routed]:
             for adapter in registry.build(role, settings):
                 found[adapter.name] = adapter
     return found
+
+
+def dead_letter_queues(exchange: str, adapters: Mapping[str, Routed]) -> dict[str, str]:
+    """Every dead-letter queue of the deployment, by the role (or adapter) that fills it."""
+    return {"ingest": ingest_dlq_name(exchange)} | {
+        name: AdapterQueues.for_role(exchange, name).dlq
+        for name, adapter in adapters.items()
+        if isinstance(adapter, Adapter)  # a gateway reads a stream: it has none
+    }
 
 
 def topology_for(settings: Settings, adapters: Mapping[str, Routed]) -> Topology:
@@ -260,6 +271,11 @@ def create_app(
         replay.add_routes(app)
         endpoints.add_routes(app)
         console.add_routes(app)
+        deadletters.add_routes(
+            app,
+            settings.rabbitmq.uri.get_secret_value(),
+            dead_letter_queues(topology.exchange, adapters),
+        )
         if not settings.authentication.api_key.get_secret_value():
             log.warning(
                 "auth.disabled", detail="AUTHENTICATION_API_KEY is empty: ingest accepts any caller"

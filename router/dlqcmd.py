@@ -41,14 +41,10 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
     async def go() -> int:
         if args.action == "list":
             if args.queue is None:
-                from router.app import enabled_adapters
-                from router.delivery.gateway import Gateway
+                from router.app import dead_letter_queues, enabled_adapters
 
-                names = [dlq_name(settings, "ingest")] + [
-                    dlq_name(settings, role)
-                    for role, adapter in enabled_adapters(settings).items()
-                    if not isinstance(adapter, Gateway)
-                ]
+                exchange = settings.rabbitmq.exchange_name
+                names = dead_letter_queues(exchange, enabled_adapters(settings)).values()
                 async with dlq_ops.open_channel(url) as channel:
                     for name in names:
                         print(

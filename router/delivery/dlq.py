@@ -7,7 +7,7 @@ same body, so the event keeps its id; it is acked in the DLQ only after the conf
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,26 @@ async def count(channel: AbstractChannel, dlq: str) -> int:
     return queue.declaration_result.message_count or 0
 
 
+async def counts(url: str, queues: Collection[str]) -> dict[str, int | None]:
+    """How many letters each queue holds; None for one not declared (its role never ran)."""
+    connection = await connect_any(url, "router-dlq")
+    try:
+        found: dict[str, int | None] = {}
+        for queue in queues:
+            # A channel each: the broker closes the one that looked for a missing queue.
+            channel = await connection.channel()
+            try:
+                found[queue] = await count(channel, queue)
+            except aiormq.exceptions.ChannelNotFoundEntity:
+                found[queue] = None
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+        return found
+    finally:
+        await connection.close()
+
+
 async def list_messages(url: str, dlq: str, limit: int = 100) -> list[DeadLetter]:
     """Up to ``limit`` dead letters, left in the queue (they are returned when the channel
     closes)."""
@@ -89,26 +109,36 @@ async def replay(
     dlq: str,
     limit: int | None = None,
     progress: Callable[[int, int], object] | None = None,
+    only: Collection[str] | None = None,
 ) -> int:
     """Send dead letters back to their work queue; returns how many were replayed. Only the
     messages present at the start are taken, so an event failing again is not looped over.
+    ``only`` picks letters by event id: the others are looked at and left where they are.
     ``progress`` hears (replayed, to replay) at the start and after each one. Stopped at any
     point, nothing is lost: a letter leaves the queue only once its copy is confirmed (one
     stopped between the two is in both, under its event id)."""
     work = AdapterQueues.of_dlq(dlq).work
     replayed = 0
+    chosen = None if only is None else frozenset(only)
     async with open_channel(url) as channel:
         queue = await channel.declare_queue(dlq, passive=True)
         await channel.declare_queue(work, passive=True)
-        todo = await count(channel, dlq)
+        present = await count(channel, dlq)
+        todo = present if chosen is None else min(present, len(chosen))
         if limit is not None:
             todo = min(todo, limit)
         if progress is not None:
             progress(0, todo)
-        for _ in range(todo):
+        # Letters not chosen stay unacked until the channel closes, which puts them back: a
+        # letter handed back at once would be the next one got, over and over.
+        for _ in range(present):
+            if replayed >= todo:
+                break
             message = await queue.get(no_ack=False, fail=False)
             if message is None:
                 break
+            if chosen is not None and describe(message).id not in chosen:
+                continue
             headers = {k: v for k, v in (message.headers or {}).items() if k not in FAILURE_HEADERS}
             copy = aio_pika.Message(
                 message.body,

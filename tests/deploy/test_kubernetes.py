@@ -174,6 +174,7 @@ def test_services_and_ingresses_reach_the_http_roles() -> None:
         "/endpoints",
         "/openapi.json",
         "/ui",
+        "/dlq",
     ]
     assert routed == {"/ws": "evrouter-websocket"} | dict.fromkeys(api, "evrouter-ingest")
     # Unauthenticated operational endpoints are not published.

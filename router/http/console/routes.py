@@ -40,7 +40,13 @@ from router.http.openapi import (
     refusals,
     string,
 )
-from router.http.requests import Refused, json_response, parse_json, read_body
+from router.http.requests import (
+    Refused,
+    check_no_key_in_query,
+    json_response,
+    parse_json,
+    read_body,
+)
 
 PREFIX: Final = "/ui"
 STATIC: Final = Path(__file__).parent / "static"
@@ -97,11 +103,22 @@ def signed_in(request: web.Request, token: str, expires_in: int) -> web.Response
     )
 
 
+def answered(handler: Handler) -> Handler:
+    """The session's calls: a key in their query string is refused as everywhere else, and a
+    refusal is answered and counted."""
+
+    async def run(request: web.Request) -> web.StreamResponse:
+        try:
+            check_no_key_in_query(request, "api")
+            return await handler(request)
+        except Refused as error:
+            return refused(error.status, error.reason, error.message)
+
+    return run
+
+
 async def sign_in(request: web.Request) -> web.Response:
-    try:
-        body = parse_json(await read_body(request, MAX_SIGN_IN_BYTES))
-    except Refused as error:
-        return refused(error.status, error.reason, error.message)
+    body = parse_json(await read_body(request, MAX_SIGN_IN_BYTES))
     key = body.get("key") if isinstance(body, dict) else None
     if not isinstance(key, str):
         return refused(422, "invalid", 'the body is {"key": "<the API key>"}')
@@ -189,7 +206,7 @@ SIGN_IN = Operation(
 CURRENT = Operation(
     "The console's session: its anti-forgery token, while it lasts",
     "console",
-    {200: Reply("Signed in.", SIGNED_IN)} | refusals(401),
+    {200: Reply("Signed in.", SIGNED_IN)} | refusals(400, 401),
     auth="none",
 )
 SIGN_OUT = Operation(
@@ -198,7 +215,8 @@ SIGN_OUT = Operation(
     {
         200: Reply("Signed out; the cookie is removed.", obj({"signed_out": {"const": True}})),
         403: Reply("Without the session's anti-forgery token.", refusals(401)[401].schema),
-    },
+    }
+    | refusals(400),
     auth="none",
 )
 
@@ -207,6 +225,6 @@ def add_routes(app: web.Application) -> None:
     documented(app, "GET", PREFIX, page, PAGE)
     for name in ASSETS:
         documented(app, "GET", f"{PREFIX}/static/{name}", asset(name), asset_operation(name))
-    documented(app, "POST", PREFIX + "/session", sign_in, SIGN_IN)
-    documented(app, "GET", PREFIX + "/session", current, CURRENT)
-    documented(app, "DELETE", PREFIX + "/session", sign_out, SIGN_OUT)
+    documented(app, "POST", PREFIX + "/session", answered(sign_in), SIGN_IN)
+    documented(app, "GET", PREFIX + "/session", answered(current), CURRENT)
+    documented(app, "DELETE", PREFIX + "/session", answered(sign_out), SIGN_OUT)

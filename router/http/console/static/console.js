@@ -23,7 +23,7 @@ async function api(method, path, body) {
   return { status: response.status, answer };
 }
 
-const VIEWS = ["live", "event"];
+const VIEWS = ["live", "dead", "event", "settings"];
 
 function showView(name) {
   for (const view of VIEWS) $(view).hidden = view !== name;
@@ -32,6 +32,7 @@ function showView(name) {
     else button.removeAttribute("aria-current");
   }
   state.view = name;
+  if (name === "dead") dead.queues();
 }
 
 function show(signedIn) {
@@ -239,6 +240,211 @@ function toggle(tr) {
   tr.setAttribute("aria-expanded", String(!open));
 }
 
+// -- dead letters -------------------------------------------------------------------------
+
+const dead = {
+  role: null,
+
+  async queues() {
+    const { status, answer } = await api("GET", "/dlq");
+    if (status !== 200) {
+      $("dead-status").textContent = `Refused: ${(answer && answer.message) || status}`;
+      return;
+    }
+    const rows = answer.queues.map((queue) => {
+      const tr = document.createElement("tr");
+      const count = queue.messages === null ? "not declared yet" : String(queue.messages);
+      tr.append(cell(queue.role), cell(queue.queue, "id"), cell(count));
+      const td = document.createElement("td");
+      if (queue.messages) {
+        const open = document.createElement("button");
+        open.type = "button";
+        open.textContent = `Open ${queue.role}`;
+        open.addEventListener("click", () => this.open(queue.role));
+        td.append(open);
+      }
+      tr.append(td);
+      return tr;
+    });
+    $("dead-queue-rows").replaceChildren(...rows);
+  },
+
+  async open(role) {
+    this.role = role;
+    const { status, answer } = await api("GET", `/dlq/${encodeURIComponent(role)}?limit=500`);
+    $("dead-letters").hidden = false;
+    $("dead-letters-title").textContent = `${role}: letters`;
+    if (status !== 200) {
+      $("dead-status").textContent = `Refused: ${(answer && answer.message) || status}`;
+      $("dead-rows").replaceChildren();
+      return;
+    }
+    const rows = answer.letters.map((letter) => {
+      const tr = document.createElement("tr");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.value = letter.id || "";
+      box.setAttribute("aria-label", `Choose ${letter.id}`);
+      box.addEventListener("change", () => this.chosenChanged());
+      const td = document.createElement("td");
+      td.append(box);
+      const at = (letter.dead_at || "").replace("T", " ").replace(/(\+00:00|Z)$/, "");
+      tr.append(td, cell(at), cell(letter.instance || ""), cell(letter.event || ""),
+        cell(letter.reason || ""), cell(String(letter.attempts ?? "")),
+        cell(letter.destination || ""), cell(letter.id || "", "id"));
+      return tr;
+    });
+    $("dead-rows").replaceChildren(...rows);
+    $("dead-all").checked = false;
+    const more = answer.messages - answer.letters.length;
+    $("dead-status").textContent = `${answer.messages} letter${answer.messages === 1 ? "" : "s"}` +
+      (more > 0 ? ` (the oldest ${answer.letters.length} shown)` : "") + ".";
+    this.chosenChanged();
+  },
+
+  chosen() {
+    return [...document.querySelectorAll("#dead-rows input:checked")].map((box) => box.value);
+  },
+
+  chosenChanged() {
+    const n = this.chosen().length;
+    $("dead-replay-chosen").disabled = n === 0;
+    $("dead-replay-chosen").textContent = n ? `Replay ${n} chosen` : "Replay chosen";
+  },
+
+  chooseAll(on) {
+    for (const box of document.querySelectorAll("#dead-rows input")) box.checked = on;
+    this.chosenChanged();
+  },
+
+  async replay(ids) {
+    const role = this.role;
+    const body = ids ? { ids } : {};
+    const status = $("dead-status");
+    const started = await api("POST", `/dlq/${encodeURIComponent(role)}/replay`, body);
+    if (started.status !== 202) {
+      status.textContent = `Refused: ${(started.answer && started.answer.message) || started.status}`;
+      return;
+    }
+    const path = `/dlq/${encodeURIComponent(role)}/replay/${started.answer.replay}`;
+    for (;;) {
+      const { status: code, answer } = await api("GET", path);
+      if (code !== 200) break;
+      status.textContent = `Replay: ${answer.state}, ${answer.replayed} of ${answer.total} sent back` +
+        (answer.error ? ` (${answer.error})` : "") + ".";
+      if (answer.state !== "running") break;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    const done = status.textContent;
+    // Letters looked at and not chosen come back to the queue a moment after.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await this.queues();
+    await this.open(role);
+    status.textContent = `${done} ${status.textContent}`;
+  },
+};
+
+// -- per-instance settings ----------------------------------------------------------------
+// Read and written through Evolution's own calls (/{block}/find and /{block}/set), so the page
+// gets the same answers and the same refusals as any client.
+
+const CHANNELS = ["rabbitmq", "sqs", "websocket"];
+// Evolution answers an enabled block that sends every event with every key listed.
+const ALL_EVENTS_AT_LEAST = 30;
+
+function eventsText(block) {
+  const events = (block && block.events) || [];
+  return block && block.enabled && events.length >= ALL_EVENTS_AT_LEAST ? "" : events.join(", ");
+}
+
+function eventsList(text) {
+  return text.split(",").map((e) => e.trim()).filter(Boolean);
+}
+
+function refusal(answer, code) {
+  if (!answer || !answer.message) return `Refused (${code}).`;
+  const hint = answer.suggestions && answer.suggestions.length
+    ? ` Did you mean: ${answer.suggestions.join(", ")}?` : "";
+  return `Refused: ${answer.message}${hint}`;
+}
+
+const settings = {
+  instance: null,
+
+  path(block, action) {
+    return `/${block}/${action}/${encodeURIComponent(this.instance)}`;
+  },
+
+  async load(event) {
+    event.preventDefault();
+    this.instance = $("settings-instance").value.trim();
+    const status = $("settings-status");
+    const hook = await api("GET", this.path("webhook", "find"));
+    if (hook.status !== 200) {
+      status.textContent = refusal(hook.answer, hook.status);
+      $("settings-blocks").hidden = true;
+      return;
+    }
+    const webhook = hook.answer || {};
+    $("webhook-enabled").checked = Boolean(webhook.enabled);
+    $("webhook-url").value = webhook.url || "";
+    $("webhook-events").value = eventsText(webhook);
+    $("webhook-by-events").checked = Boolean(webhook.webhookByEvents);
+    $("webhook-base64").checked = Boolean(webhook.webhookBase64);
+    const forms = [];
+    for (const name of CHANNELS) {
+      const found = await api("GET", this.path(name, "find"));
+      forms.push(this.channelForm(name, found.status === 200 ? found.answer : {}));
+    }
+    $("channel-forms").replaceChildren(...forms);
+    $("settings-blocks").hidden = false;
+    status.textContent = hook.answer ? `Loaded “${this.instance}”.`
+      : `“${this.instance}” has no webhook yet: fill in a URL to add one.`;
+  },
+
+  channelForm(name, block) {
+    const form = document.createElement("form");
+    form.className = "block";
+    form.innerHTML = `<fieldset><legend></legend>
+      <label class="check"><input type="checkbox" name="enabled"> Enabled</label>
+      <div class="field wide"><label>Events <span class="hint">(comma-separated; empty: all)</span></label>
+      <input name="events" autocomplete="off"></div>
+      <div class="actions"><button type="submit"></button></div></fieldset>`;
+    form.querySelector("legend").textContent = name;
+    const id = `channel-${name}-events`;
+    form.querySelector("div.field label").htmlFor = id;
+    form.elements.events.id = id;
+    form.elements.enabled.checked = Boolean(block && block.enabled);
+    form.elements.events.value = eventsText(block);
+    form.querySelector("button").textContent = `Save ${name}`;
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.save(name, {
+        enabled: form.elements.enabled.checked,
+        events: eventsList(form.elements.events.value),
+      });
+    });
+    return form;
+  },
+
+  async saveWebhook(event) {
+    event.preventDefault();
+    await this.save("webhook", {
+      enabled: $("webhook-enabled").checked,
+      url: $("webhook-url").value.trim(),
+      events: eventsList($("webhook-events").value),
+      byEvents: $("webhook-by-events").checked,
+      base64: $("webhook-base64").checked,
+    });
+  },
+
+  async save(block, fields) {
+    const { status, answer } = await api("POST", this.path(block, "set"), { [block]: fields });
+    $("settings-status").textContent = status === 201 || status === 200
+      ? `Saved the ${block} of “${this.instance}”.` : refusal(answer, status);
+  },
+};
+
 // -- one event ----------------------------------------------------------------------------
 
 const ATTEMPT_COLUMNS = ["at", "adapter", "destination", "attempt", "outcome", "status", "duration_ms", "error"];
@@ -359,6 +565,12 @@ async function boot() {
     findEvent($("event-id").value.trim());
   });
   $("replay-form").addEventListener("submit", replayEvent);
+  $("settings-form").addEventListener("submit", (event) => settings.load(event));
+  $("webhook-form").addEventListener("submit", (event) => settings.saveWebhook(event));
+  $("dead-refresh").addEventListener("click", () => dead.queues());
+  $("dead-all").addEventListener("change", (event) => dead.chooseAll(event.target.checked));
+  $("dead-replay-chosen").addEventListener("click", () => dead.replay(dead.chosen()));
+  $("dead-replay-all").addEventListener("click", () => dead.replay(null));
   for (const button of document.querySelectorAll("#views button")) {
     button.addEventListener("click", () => showView(button.dataset.view));
   }

@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.conftest import Cleanup
 from tests.support.process import RouterProcess, clean_env
-from tests.support.receiver import Receiver, running_receiver
+from tests.support.receiver import Answer, Receiver, running_receiver
 
 KEY = "console-test-key"
 # .ci/run installs Debian's chromium; without it the test fails rather than skips.
@@ -118,7 +118,7 @@ async def test_events_posted_to_ingest_appear_live_and_open_to_their_envelope(
 
 async def test_following_one_instance_shows_its_events_only(browser: Browser, router: str) -> None:
     page = await signed_in(browser, router)
-    await page.get_by_label("Instance").fill("Loja Centro")
+    await page.get_by_role("textbox", name="Instance (empty: every instance)").fill("Loja Centro")
     await page.get_by_role("button", name="Follow").click()
     await expect(page.get_by_role("status")).to_have_text("Following instance “Loja Centro”.")
     await post(router, "shop-a", "messages.upsert")
@@ -164,6 +164,68 @@ async def test_one_events_attempts_and_its_replay_to_the_webhook(
             await asyncio.sleep(0.05)
     ids = [orjson.loads(r.body)["id"] for r in receiver.requests]
     assert ids == [call, call]  # the same event, under its own id
+
+
+async def test_a_dead_letter_is_found_and_replayed_from_the_page(
+    browser: Browser, router: str, receiver: Receiver
+) -> None:
+    # The receiver refuses the first post as final (400): the event is dead-lettered at once.
+    receiver.script = lambda _request, n: Answer(status=400 if n == 0 else 200)
+    page = await signed_in(browser, router)
+    (call,) = await post(router, "shop-a", "call")
+    await page.get_by_role("button", name="Dead letters").click()
+    await expect(page.get_by_role("heading", name="Dead letters")).to_be_visible()
+    opened = page.get_by_role("button", name="Open webhook", exact=True)
+    for _ in range(40):  # dead-lettered within moments of the post
+        if await opened.count():
+            break
+        await page.get_by_role("button", name="Refresh").click()
+        await page.wait_for_timeout(250)
+    await opened.click()
+    await expect(page.locator("#dead-status")).to_have_text("1 letter.")
+    letter = page.locator("#dead-rows tr")
+    await expect(letter).to_have_count(1)
+    await expect(letter).to_contain_text(call)
+    await expect(letter).to_contain_text("400")
+    await page.get_by_label(f"Choose {call}").check()
+    await page.get_by_role("button", name="Replay 1 chosen").click()
+    await expect(page.locator("#dead-status")).to_contain_text("done, 1 of 1 sent back")
+    async with asyncio.timeout(10):
+        while len(receiver.requests) < 2:
+            await asyncio.sleep(0.05)
+    assert [orjson.loads(r.body)["id"] for r in receiver.requests] == [call, call]
+    await page.get_by_role("button", name="Refresh").click()
+    await expect(page.get_by_role("button", name="Open webhook", exact=True)).to_have_count(0)
+
+
+async def test_a_webhook_set_from_the_page_takes_effect_and_a_refusal_is_shown(
+    browser: Browser, router: str, receiver: Receiver
+) -> None:
+    page = await signed_in(browser, router)
+    await page.get_by_role("button", name="Settings").click()
+    await page.get_by_role("textbox", name="Instance", exact=True).fill("shop-s")
+    await page.get_by_role("button", name="Load").click()
+    status = page.locator("#settings-status")
+    await expect(status).to_contain_text("has no webhook yet")
+    await page.get_by_role("textbox", name="URL").fill(f"{receiver.base}/tenant")
+    await page.locator("#webhook-events").fill("MESAGES_UPSERT")
+    await page.locator("#webhook-enabled").check()
+    await page.get_by_role("button", name="Save webhook").click()
+    # The API's own refusal, word for word, with its suggestion; nothing stored.
+    await expect(status).to_contain_text("Refused: webhook.events: unknown event 'MESAGES_UPSERT'")
+    await expect(status).to_contain_text("Did you mean: messages.upsert")
+    await page.locator("#webhook-events").fill("CALL")
+    await page.get_by_role("button", name="Save webhook").click()
+    await expect(status).to_have_text("Saved the webhook of “shop-s”.")
+    async with asyncio.timeout(15):  # every replica applies a change within a second
+        while not any(r.path == "/tenant" for r in receiver.requests):
+            await post(router, "shop-s", "call")
+            await asyncio.sleep(0.5)
+    # Loaded again: what was stored.
+    await page.get_by_role("button", name="Load").click()
+    await expect(status).to_have_text("Loaded “shop-s”.")
+    await expect(page.get_by_role("textbox", name="URL")).to_have_value(f"{receiver.base}/tenant")
+    await expect(page.locator("#webhook-events")).to_have_value("CALL")
 
 
 async def test_signing_out_ends_the_session(browser: Browser, router: str) -> None:
