@@ -1,7 +1,7 @@
 """The console's screenshots in docs/console/, made anew from a running router in Debian's
-chromium: the sign-in, live events with one opened, a dead letter chosen for replay, one
-event's attempts after a replay, an instance's settings saved (and live events on a phone's
-screen).
+chromium: the sign-in, live events with one opened, destinations, a dead letter chosen for
+replay, one event's attempts after a replay, an instance's settings saved (and live events on a
+phone's screen).
 
     python bench/screenshots.py        (or ./dev screenshots)
 
@@ -106,7 +106,10 @@ async def run() -> None:
             await expect(rows).to_have_count(len(EVENTS))
             await page.locator(f'tr[data-id="{call}"]').click()
             await shoot(page, "live-events")
-            await page.get_by_role("button", name="Dead letters").click()
+            await page.get_by_role("button", name="Destinations").click()
+            await expect(page.locator("#dest-roles")).to_contain_text("webhook")
+            await shoot(page, "destinations")
+            await page.get_by_role("button", name="Dead letters", exact=True).click()
             await page.wait_for_timeout(600)
             await page.get_by_role("button", name="Refresh").click()
             await page.get_by_role("button", name="Open webhook", exact=True).click()

@@ -39,6 +39,7 @@ from router.http import (
     attempts,
     console,
     deadletters,
+    destinations,
     dialects,
     endpoints,
     evolution_webhook,
@@ -276,6 +277,7 @@ def create_app(
             settings.rabbitmq.uri.get_secret_value(),
             dead_letter_queues(topology.exchange, adapters),
         )
+        destinations.add_routes(app, settings.rabbitmq.uri.get_secret_value(), topology.adapters)
         if not settings.authentication.api_key.get_secret_value():
             log.warning(
                 "auth.disabled", detail="AUTHENTICATION_API_KEY is empty: ingest accepts any caller"

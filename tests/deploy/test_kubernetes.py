@@ -175,6 +175,7 @@ def test_services_and_ingresses_reach_the_http_roles() -> None:
         "/openapi.json",
         "/ui",
         "/dlq",
+        "/destinations",
     ]
     assert routed == {"/ws": "evrouter-websocket"} | dict.fromkeys(api, "evrouter-ingest")
     # Unauthenticated operational endpoints are not published.

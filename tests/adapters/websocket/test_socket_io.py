@@ -162,7 +162,13 @@ async def test_resume_gives_exactly_the_missed_events_then_live(
         async with listening(client, "/alpha", auth={"apikey": API_KEY}) as first:
             seen = await publish(client, "alpha", "call", {"n": -1})
             assert (await first.next())[1]["id"] == seen
+        # An observer of every event shows when the gateway has read the missed ones, so they
+        # are replayed, not sent live after the notice (which the gateway rightly does).
+        observer = await client.ws_connect(f"/ws/alpha?token={API_KEY}")
         missed = [await publish(client, "alpha", "call", {"n": n}) for n in range(50)]
+        observed = [orjson.loads((await observer.receive(timeout=10)).data)["id"] for _ in missed]
+        assert observed == missed
+        await observer.close()
         auth = {"apikey": API_KEY, "last_event_id": seen}
         async with listening(client, "/alpha", auth=auth) as again:
             got = await again.take(51)

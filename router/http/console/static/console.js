@@ -23,7 +23,8 @@ async function api(method, path, body) {
   return { status: response.status, answer };
 }
 
-const VIEWS = ["live", "dead", "event", "settings"];
+const VIEWS = ["live", "destinations", "dead", "event", "settings"];
+const REFRESH_MS = 5000;
 
 function showView(name) {
   for (const view of VIEWS) $(view).hidden = view !== name;
@@ -33,6 +34,7 @@ function showView(name) {
   }
   state.view = name;
   if (name === "dead") dead.queues();
+  destinations.follow(name === "destinations");
 }
 
 function show(signedIn) {
@@ -44,6 +46,7 @@ function show(signedIn) {
     live.start();
   } else {
     for (const view of VIEWS) $(view).hidden = true;
+    destinations.follow(false);
     live.stop("Not following.");
     $("key").focus();
   }
@@ -239,6 +242,87 @@ function toggle(tr) {
   }
   tr.setAttribute("aria-expanded", String(!open));
 }
+
+// -- destinations -------------------------------------------------------------------------
+
+function button(text, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+const destinations = {
+  timer: null,
+
+  // Refreshed every few seconds while shown, not while another view is.
+  follow(on) {
+    clearInterval(this.timer);
+    this.timer = null;
+    if (on) {
+      this.load();
+      this.timer = setInterval(() => this.load(), REFRESH_MS);
+    }
+  },
+
+  async load() {
+    const { status, answer } = await api("GET", "/destinations");
+    if (status !== 200) {
+      $("dest-status").textContent = refusal(answer, status);
+      return;
+    }
+    const count = (n) => (n === null ? "not declared yet" : String(n));
+    $("dest-roles").replaceChildren(...answer.roles.map((role) => {
+      const tr = document.createElement("tr");
+      const deadCell = cell(count(role.dead), role.dead ? "attention" : "");
+      tr.append(cell(role.role), cell(count(role.waiting)), cell(String(role.retrying)), deadCell);
+      const td = document.createElement("td");
+      if (role.dead) {
+        td.append(button(`Dead letters of ${role.role}`, () => {
+          showView("dead");
+          dead.open(role.role);
+        }));
+      }
+      tr.append(td);
+      return tr;
+    }));
+    const global = answer.global_webhook;
+    $("dest-global").textContent = global.enabled
+      ? `Global webhook: ${global.url}` : "No global webhook.";
+    $("dest-webhooks").replaceChildren(...answer.webhooks.map((hook) => {
+      const tr = document.createElement("tr");
+      let text = hook.state;
+      if (hook.state === "failing") text = `failing since ${hook.failing_since}`;
+      if (hook.disabled_at) text = `disabled at ${hook.disabled_at}: ${hook.disabled_reason || ""}`;
+      tr.append(cell(hook.instance), cell(hook.label), cell(hook.url),
+        cell(text, hook.state === "delivering" ? "" : "attention"));
+      const td = document.createElement("td");
+      if (hook.disabled_at) {
+        td.append(button(`Enable ${hook.instance} ${hook.label}`, () => this.enable(hook)));
+      }
+      tr.append(td);
+      return tr;
+    }));
+    const left = answer.webhooks_left_out;
+    $("dest-status").textContent = `${answer.webhooks.length} per-instance webhook${answer.webhooks.length === 1 ? "" : "s"}` +
+      (left ? ` (${left} more not shown)` : "") + ", refreshed every few seconds.";
+  },
+
+  async enable(hook) {
+    const body = { instance: hook.instance, label: hook.label, replay: true };
+    const { status, answer } = await api("POST", "/endpoints/enable", body);
+    if (status !== 200) {
+      $("dest-status").textContent = refusal(answer, status);
+      return;
+    }
+    let text = `Enabled ${hook.instance} ${hook.label}`;
+    if (answer.replay) text += `; sending ${answer.matched} it missed since ${answer.since}`;
+    if (answer.replay_error) text += `; the replay failed: ${answer.replay_error}`;
+    await this.load();
+    $("dest-status").textContent = `${text}.`;
+  },
+};
 
 // -- dead letters -------------------------------------------------------------------------
 
@@ -568,6 +652,7 @@ async function boot() {
   $("settings-form").addEventListener("submit", (event) => settings.load(event));
   $("webhook-form").addEventListener("submit", (event) => settings.saveWebhook(event));
   $("dead-refresh").addEventListener("click", () => dead.queues());
+  $("dest-refresh").addEventListener("click", () => destinations.load());
   $("dead-all").addEventListener("change", (event) => dead.chooseAll(event.target.checked));
   $("dead-replay-chosen").addEventListener("click", () => dead.replay(dead.chosen()));
   $("dead-replay-all").addEventListener("click", () => dead.replay(null));

@@ -173,7 +173,7 @@ async def test_a_dead_letter_is_found_and_replayed_from_the_page(
     receiver.script = lambda _request, n: Answer(status=400 if n == 0 else 200)
     page = await signed_in(browser, router)
     (call,) = await post(router, "shop-a", "call")
-    await page.get_by_role("button", name="Dead letters").click()
+    await page.get_by_role("button", name="Dead letters", exact=True).click()
     await expect(page.get_by_role("heading", name="Dead letters")).to_be_visible()
     opened = page.get_by_role("button", name="Open webhook", exact=True)
     for _ in range(40):  # dead-lettered within moments of the post
@@ -226,6 +226,42 @@ async def test_a_webhook_set_from_the_page_takes_effect_and_a_refusal_is_shown(
     await expect(status).to_have_text("Loaded “shop-s”.")
     await expect(page.get_by_role("textbox", name="URL")).to_have_value(f"{receiver.base}/tenant")
     await expect(page.locator("#webhook-events")).to_have_value("CALL")
+
+
+async def test_a_gone_webhook_is_seen_disabled_and_enabled_again_with_what_it_missed(
+    browser: Browser, router: str, receiver: Receiver
+) -> None:
+    back = asyncio.Event()
+    receiver.script = lambda request, _n: Answer(
+        status=410 if request.path == "/gone" and not back.is_set() else 200
+    )
+    async with aiohttp.ClientSession() as session:
+        hook = {"webhook": {"enabled": True, "url": f"{receiver.base}/gone", "events": ["CALL"]}}
+        async with session.post(
+            f"{router}/webhook/set/shop-g", json=hook, headers={"apikey": KEY}
+        ) as answer:
+            assert answer.status == 201, await answer.text()
+    page = await signed_in(browser, router)
+    await page.get_by_role("button", name="Destinations").click()
+    await expect(page.locator("#dest-webhooks tr")).to_contain_text("delivering")
+    async with asyncio.timeout(15):  # applied within a second, then gone at the first post
+        while not any(r.path == "/gone" for r in receiver.requests):
+            await post(router, "shop-g", "call")
+            await asyncio.sleep(0.5)
+    # Refreshed by itself: no reload, no click.
+    row = page.locator("#dest-webhooks tr")
+    await expect(row).to_contain_text("disabled at", timeout=15000)
+    await expect(row).to_contain_text("410")
+    back.set()
+    ids = [orjson.loads(r.body)["id"] for r in receiver.requests if r.path == "/gone"]
+    refused, seen = ids[0], len(ids)
+    await page.get_by_role("button", name="Enable shop-g default").click()
+    await expect(page.locator("#dest-status")).to_contain_text("Enabled shop-g default; sending")
+    await expect(row).to_contain_text("delivering")
+    async with asyncio.timeout(15):  # what it missed, sent again from the archive
+        while refused not in ids[seen:]:
+            await asyncio.sleep(0.1)
+            ids = [orjson.loads(r.body)["id"] for r in receiver.requests if r.path == "/gone"]
 
 
 async def test_signing_out_ends_the_session(browser: Browser, router: str) -> None:
