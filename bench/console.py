@@ -121,7 +121,7 @@ async def run(rate: int, seconds: float) -> None:
         await router.wait()
         connection = await aio_pika.connect(AMQP_URL)
         async with connection:
-            await drop_declared(await connection.channel(), exchange, ("websocket",))
+            await drop_declared(await connection.channel(), exchange, ("webhook", "websocket"))
     print(f"sent            {sent} events in {seconds:g} s ({rate}/s)")
     print(f"raw client      {counted[0]}")
     print(f"console page    {took}  ({took / max(counted[0], 1):.3f} of the raw client)")
