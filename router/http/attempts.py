@@ -40,7 +40,7 @@ from router.http.openapi import (
     refusals,
     string,
 )
-from router.http.requests import Refused, json_response
+from router.http.requests import Refused, json_response, query_limit
 from router.logging import get_logger
 from schemas.timefmt import format_utc
 
@@ -183,7 +183,7 @@ def parse_query(params: MultiMapping[str], key: bytes) -> tuple[AttemptQuery, di
         since=since,
         until=until,
         before=before,
-        limit=limit_of(values.get("limit")),
+        limit=query_limit(values.get("limit"), DEFAULT_LIMIT, MAX_LIMIT),
     )
     return query, scope
 
@@ -209,11 +209,3 @@ def moment(name: str, value: str | None) -> str | None:
         raise bad(
             f"{name} must be an ISO-8601 date and time such as {EXAMPLE_TIME}, not {value!r}{hint}"
         ) from None
-
-
-def limit_of(value: str | None) -> int:
-    if value is None:
-        return DEFAULT_LIMIT
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_LIMIT:
-        raise bad(f"limit must be a whole number from 1 to {MAX_LIMIT}, not {value!r}")
-    return int(value)

@@ -29,7 +29,14 @@ from router.http.openapi import (
     refusals,
     string,
 )
-from router.http.requests import Refused, json_response, parse_json, query_value, read_body
+from router.http.requests import (
+    Refused,
+    json_response,
+    parse_json,
+    query_limit,
+    query_value,
+    read_body,
+)
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
@@ -128,19 +135,11 @@ async def list_queues(request: web.Request) -> web.Response:
     return json_response({"queues": queues}, 200)
 
 
-def limit_of(request: web.Request) -> int:
-    value = query_value(request, "limit")
-    if value is None or value == "":
-        return DEFAULT_LIMIT
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_LIMIT:
-        raise Refused(400, "bad_query", f"limit must be a whole number from 1 to {MAX_LIMIT}")
-    return int(value)
-
-
 async def list_letters(request: web.Request) -> web.Response:
     letters = request.app[DEAD_LETTERS]
     role = request.match_info["role"]
-    queue, limit = letters.queue_of(role), limit_of(request)
+    queue = letters.queue_of(role)
+    limit = query_limit(query_value(request, "limit"), DEFAULT_LIMIT, MAX_LIMIT)
     async with broker_errors():
         total = (await dlq.counts(letters.url, [queue]))[queue]
         if total is None:
