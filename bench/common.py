@@ -16,7 +16,7 @@ from aio_pika.abc import AbstractChannel
 
 from router.amqp.archive import archive_name
 from router.amqp.codec import encode
-from router.amqp.topology import ingest_dlq_name
+from router.amqp.topology import AdapterQueues, every_delay_ms, ingest_dlq_name
 from schemas import build_envelope
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,11 +118,13 @@ async def declare_then_stop(env: dict[str, str], *roles: str) -> None:
 async def drop_declared(channel: AbstractChannel, exchange: str, roles: tuple[str, ...]) -> None:
     """Delete the roles' queues and the exchanges the router declared for ``exchange``."""
     for role in roles:
-        for name in (f"{exchange}.{role}", f"{exchange}.{role}.dlq"):
+        queues = AdapterQueues.for_role(exchange, role)
+        # Deleting a queue that is not there is no error: every delay queue a retry could use.
+        for name in (queues.work, queues.dlq, *map(queues.delay, every_delay_ms())):
             await channel.queue_delete(name)
     # Every role declares ingest's dead-letter queue and the archive with the rest of the
     # topology.
     await channel.queue_delete(ingest_dlq_name(exchange))
     await channel.queue_delete(archive_name(exchange))
-    for name in (exchange, f"{exchange}.dead", f"{exchange}.config"):
+    for name in (exchange, f"{exchange}.dead", f"{exchange}.config", f"{exchange}.status"):
         await channel.exchange_delete(name)

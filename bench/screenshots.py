@@ -39,12 +39,15 @@ EVENTS = [
 ]
 
 
-async def receiver(port: int) -> web.AppRunner:
-    """Refuses its first request as final (a dead letter to show), takes the rest."""
+async def receiver(port: int, down: bool = False) -> web.AppRunner:
+    """Refuses its first request as final (a dead letter to show), takes the rest; or, when
+    ``down``, answers every request 503 (an open breaker to show)."""
     seen = [0]
 
     async def ok(_: web.Request) -> web.Response:
         seen[0] += 1
+        if down:
+            return web.Response(status=503, text="maintenance")
         return web.Response(status=400 if seen[0] == 1 else 200, text="no such tenant")
 
     app = web.Application()
@@ -78,7 +81,9 @@ async def run() -> None:
         sys.exit("bench/screenshots.py needs chromium (apt-get install chromium)")
     OUT.mkdir(exist_ok=True)
     exchange, port, hook_port = f"docs-console-{uuid.uuid4().hex[:8]}", free_port(), free_port()
+    down_port = free_port()
     hooks = await receiver(hook_port)
+    down = await receiver(down_port, down=True)
     env = router_env(
         exchange,
         port,
@@ -89,11 +94,19 @@ async def run() -> None:
         WEBHOOK_GLOBAL_URL=f"http://127.0.0.1:{hook_port}/hook",
         WEBHOOK_EVENTS_CALL="true",
         ROUTER_HISTORY_FLUSH_SECONDS="0.2",
+        ROUTER_STATUS_SECONDS="0.5",
+        WEBHOOK_ENDPOINT_FAILURE_THRESHOLD="1",
     )
     base = f"http://127.0.0.1:{port}"
     router = await start_router(env)
     try:
         async with async_playwright() as playwright, aiohttp.ClientSession() as session:
+            # One tenant's receiver is down: its breaker opens on the first failure.
+            hook = {"enabled": True, "url": f"http://127.0.0.1:{down_port}/crm", "events": []}
+            async with session.post(
+                f"{base}/webhook/set/shop-b", json={"webhook": hook}, headers={"apikey": KEY}
+            ) as answer:
+                assert answer.status == 201, await answer.text()
             browser = await playwright.chromium.launch(executable_path=chromium)
             page = await browser.new_page(viewport={"width": 1280, "height": 720})
             await page.goto(f"{base}/ui")
@@ -108,6 +121,8 @@ async def run() -> None:
             await shoot(page, "live-events")
             await page.get_by_role("button", name="Destinations").click()
             await expect(page.locator("#dest-roles")).to_contain_text("webhook")
+            await expect(page.locator("#dest-receivers")).to_contain_text("open", timeout=15000)
+            await expect(page.locator("#dest-traffic tr")).to_have_count(2)
             await shoot(page, "destinations")
             await page.get_by_role("button", name="Dead letters", exact=True).click()
             await page.wait_for_timeout(600)
@@ -145,6 +160,7 @@ async def run() -> None:
         router.terminate()
         await router.wait()
         await hooks.cleanup()
+        await down.cleanup()
         connection = await aio_pika.connect(AMQP_URL)
         async with connection:
             await drop_declared(await connection.channel(), exchange, ("webhook", "websocket"))

@@ -34,6 +34,7 @@ from router.delivery.lifecycle import Lifecycle
 from router.delivery.livecfg import LiveConfig
 from router.delivery.notices import ERRORS_REPORTER, Notices
 from router.delivery.retryqueues import delays_ms
+from router.delivery.status import ReportsReceivers, StatusBoard, StatusReporter
 from router.history import Recorder
 from router.http import (
     attempts,
@@ -56,6 +57,7 @@ from router.http.appkeys import (
     PUBLISHER,
     ROLES,
     SETTINGS,
+    STATUS,
 )
 from router.http.errors import json_errors
 from router.http.ratelimit import TokenBuckets
@@ -69,6 +71,7 @@ ADAPTERS = web.AppKey("adapters", dict[str, Routed])
 STORE = web.AppKey("store", ConfigStore)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 LIVE = web.AppKey("live", LiveConfig)
+REPORTER = web.AppKey("status_reporter", StatusReporter)
 log = get_logger("router.app")
 
 
@@ -259,6 +262,18 @@ def create_app(
     # a change can rebind consumers that exist.
     for step in (publisher.setup, live.reload, *(c.setup for c in consumers.values()), live.setup):
         broker.add_setup(step)
+    if consumers:
+        app[REPORTER] = reporter = StatusReporter(
+            broker,
+            topology.exchange,
+            functools.partial(in_flight_by_role, consumers),
+            [a for a in running.values() if isinstance(a, ReportsReceivers)],
+            limits.status_seconds,
+        )
+        broker.add_setup(reporter.setup)
+    if "ingest" in chosen:
+        app[STATUS] = board = StatusBoard(broker, topology.exchange, limits.status_seconds)
+        broker.add_setup(board.setup)
     for gateway in running.values():
         if isinstance(gateway, Gateway):
             gateway.install(app, broker, store, topology.exchange)
@@ -299,6 +314,13 @@ def create_app(
     return app
 
 
+def in_flight_by_role(consumers: Mapping[str, Consumer]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for name, consumer in consumers.items():
+        found[role_of(name)] = found.get(role_of(name), 0) + consumer.in_flight
+    return found
+
+
 async def lifetime(app: web.Application) -> AsyncIterator[None]:
     store = app[STORE]
     await store.open()
@@ -313,6 +335,8 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
     await broker.start()
     await app[LIVE].start()
     yield
+    if REPORTER in app:
+        await app[REPORTER].close()
     await app[LIVE].close()
     if REPLAYS in app:
         await app[REPLAYS].close()

@@ -3,8 +3,8 @@ UI import) of everything the router declares under the current settings.
 
 An operator provisions the broker with them and runs every role with
 ``RABBITMQ_PROVISIONED=true`` as a user whose configure permission covers server-named queues
-only (``amq.gen-*``, the private queue each process receives configuration announcements on,
-removed with its connection). Everything else comes from the same code that declares it:
+only (``amq.gen-*``, the private queues each process receives configuration announcements and
+the delivering processes' status on, removed with its connection). Everything else comes from the same code that declares it:
 exchanges, queues and their arguments, bindings, and every retry queue the retry policy can
 use (the router declares those on first use; provisioned, they exist from the start).
 """
@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from router.amqp.broker import parse_uris
-from router.amqp.topology import DLQ_ARGUMENTS, QUORUM, ingest_dlq_name
+from router.amqp.topology import DLQ_ARGUMENTS, QUORUM, ingest_dlq_name, status_exchange_name
 from router.app import enabled_adapters, topology_for
 from router.config.settings import Settings
 
@@ -101,6 +101,7 @@ def definitions(settings: Settings, user: str = DEFAULT_USER) -> dict[str, Any]:
     out.exchange(topology.exchange)
     if topology.announcements:
         out.exchange(topology.config_exchange, "fanout")
+        out.exchange(status_exchange_name(topology.exchange), "fanout")
     for binding in topology.adapters:
         queues = binding.queues
         out.exchange(queues.dead_exchange)

@@ -119,7 +119,9 @@ async def cleanup(exchange_name: str) -> AsyncIterator[Cleanup]:
     names.exchange(exchange_name)
     names.exchange(f"{exchange_name}.dead")
     names.exchange(f"{exchange_name}.config")
+    names.exchange(f"{exchange_name}.status")
     names.queue(f"{exchange_name}.archive")
+    names.queue(f"{exchange_name}.ingest.dlq")
     for role in ROLES:
         queues = AdapterQueues.for_role(exchange_name, role)
         names.queue(queues.work)

@@ -18,6 +18,7 @@ from router.config.store.base import ConfigStore
 from router.delivery.adapter import Delivery, Feed, Outcome, PerTarget, RetryPolicy, Skipped
 from router.delivery.fanout import Rereader, fan_out
 from router.delivery.retryqueues import delays_ms
+from router.delivery.status import ReceiverState
 from router.logging import get_logger
 from router.media import MediaStore, claims_in, open_media_store, restore_media, strip_media
 from schemas import WIRE_NAMES, Envelope
@@ -71,6 +72,9 @@ class WebhookAdapter:
 
     def routing_keys(self) -> frozenset[str]:
         return self.subscriptions.binding_keys()
+
+    def receiver_states(self) -> list[ReceiverState]:
+        return self.sender.endpoints.states()
 
     async def start(self) -> None:
         await self.sender.start()

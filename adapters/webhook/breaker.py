@@ -15,6 +15,8 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from router.delivery.status import BreakerState
+
 
 class Verdict(enum.Enum):
     SUCCESS = "success"  # the receiver answered (any status below 500 but 429)
@@ -52,6 +54,13 @@ class Breaker:
     @property
     def closed(self) -> bool:
         return self.open_until is None
+
+    def state(self) -> BreakerState:
+        """Closed; probing while a probe is out; otherwise open (the next request after the
+        cool-down probes)."""
+        if self.open_until is None:
+            return "closed"
+        return "probing" if self.probe is not None else "open"
 
     def admit(self, ticket: int, now: float) -> Admission:
         """May request ``ticket`` go at ``now``? When the cool-down is over and no probe is

@@ -16,15 +16,14 @@ ends; while the probe is out, some wait for its verdict and the rest take turns 
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from adapters.webhook.breaker import Breaker, Go, Open, Verdict
+from router.delivery.status import ReceiverState, receiver_of
 
 # Before a receiver has answered once, a request is taken to last this long.
 DEFAULT_LATENCY = 1.0
@@ -38,15 +37,6 @@ MAX_RESERVATION = 600.0
 UNKNOWN_PACE_DELAY = 1.0
 # An event back this close to its turn, or later, is on time.
 ON_TIME = 0.5
-
-
-@functools.lru_cache(maxsize=4096)
-def endpoint_of(url: str) -> str:
-    """Requests are grouped by origin: one receiver, whatever its paths. Asked for every
-    request, of a few URLs: each is parsed once."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +104,28 @@ class Endpoints:
     def in_flight(self) -> dict[str, int]:
         return {name: e.in_flight for name, e in self._state.items() if e.in_flight}
 
+    def states(self) -> list[ReceiverState]:
+        """How every receiver stands now, for the console."""
+        now = self.clock()
+        return [
+            ReceiverState(
+                receiver=name,
+                in_flight=e.in_flight,
+                waiting=len(e.waiters),
+                breaker=e.breaker.state(),
+                reopens_in=None
+                if e.breaker.open_until is None
+                else round(max(0.0, e.breaker.open_until - now), 1),
+                latency_ms=round(e.latency * 1000, 1) if e.answered else None,
+            )
+            for name, e in self._state.items()
+        ]
+
     async def acquire(self, url: str, size: int = 0, due: float | None = None) -> Permit | Deferral:
         """A permit to send now, after waiting in line for a slot if not too many others wait;
         otherwise a deferral whose delay is this event's turn. ``size``: the request body's
         bytes; ``due``: the turn this event was given when it was deferred before."""
-        name = endpoint_of(url)
+        name = receiver_of(url)
         endpoint = self.state(name)
         loop = asyncio.get_running_loop()  # waiting is measured on the loop's own clock
         deadline = loop.time() + self.max_wait

@@ -58,6 +58,16 @@ def quantize_delay_ms(delay_seconds: float) -> int:
     return int(min(max(round(best), RETRY_MIN_DELAY_MS), RETRY_MAX_DELAY_MS))
 
 
+def every_delay_ms() -> tuple[int, ...]:
+    """Every delay a delay queue can be named after, shortest first."""
+    found: set[int] = set()
+    decade = RETRY_MIN_DELAY_MS
+    while decade <= RETRY_MAX_DELAY_MS:
+        found.update(quantize_delay_ms(step * decade / 1000) for step in RETRY_DELAY_SERIES)
+        decade *= 10
+    return tuple(sorted(found))
+
+
 @dataclass(frozen=True, slots=True)
 class AdapterQueues:
     """The queues of one adapter role."""
@@ -206,6 +216,11 @@ class Topology:
 
 def config_exchange_name(exchange: str) -> str:
     return f"{exchange}.config"
+
+
+def status_exchange_name(exchange: str) -> str:
+    """Where delivering processes say what they are doing (``router.delivery.status``)."""
+    return f"{exchange}.status"
 
 
 def ingest_dlq_name(exchange: str) -> str:

@@ -578,6 +578,11 @@ class RouterSettings(Family):
     strict_env: bool = Field(
         True, description="refuse to start on an unknown variable in a known family"
     )
+    status_seconds: float = Field(
+        5,
+        gt=0,
+        description="how often each delivering process tells the console what it has in flight and how its webhook receivers' breakers stand",
+    )
     history_enabled: bool = Field(
         True,
         description="record every delivery attempt in the configuration store's database, for GET /attempts",

@@ -92,6 +92,11 @@ class Consumer:
         self._vanished_at: datetime | None = None
         self._refilling: set[asyncio.Task[object]] = set()
 
+    @property
+    def in_flight(self) -> int:
+        """Deliveries under way now."""
+        return len(self._inflight)
+
     async def setup(self, connection: AbstractConnection) -> None:
         channel = await connection.channel(publisher_confirms=True)
         channel.close_callbacks.add(

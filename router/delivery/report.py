@@ -12,6 +12,7 @@ from prometheus_client import Counter
 from router import metrics
 from router.config.store.attempts import Attempt, Outcome
 from router.delivery.adapter import Dead, Delivered, Retry, Skipped
+from router.delivery.adapter import Outcome as DeliveryOutcome
 from router.delivery.parking import Park, Settlement
 from router.history import Sink
 from router.logging import get_logger, mask_url
@@ -92,13 +93,21 @@ def attempt_of(
         destination=mask_url(outcome.destination or target or adapter),
         label=label_of(adapter, target, envelope.instance),
         attempt=attempt,
-        outcome=OUTCOME_NAMES[type(outcome)],
+        outcome=recorded_outcome(outcome),
         status=outcome.status,
         duration_ms=round(elapsed * 1000, 1),
         error=None if error is None else mask_url(error),
         response=None if isinstance(outcome, Skipped) else outcome.response,
         at=format_utc(now - timedelta(seconds=elapsed)),
     )
+
+
+def recorded_outcome(outcome: DeliveryOutcome) -> Outcome:
+    """The history's word for an outcome: a retry that spent no attempt (nothing was sent: the
+    receiver's breaker was open or its slots full) is "deferred", apart from real failures."""
+    if isinstance(outcome, Retry) and not outcome.counts:
+        return "deferred"
+    return OUTCOME_NAMES[type(outcome)]
 
 
 def label_of(adapter: str, target: str | None, instance: str) -> str | None:

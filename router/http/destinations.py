@@ -1,41 +1,52 @@
-"""``GET /destinations``: where events wait, and which webhooks are not being served.
+"""``GET /destinations``: where events wait, which webhooks are not being served, and how each
+destination has done over the last minutes.
 
 For each delivering role, what its queues hold on the broker now: the work queue (waiting for a
 first try), the delay queues of its retries (waiting to be tried again) and its dead-letter
 queue. Beside them the global webhook and every per-instance webhook with its state: delivering,
-failing since a time, or disabled (when and why). Served by the ingest role, with the API key.
+failing since a time, or disabled (when and why). Then every destination's attempts by minute
+from the attempt history: success rate and latency, the worst first. Served by the ingest role,
+with the API key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
 
 from router.amqp.topology import AdapterBinding
 from router.delivery import dlq
-from router.http.appkeys import CONFIG, SETTINGS
+from router.delivery.status import receiver_of
+from router.history.traffic import Window, traffic
+from router.http.appkeys import ATTEMPTS, CONFIG, SETTINGS, STATUS
 from router.http.deadletters import broker_errors
 from router.http.dialects.common import guarded
 from router.http.openapi import (
     Operation,
+    Param,
     Reply,
     array,
     boolean,
     documented,
     integer,
     nullable,
+    number,
     obj,
     refusals,
     string,
 )
-from router.http.requests import Refused, json_response
+from router.http.requests import Refused, json_response, query_limit, query_value
 from router.logging import mask_url
 from schemas.instance_config import InstanceConfig
 
 MAX_WEBHOOKS: Final = 1000  # listed, the troubled first
+MAX_TRAFFIC: Final = 1000  # destinations with traffic listed, the worst first
+DEFAULT_MINUTES: Final = 15
+MAX_MINUTES: Final = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +88,7 @@ def webhook_rows(configs: Sequence[InstanceConfig]) -> list[dict[str, Any]]:
             "instance": config.instance,
             "label": hook.label,
             "url": mask_url(hook.url),
+            "receiver": receiver_of(hook.url),
             "state": state_of(hook.enabled, hook.failing_since, hook.disabled_at),
             "failing_since": hook.failing_since,
             "disabled_at": hook.disabled_at,
@@ -96,7 +108,30 @@ def retrying(depths: dict[str, int | None], delays: Sequence[str]) -> int:
     return sum(depths[name] or 0 for name in delays)
 
 
+async def recent(request: web.Request, minutes: int) -> dict[str, Any] | None:
+    """Every destination's last ``minutes``; None with the attempt history off."""
+    attempts = request.app.get(ATTEMPTS)
+    if attempts is None:
+        return None
+    window = Window.ending(datetime.now(UTC), minutes)
+    try:
+        rows = await attempts.traffic(window.since)
+    except Exception as exc:
+        raise Refused(
+            503, "store_unavailable", f"the attempt history could not be read: {exc}"
+        ) from None
+    found = traffic(rows, window)
+    return {
+        "minutes": list(window.minutes),
+        "destinations": found[:MAX_TRAFFIC],
+        "left_out": max(0, len(found) - MAX_TRAFFIC),
+    }
+
+
 async def overview(request: web.Request) -> web.Response:
+    minutes = query_limit(
+        query_value(request, "minutes"), DEFAULT_MINUTES, MAX_MINUTES, name="minutes"
+    )
     places = request.app[PLACES]
     names = [name for role in places.roles for name in role.names()]
     async with broker_errors():
@@ -120,22 +155,101 @@ async def overview(request: web.Request) -> web.Response:
             ],
             "global_webhook": {
                 "url": mask_url(webhook.global_url) if webhook.global_url else None,
+                "receiver": receiver_of(webhook.global_url) if webhook.global_url else None,
                 "enabled": webhook.global_enabled,
             },
             "webhooks": rows[:MAX_WEBHOOKS],
             "webhooks_left_out": max(0, len(rows) - MAX_WEBHOOKS),
+            "traffic": await recent(request, minutes),
+            "live": request.app[STATUS].live(),
         },
         200,
     )
 
 
 COUNT = nullable(integer(minimum=0))
+RECEIVER = "The origin its requests go to; live.receivers tells how it stands."
+LIVE = obj(
+    {
+        "processes": integer("Delivering processes heard from lately.", minimum=0),
+        "in_flight": {
+            "type": "object",
+            "description": "Deliveries under way, by role.",
+            "additionalProperties": integer(minimum=0),
+        },
+        "receivers": array(
+            obj(
+                {
+                    "receiver": string(),
+                    "in_flight": integer(minimum=0),
+                    "waiting": integer("Events held for a free slot.", minimum=0),
+                    "breaker": string(enum=["closed", "probing", "open"]),
+                    "reopens_in": nullable(number("Seconds until a probe may go.", minimum=0)),
+                    "latency_ms": nullable(number(minimum=0)),
+                },
+                ["receiver", "in_flight", "waiting", "breaker", "reopens_in", "latency_ms"],
+            ),
+            "Every webhook receiver as the worst-off process sees it, open breakers first.",
+        ),
+    },
+    ["processes", "in_flight", "receivers"],
+    description="What the delivering processes say they are doing, every few seconds.",
+)
+SERIES = array(integer(minimum=0))
+TRAFFIC = obj(
+    {
+        "minutes": array(string(), "Each minute of the window, the current one last."),
+        "destinations": array(
+            obj(
+                {
+                    "adapter": string(),
+                    "instance": nullable(string()),
+                    "label": nullable(string()),
+                    "destination": string(),
+                    "delivered": integer(minimum=0),
+                    "retried": integer(minimum=0),
+                    "dead": integer(minimum=0),
+                    "skipped": integer(minimum=0),
+                    "deferred": integer(
+                        "Held back unsent (an open breaker, full slots).", minimum=0
+                    ),
+                    "success_rate": nullable(number(minimum=0, maximum=1)),
+                    "mean_ms": nullable(number(minimum=0)),
+                    "max_ms": number(minimum=0),
+                    "delivered_by_minute": SERIES,
+                    "failed_by_minute": SERIES,
+                    "mean_ms_by_minute": array(nullable(number(minimum=0))),
+                },
+                [
+                    "adapter",
+                    "instance",
+                    "label",
+                    "destination",
+                    "delivered",
+                    "retried",
+                    "dead",
+                    "skipped",
+                    "deferred",
+                    "success_rate",
+                    "mean_ms",
+                    "max_ms",
+                    "delivered_by_minute",
+                    "failed_by_minute",
+                    "mean_ms_by_minute",
+                ],
+            )
+        ),
+        "left_out": integer(minimum=0),
+    },
+    ["minutes", "destinations", "left_out"],
+)
 OVERVIEW = Operation(
     "Where events wait, by role, and every webhook's state",
     "destinations",
     {
         200: Reply(
-            "Counts are null for a queue not declared yet (its role never ran).",
+            "Counts are null for a queue not declared yet (its role never ran); traffic is"
+            " null with the attempt history off.",
             obj(
                 {
                     "roles": array(
@@ -150,7 +264,12 @@ OVERVIEW = Operation(
                         )
                     ),
                     "global_webhook": obj(
-                        {"url": nullable(string()), "enabled": boolean()}, ["url", "enabled"]
+                        {
+                            "url": nullable(string()),
+                            "receiver": nullable(string()),
+                            "enabled": boolean(),
+                        },
+                        ["url", "receiver", "enabled"],
                     ),
                     "webhooks": array(
                         obj(
@@ -158,21 +277,32 @@ OVERVIEW = Operation(
                                 "instance": string(),
                                 "label": string(),
                                 "url": string(),
+                                "receiver": string(RECEIVER),
                                 "state": string(enum=["delivering", "failing", "disabled"]),
                                 "failing_since": nullable(string()),
                                 "disabled_at": nullable(string()),
                                 "disabled_reason": nullable(string()),
                             },
-                            ["instance", "label", "url", "state"],
+                            ["instance", "label", "url", "receiver", "state"],
                         )
                     ),
                     "webhooks_left_out": integer(minimum=0),
+                    "traffic": nullable(TRAFFIC),
+                    "live": LIVE,
                 },
-                ["roles", "global_webhook", "webhooks", "webhooks_left_out"],
+                ["roles", "global_webhook", "webhooks", "webhooks_left_out", "traffic", "live"],
             ),
         )
     }
-    | refusals(401, 503),
+    | refusals(400, 401, 503),
+    params=(
+        Param(
+            "minutes",
+            "query",
+            integer(minimum=1, maximum=MAX_MINUTES),
+            f"The traffic window, in minutes; {DEFAULT_MINUTES} when absent.",
+        ),
+    ),
 )
 
 

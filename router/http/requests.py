@@ -151,13 +151,13 @@ def query_value(request: web.Request, name: str) -> str | None:
     return given[0] if given else None
 
 
-def query_limit(value: str | None, default: int, most: int) -> int:
-    """A page size from the query string: ``default`` when not given (or empty), else a whole
-    number from 1 to ``most``."""
+def query_limit(value: str | None, default: int, most: int, name: str = "limit") -> int:
+    """A page size (or another count) from the query string: ``default`` when not given (or
+    empty), else a whole number from 1 to ``most``."""
     if value is None or value == "":
         return default
     if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= most:
         raise Refused(
-            400, "bad_query", f"limit must be a whole number from 1 to {most}, not {value!r}"
+            400, "bad_query", f"{name} must be a whole number from 1 to {most}, not {value!r}"
         )
     return int(value)

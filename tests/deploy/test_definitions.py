@@ -64,6 +64,7 @@ def test_it_holds_every_queue_the_router_declares_with_the_same_arguments() -> N
         "evolution_exchange": "topic",
         "evolution_exchange.dead": "topic",
         "evolution_exchange.config": "fanout",
+        "evolution_exchange.status": "fanout",
     }
 
 

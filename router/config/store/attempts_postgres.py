@@ -12,11 +12,15 @@ from typing import Any, Final
 
 from router.config.store.attempts import (
     COLUMNS,
+    TRAFFIC_COUNTS,
+    TRAFFIC_DESTINATION,
+    TRAFFIC_INSTANCE,
     Attempt,
     AttemptPage,
     AttemptQuery,
     Prune,
     Stored,
+    TrafficRow,
 )
 from schemas.timefmt import format_utc
 
@@ -56,6 +60,15 @@ class PostgresAttemptLog:
             for row in rows[: query.limit]
         ]
         return AttemptPage(found, more=len(rows) > query.limit)
+
+    async def traffic(self, since: str) -> list[TrafficRow]:
+        minute = "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI')"
+        rows = await self._pool().fetch(
+            f"SELECT adapter, {TRAFFIC_INSTANCE}, label, {TRAFFIC_DESTINATION}, {minute},"
+            f" {TRAFFIC_COUNTS} FROM {self._table} WHERE at >= $1 GROUP BY 1, 2, 3, 4, 5",
+            _moment(since),
+        )
+        return [TrafficRow(*row) for row in rows]
 
     async def prune(self, rule: Prune) -> int:
         table = self._table

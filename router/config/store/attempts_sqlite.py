@@ -13,12 +13,16 @@ import orjson
 
 from router.config.store.attempts import (
     COLUMNS,
+    TRAFFIC_COUNTS,
+    TRAFFIC_DESTINATION,
+    TRAFFIC_INSTANCE,
     Attempt,
     AttemptPage,
     AttemptQuery,
     Position,
     Prune,
     Stored,
+    TrafficRow,
 )
 
 T = TypeVar("T")
@@ -72,6 +76,17 @@ class SqliteAttemptLog:
         rows = await self._read(read)
         found = [Stored(row[0], Attempt(*row[1:])) for row in rows[: query.limit]]
         return AttemptPage(found, more=len(rows) > query.limit)
+
+    async def traffic(self, since: str) -> list[TrafficRow]:
+        sql = (
+            f"SELECT adapter, {TRAFFIC_INSTANCE}, label, {TRAFFIC_DESTINATION}, substr(at, 1, 16),"
+            f" {TRAFFIC_COUNTS} FROM attempts WHERE at >= ? GROUP BY 1, 2, 3, 4, 5"
+        )
+
+        def read(connection: sqlite3.Connection) -> list[Any]:
+            return connection.execute(sql, (since,)).fetchall()
+
+        return [TrafficRow(*row) for row in await self._read(read)]
 
     async def prune(self, rule: Prune) -> int:
         removed = await self._in_chunks(

@@ -96,6 +96,10 @@ def integer(description: str = "", **extra: Any) -> dict[str, Any]:
     return {"type": "integer", **({"description": description} if description else {}), **extra}
 
 
+def number(description: str = "", **extra: Any) -> dict[str, Any]:
+    return {"type": "number", **({"description": description} if description else {}), **extra}
+
+
 def array(items: Schema, description: str = "", **extra: Any) -> dict[str, Any]:
     return {
         "type": "array",

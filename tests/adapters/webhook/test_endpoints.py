@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from adapters.webhook.breaker import Verdict
-from adapters.webhook.endpoints import Deferral, Endpoints, Permit, endpoint_of
+from adapters.webhook.endpoints import Deferral, Endpoints, Permit
+from router.delivery.status import receiver_of
 
 
 class Clock:
@@ -38,8 +39,8 @@ async def permit(endpoints: Endpoints, url: str) -> Permit:
 
 
 def test_endpoints_are_origins() -> None:
-    assert endpoint_of("https://crm.example/hook/a") == "https://crm.example:443"
-    assert endpoint_of("http://127.0.0.1:8080/x") == "http://127.0.0.1:8080"
+    assert receiver_of("https://crm.example/hook/a") == "https://crm.example:443"
+    assert receiver_of("http://127.0.0.1:8080/x") == "http://127.0.0.1:8080"
 
 
 async def test_an_event_over_the_cap_waits_in_memory_for_a_slot() -> None:
@@ -210,3 +211,30 @@ async def test_an_event_whose_turn_came_while_the_line_is_full_takes_a_turn_that
     following = await endpoints.acquire("http://a/y")
     assert isinstance(following, Deferral)
     assert following.delay == pytest.approx(2.0)  # the schedule counted the late one
+
+
+async def test_states_say_how_each_receiver_stands_through_open_and_probe() -> None:
+    clock = Clock()
+    endpoints = make(clock, threshold=2)
+    url = "http://crm.example/hook"
+    assert endpoints.states() == []
+    first = await permit(endpoints, url)
+    (state,) = endpoints.states()
+    assert (state.receiver, state.in_flight, state.breaker) == (
+        "http://crm.example:80",
+        1,
+        "closed",
+    )
+    assert state.latency_ms is None  # no answer yet
+    clock.now += 0.25
+    endpoints.release(first, Verdict.FAILURE)
+    endpoints.release(await permit(endpoints, url), Verdict.FAILURE)
+    (state,) = endpoints.states()
+    assert (state.in_flight, state.breaker, state.reopens_in) == (0, "open", 10.0)
+    assert state.latency_ms == 200.0  # 250 ms, then 0 ms weighted by a fifth
+    clock.now += 10.0  # past the cool-down: the next request probes
+    probe = await permit(endpoints, url)
+    assert endpoints.states()[0].breaker == "probing"
+    endpoints.release(probe, Verdict.SUCCESS)
+    (state,) = endpoints.states()
+    assert (state.breaker, state.reopens_in) == ("closed", None)

@@ -65,6 +65,14 @@ def test_a_retry_is_recorded_with_its_error_masked() -> None:
     assert "secret" not in record.destination
 
 
+def test_a_deferral_is_recorded_apart_from_failures() -> None:
+    held = Retry("breaker open", delay=5, counts=False, destination="http://x/h")
+    settled = PARKING.settle(held, RetryState(attempt=1), "global", NOW)
+    assert isinstance(settled, Park)
+    record = attempt_of("webhook", settled, ENVELOPE, 1, "global", 0.0, NOW)
+    assert (record.outcome, record.error) == ("deferred", "breaker open")
+
+
 def test_the_last_retry_is_recorded_dead_and_keeps_the_answer() -> None:
     retry = Retry("HTTP 500: boom", destination="http://x/h", status=500, response="boom")
     settled = PARKING.settle(retry, RetryState(attempt=3), None, NOW)

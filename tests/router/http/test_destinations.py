@@ -4,14 +4,21 @@ letters), and every webhook's state, the troubled first."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from router.delivery.adapter import Dead, Delivery, Outcome, Retry
+from router.amqp.topology import AdapterQueues
+from router.config.store.attempts import Attempt
+from router.delivery.adapter import Dead, Delivered, Delivery, Outcome, Retry, RetryPolicy
+from router.delivery.retryqueues import delays_ms
+from router.http.appkeys import ATTEMPTS
 from router.http.destinations import state_of, webhook_rows
 from schemas.instance_config import InstanceConfig, WebhookConfig
+from schemas.timefmt import format_utc
 from tests.conftest import Cleanup
 from tests.support.adapter import ScriptedAdapter
 from tests.support.app import API_KEY, router_settings, running_app
+from tests.support.receiver import Answer, running_receiver
 
 AUTH = {"apikey": API_KEY}
 
@@ -73,4 +80,119 @@ async def test_what_each_role_holds_now(
                 await asyncio.sleep(0.1)
         assert role["waiting"] == 0
         assert body["webhooks"] == []
-        assert body["global_webhook"] == {"url": None, "enabled": False}
+        assert body["global_webhook"] == {"url": None, "receiver": None, "enabled": False}
+
+
+async def test_each_destinations_traffic_over_the_last_minutes(
+    amqp_url: str, exchange_name: str, cleanup: Cleanup
+) -> None:
+    def decide(delivery: Delivery) -> Outcome:
+        n = delivery.envelope.data["n"]
+        return Delivered(destination="memory") if n else Dead("gone", destination="memory")
+
+    settings = router_settings(amqp_url, exchange_name, router={"history_flush_seconds": 0.1})
+    adapter = ScriptedAdapter(decide=decide)
+    async with running_app(settings, adapters={"scripted": adapter}) as client:
+        # Twenty minutes ago another destination failed, outside the default window of 15.
+        old = datetime.now(UTC) - timedelta(minutes=20)
+        await client.app[ATTEMPTS].add([long_ago(old)])
+        for n in range(4):
+            answer = await client.post(
+                "/events/shop", json={"event": "call", "data": {"n": n}}, headers=AUTH
+            )
+            assert answer.status == 202
+        async with asyncio.timeout(10):
+            while True:
+                body = await (await client.get("/destinations", headers=AUTH)).json()
+                found = body["traffic"]["destinations"]
+                if found and found[0]["delivered"] + found[0]["dead"] == 4:
+                    break
+                await asyncio.sleep(0.1)
+        assert len(body["traffic"]["minutes"]) == 15
+        assert [d["destination"] for d in found] == ["memory"]
+        (memory,) = found
+        assert (memory["adapter"], memory["instance"], memory["label"]) == ("scripted", None, None)
+        assert (memory["delivered"], memory["dead"], memory["success_rate"]) == (3, 1, 0.75)
+        assert memory["delivered_by_minute"][-1] + memory["delivered_by_minute"][-2] == 3
+        assert memory["mean_ms"] is not None
+        # A window long enough reaches the old failure, the worst first.
+        wide = await (await client.get("/destinations?minutes=30", headers=AUTH)).json()
+        assert [d["destination"] for d in wide["traffic"]["destinations"]] == [
+            "https://old.example/hook",
+            "memory",
+        ]
+        for bad in ("0", "61", "x", "1.5"):
+            refused = await client.get(f"/destinations?minutes={bad}", headers=AUTH)
+            assert refused.status == 400
+            assert "minutes must be" in (await refused.json())["message"]
+
+
+def long_ago(at: datetime) -> Attempt:
+    return Attempt(
+        event_id="0193b0c2-7c1e-7a4e-9f4e-2b1d8c1e5a10",
+        instance="shop",
+        event="call",
+        adapter="webhook",
+        destination="https://old.example/hook",
+        label="global",
+        attempt=1,
+        outcome="dead",
+        status=410,
+        duration_ms=3.0,
+        error="gone",
+        response=None,
+        at=format_utc(at),
+    )
+
+
+async def test_traffic_is_null_with_the_history_off(
+    amqp_url: str, exchange_name: str, cleanup: Cleanup
+) -> None:
+    settings = router_settings(amqp_url, exchange_name, router={"history_enabled": False})
+    async with running_app(settings, roles=["ingest"]) as client:
+        body = await (await client.get("/destinations", headers=AUTH)).json()
+        assert body["traffic"] is None
+
+
+async def test_a_failing_receivers_open_breaker_is_seen_live(
+    amqp_url: str, exchange_name: str, cleanup: Cleanup
+) -> None:
+    async for receiver in running_receiver():
+        receiver.script = lambda _r, _n: Answer(status=503)
+        settings = router_settings(
+            amqp_url,
+            exchange_name,
+            webhook={
+                "global_enabled": True,
+                "global_url": f"{receiver.base}/hook",
+                "event_call": True,
+                "endpoint_failure_threshold": 2,
+                "retry_initial_delay_seconds": 30,
+                "retry_jitter_factor": 0,
+            },
+            router={"status_seconds": 0.2},
+        )
+        queues = AdapterQueues.for_role(exchange_name, "webhook")
+        for delay in delays_ms(RetryPolicy.from_settings(settings.webhook)):
+            cleanup.queue(queues.delay(delay))
+        async with running_app(settings) as client:
+            for n in range(3):
+                answer = await client.post(
+                    "/events/shop", json={"event": "call", "data": {"n": n}}, headers=AUTH
+                )
+                assert answer.status == 202
+            async with asyncio.timeout(15):
+                while True:
+                    body = await (await client.get("/destinations", headers=AUTH)).json()
+                    receivers = body["live"]["receivers"]
+                    if receivers and receivers[0]["breaker"] == "open":
+                        break
+                    await asyncio.sleep(0.1)
+            assert body["live"]["processes"] == 1
+            assert set(body["live"]["in_flight"]) >= {"webhook"}
+            (seen,) = receivers
+            assert seen["receiver"] == f"http://127.0.0.1:{receiver.port}"
+            assert body["global_webhook"]["receiver"] == seen["receiver"]
+            assert 0 < seen["reopens_in"] <= 30
+            assert seen["latency_ms"] is not None
+            assert len(receiver.requests) == 2  # the breaker holds the third back

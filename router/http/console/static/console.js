@@ -253,6 +253,58 @@ function button(text, onClick) {
   return b;
 }
 
+// A success rate below this is listed as needing attention.
+const SUCCESS_ALERT = 0.95;
+
+function ms(value) {
+  return value >= 1000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`;
+}
+
+function breakerText(receiver) {
+  if (!receiver) return "not heard of";
+  if (receiver.breaker === "open") {
+    return receiver.reopens_in ? `open, a probe in ${Math.ceil(receiver.reopens_in)} s` : "open, the next request probes";
+  }
+  return receiver.breaker;
+}
+
+function destinationName(d) {
+  if (d.label === "global") return `${d.adapter} global (${d.destination})`;
+  if (d.label) return `${d.adapter} ${d.instance} ${d.label} (${d.destination})`;
+  return `${d.adapter} ${d.destination}`;
+}
+
+// A small line chart of each series (null: no point), on one scale; its label says the numbers.
+function sparkline(series, label) {
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  const width = 120, height = 24;
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", label);
+  const top = Math.max(1, ...series.flatMap(([values]) => values.filter((v) => v !== null)));
+  for (const [values, className] of series) {
+    const step = values.length > 1 ? width / (values.length - 1) : 0;
+    const points = values.map((v, i) => (v === null ? null : `${(i * step).toFixed(1)},${(height - 1 - (v / top) * (height - 2)).toFixed(1)}`));
+    const drawn = points.filter(Boolean);
+    const line = document.createElementNS(NS, "polyline");
+    line.setAttribute("points", drawn.join(" "));
+    line.setAttribute("class", className);
+    svg.append(line);
+    if (drawn.length) { // the latest point, seen even when it is the only one
+      const [x, y] = drawn[drawn.length - 1].split(",");
+      const dot = document.createElementNS(NS, "circle");
+      dot.setAttribute("cx", x);
+      dot.setAttribute("cy", y);
+      dot.setAttribute("r", "1.8");
+      dot.setAttribute("class", className);
+      svg.append(dot);
+    }
+  }
+  return svg;
+}
+
 const destinations = {
   timer: null,
 
@@ -273,30 +325,31 @@ const destinations = {
       return;
     }
     const count = (n) => (n === null ? "not declared yet" : String(n));
+    const inFlight = answer.live.in_flight;
     $("dest-roles").replaceChildren(...answer.roles.map((role) => {
       const tr = document.createElement("tr");
       const deadCell = cell(count(role.dead), role.dead ? "attention" : "");
-      tr.append(cell(role.role), cell(count(role.waiting)), cell(String(role.retrying)), deadCell);
+      tr.append(cell(role.role), cell(count(role.waiting)), cell(String(inFlight[role.role] ?? "–")),
+        cell(String(role.retrying)), deadCell);
       const td = document.createElement("td");
-      if (role.dead) {
-        td.append(button(`Dead letters of ${role.role}`, () => {
-          showView("dead");
-          dead.open(role.role);
-        }));
-      }
+      if (role.dead) td.append(this.deadLetters(role.role));
       tr.append(td);
       return tr;
     }));
+    const receivers = new Map(answer.live.receivers.map((r) => [r.receiver, r]));
     const global = answer.global_webhook;
     $("dest-global").textContent = global.enabled
-      ? `Global webhook: ${global.url}` : "No global webhook.";
+      ? `Global webhook: ${global.url} (breaker ${breakerText(receivers.get(global.receiver))})`
+      : "No global webhook.";
     $("dest-webhooks").replaceChildren(...answer.webhooks.map((hook) => {
       const tr = document.createElement("tr");
       let text = hook.state;
       if (hook.state === "failing") text = `failing since ${hook.failing_since}`;
       if (hook.disabled_at) text = `disabled at ${hook.disabled_at}: ${hook.disabled_reason || ""}`;
+      const seen = receivers.get(hook.receiver);
       tr.append(cell(hook.instance), cell(hook.label), cell(hook.url),
-        cell(text, hook.state === "delivering" ? "" : "attention"));
+        cell(text, hook.state === "delivering" ? "" : "attention"),
+        cell(breakerText(seen), seen && seen.breaker !== "closed" ? "attention" : ""));
       const td = document.createElement("td");
       if (hook.disabled_at) {
         td.append(button(`Enable ${hook.instance} ${hook.label}`, () => this.enable(hook)));
@@ -304,9 +357,91 @@ const destinations = {
       tr.append(td);
       return tr;
     }));
+    this.traffic(answer.traffic);
+    this.receivers(answer.live);
+    this.attention(answer);
     const left = answer.webhooks_left_out;
     $("dest-status").textContent = `${answer.webhooks.length} per-instance webhook${answer.webhooks.length === 1 ? "" : "s"}` +
       (left ? ` (${left} more not shown)` : "") + ", refreshed every few seconds.";
+  },
+
+  deadLetters(role) {
+    return button(`Dead letters of ${role}`, () => {
+      showView("dead");
+      dead.open(role);
+    });
+  },
+
+  traffic(traffic) {
+    if (traffic === null) {
+      $("dest-traffic-status").textContent = "The attempt history is off (ROUTER_HISTORY_ENABLED): no traffic to show.";
+      $("dest-traffic").replaceChildren();
+      return;
+    }
+    $("dest-traffic-status").textContent = traffic.destinations.length
+      ? `From ${traffic.minutes[0].replace("T", " ")} UTC, a point per minute.`
+      : "No attempts in the last minutes.";
+    $("dest-traffic").replaceChildren(...traffic.destinations.map((d) => {
+      const tr = document.createElement("tr");
+      const name = destinationName(d);
+      const rate = d.success_rate === null ? "–" : `${(d.success_rate * 100).toFixed(1)}%`;
+      const counts = `${d.delivered} / ${d.retried + d.dead}` + (d.dead ? ` (${d.dead} dead)` : "") +
+        (d.deferred ? `; ${d.deferred} held back` : "");
+      const latency = d.mean_ms === null ? "–" : `${ms(d.mean_ms)}, ${ms(d.max_ms)}`;
+      const perMinute = document.createElement("td");
+      perMinute.append(sparkline([[d.delivered_by_minute, "delivered"], [d.failed_by_minute, "failed"]],
+        `${name}: delivered per minute ${d.delivered_by_minute.join(", ")}; failed per minute ${d.failed_by_minute.join(", ")}`));
+      const latencies = document.createElement("td");
+      latencies.append(sparkline([[d.mean_ms_by_minute, "latency"]],
+        `${name}: mean latency per minute in ms ${d.mean_ms_by_minute.map((v) => v ?? "none").join(", ")}`));
+      tr.append(cell(name, "id"), cell(rate, d.success_rate !== null && d.success_rate < SUCCESS_ALERT ? "attention" : ""),
+        cell(counts), perMinute, cell(latency), latencies);
+      return tr;
+    }));
+  },
+
+  receivers(live) {
+    $("dest-live-status").textContent = live.processes
+      ? `As ${live.processes} delivering process${live.processes === 1 ? "" : "es"} said in the last seconds.`
+      : "No delivering process has said anything yet (they do every few seconds).";
+    $("dest-receivers").replaceChildren(...live.receivers.map((r) => {
+      const tr = document.createElement("tr");
+      tr.append(cell(r.receiver, "id"), cell(breakerText(r), r.breaker === "closed" ? "" : "attention"),
+        cell(String(r.in_flight)), cell(String(r.waiting)), cell(r.latency_ms === null ? "–" : ms(r.latency_ms)));
+      return tr;
+    }));
+  },
+
+  // What an operator should look at first, each with the way to act on it.
+  attention(answer) {
+    const items = [];
+    const item = (text, action) => {
+      const li = document.createElement("li");
+      li.textContent = text;
+      if (action) li.append(action);
+      items.push(li);
+    };
+    for (const role of answer.roles) {
+      if (role.dead) item(`${role.dead} dead letter${role.dead === 1 ? "" : "s"} for ${role.role}.`, this.deadLetters(role.role));
+    }
+    for (const r of answer.live.receivers) {
+      if (r.breaker !== "closed") item(`${r.receiver} is failing: breaker ${breakerText(r)}.`);
+    }
+    for (const hook of answer.webhooks) {
+      if (hook.state === "disabled") {
+        item(`Webhook ${hook.instance} ${hook.label} is disabled: ${hook.disabled_reason || "switched off"}.`,
+          button(`Enable ${hook.instance} ${hook.label}`, () => this.enable(hook)));
+      } else if (hook.state === "failing") {
+        item(`Webhook ${hook.instance} ${hook.label} is failing since ${hook.failing_since}.`);
+      }
+    }
+    for (const d of (answer.traffic && answer.traffic.destinations) || []) {
+      if (d.success_rate !== null && d.success_rate < SUCCESS_ALERT) {
+        item(`${destinationName(d)}: ${(d.success_rate * 100).toFixed(1)}% delivered in the last minutes.`);
+      }
+    }
+    if (!items.length) item("Nothing: no dead letters, no open breaker, no failing webhook.");
+    $("dest-attention").replaceChildren(...items);
   },
 
   async enable(hook) {
@@ -432,7 +567,9 @@ const dead = {
 // Read and written through Evolution's own calls (/{block}/find and /{block}/set), so the page
 // gets the same answers and the same refusals as any client.
 
-const CHANNELS = ["rabbitmq", "sqs", "websocket"];
+const CHANNELS = ["rabbitmq", "sqs", "websocket", "pusher"];
+// Pusher's credentials as Evolution spells them, and their labels.
+const PUSHER_STRINGS = { appId: "App id", key: "Key", secret: "Secret", cluster: "Cluster" };
 // Evolution answers an enabled block that sends every event with every key listed.
 const ALL_EVENTS_AT_LEAST = 30;
 
@@ -501,14 +638,48 @@ const settings = {
     form.elements.enabled.checked = Boolean(block && block.enabled);
     form.elements.events.value = eventsText(block);
     form.querySelector("button").textContent = `Save ${name}`;
+    if (name === "pusher") this.pusherFields(form, block || {});
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      this.save(name, {
+      const fields = {
         enabled: form.elements.enabled.checked,
         events: eventsList(form.elements.events.value),
-      });
+      };
+      this.save(name, name === "pusher" ? { ...fields, ...this.pusherValues(form) } : fields);
     });
     return form;
+  },
+
+  pusherFields(form, block) {
+    const actions = form.querySelector("div.actions");
+    for (const [field, text] of Object.entries(PUSHER_STRINGS)) {
+      const div = document.createElement("div");
+      div.className = "field";
+      div.innerHTML = `<label></label><input autocomplete="off" spellcheck="false">`;
+      const [label, input] = div.children;
+      label.textContent = text;
+      label.htmlFor = input.id = `channel-pusher-${field}`;
+      input.name = field;
+      if (field === "secret") input.type = "password";
+      // What the find answered (the secret only ever masked); left as it is, it is not sent.
+      input.defaultValue = block[field] || "";
+      actions.before(div);
+    }
+    const tls = document.createElement("label");
+    tls.className = "check";
+    tls.innerHTML = `<input type="checkbox" name="useTLS"> Use TLS`;
+    tls.firstChild.checked = block.useTLS !== false;
+    actions.before(tls);
+  },
+
+  pusherValues(form) {
+    const values = { useTLS: form.elements.useTLS.checked };
+    for (const field of Object.keys(PUSHER_STRINGS)) {
+      const input = form.elements[field];
+      // The secret left as answered (masked) is left out, so the stored one is kept.
+      if (field !== "secret" || input.value !== input.defaultValue) values[field] = input.value.trim();
+    }
+    return values;
   },
 
   async saveWebhook(event) {

@@ -240,3 +240,51 @@ async def test_postgres_names_derive_from_the_prefix(tmp_path: Path) -> None:
             await connection.close()
     suffixes = {row[0].removeprefix(store.prefix) for row in rows}
     assert suffixes >= {"attempts_at", "attempts_ev", "attempts_in", "attempts_ds"}
+
+
+async def test_traffic_sums_each_destination_by_minute(log: AttemptLog) -> None:
+    hook = "https://crm.example/hook"
+    await log.add(
+        [
+            # The global webhook: every instance and every URL it posted to count together.
+            attempt(1, destination=f"{hook}/messages-upsert", duration_ms=10.0),
+            attempt(2, instance="other", destination=f"{hook}/qrcode-updated", duration_ms=30.0),
+            attempt(3, outcome="retry", status=503, duration_ms=50.0),
+            attempt(4, outcome="skipped", duration_ms=999.0),
+            attempt(4, millis=1, outcome="deferred", status=None, duration_ms=888.0),
+            # A per-instance webhook: by instance and label.
+            attempt(5, label="crm", outcome="dead", status=410, duration_ms=5.0),
+            attempt(6, label="crm", instance="other", duration_ms=7.0),
+            # Unlabelled adapters: by destination, whatever the instance.
+            attempt(7, adapter="sqs", label=None, destination="q1", duration_ms=2.0),
+            attempt(8, adapter="sqs", label=None, destination="q1", instance="b"),
+            # The next minute, and one before the window.
+            replace(attempt(9, duration_ms=20.0), at="2026-01-02T03:05:09.000Z"),
+            replace(attempt(10), at="2026-01-02T03:03:59.999Z"),
+        ]
+    )
+    rows = await log.traffic("2026-01-02T03:04:00.000Z")
+    found = {(r.adapter, r.instance, r.label, r.destination, r.minute): r for r in rows}
+    assert set(found) == {
+        ("webhook", "", "global", "", "2026-01-02T03:04"),
+        ("webhook", "", "global", "", "2026-01-02T03:05"),
+        ("webhook", "shop", "crm", "", "2026-01-02T03:04"),
+        ("webhook", "other", "crm", "", "2026-01-02T03:04"),
+        ("sqs", "", None, "q1", "2026-01-02T03:04"),
+    }
+    first = found[("webhook", "", "global", "", "2026-01-02T03:04")]
+    assert (first.delivered, first.retried, first.dead, first.skipped) == (2, 1, 0, 1)
+    assert first.deferred == 1
+    assert (first.total_ms, first.max_ms) == (90.0, 50.0)  # only what was sent is timed
+    assert first.example == f"{hook}/qrcode-updated"
+    crm = found[("webhook", "shop", "crm", "", "2026-01-02T03:04")]
+    assert (crm.delivered, crm.dead, crm.total_ms) == (0, 1, 5.0)
+    sqs = found[("sqs", "", None, "q1", "2026-01-02T03:04")]
+    assert (sqs.delivered, sqs.total_ms, sqs.example) == (2, 14.5, "q1")
+    later = found[("webhook", "", "global", "", "2026-01-02T03:05")]
+    assert (later.delivered, later.total_ms) == (1, 20.0)
+
+
+async def test_traffic_of_an_empty_window_is_empty(log: AttemptLog) -> None:
+    await log.add([attempt(1)])
+    assert await log.traffic("2026-01-02T03:05:00.000Z") == []

@@ -5,6 +5,7 @@ instance only, and sign out."""
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 from collections.abc import AsyncIterator
 
@@ -54,6 +55,7 @@ async def router(
         WEBHOOK_GLOBAL_URL=f"{receiver.base}/hook",
         WEBHOOK_EVENTS_CALL="true",
         ROUTER_HISTORY_FLUSH_SECONDS="0.2",
+        ROUTER_STATUS_SECONDS="0.5",
     )
     process = RouterProcess(env)  # every role the settings switch on, in one process
     await process.start()
@@ -198,6 +200,37 @@ async def test_a_dead_letter_is_found_and_replayed_from_the_page(
     await expect(page.get_by_role("button", name="Open webhook", exact=True)).to_have_count(0)
 
 
+async def test_a_stuck_destination_is_found_from_what_needs_attention_and_replayed(
+    browser: Browser, router: str, receiver: Receiver
+) -> None:
+    # The receiver refuses the first three posts as final: three dead letters, 0% delivered.
+    receiver.script = lambda _request, n: Answer(status=400 if n < 3 else 200)
+    calls = await post(router, "shop-s", "call", "call", "call")
+    page = await signed_in(browser, router)
+    await page.get_by_role("button", name="Destinations").click()
+    attention = page.locator("#dest-attention")
+    # Refreshed by itself until all three are dead-lettered and their attempts written.
+    await expect(attention).to_contain_text("3 dead letters for webhook.", timeout=15000)
+    await expect(attention).to_contain_text("0.0% delivered in the last minutes", timeout=15000)
+    traffic = page.locator("#dest-traffic tr")
+    await expect(traffic).to_contain_text("0 / 3 (3 dead)")
+    await expect(traffic.get_by_role("img").first).to_have_attribute(
+        "aria-label", re.compile(r"failed per minute (0, )+3$")
+    )
+    await expect(page.locator("#dest-receivers tr")).to_contain_text("closed")
+    await attention.get_by_role("button", name="Dead letters of webhook").click()
+    await expect(page.locator("#dead-status")).to_have_text("3 letters.")
+    await page.get_by_role("button", name="Replay all").click()
+    await expect(page.locator("#dead-status")).to_contain_text("done, 3 of 3 sent back")
+    async with asyncio.timeout(10):
+        while len(receiver.requests) < 6:
+            await asyncio.sleep(0.05)
+    again = [orjson.loads(r.body)["id"] for r in receiver.requests[3:]]
+    assert sorted(again) == sorted(calls)
+    await page.get_by_role("button", name="Destinations").click()
+    await expect(attention).not_to_contain_text("dead letters", timeout=15000)
+
+
 async def test_a_webhook_set_from_the_page_takes_effect_and_a_refusal_is_shown(
     browser: Browser, router: str, receiver: Receiver
 ) -> None:
@@ -255,7 +288,9 @@ async def test_a_gone_webhook_is_seen_disabled_and_enabled_again_with_what_it_mi
     back.set()
     ids = [orjson.loads(r.body)["id"] for r in receiver.requests if r.path == "/gone"]
     refused, seen = ids[0], len(ids)
-    await page.get_by_role("button", name="Enable shop-g default").click()
+    attention = page.locator("#dest-attention")
+    await expect(attention).to_contain_text("Webhook shop-g default is disabled")
+    await attention.get_by_role("button", name="Enable shop-g default").click()
     await expect(page.locator("#dest-status")).to_contain_text("Enabled shop-g default; sending")
     await expect(row).to_contain_text("delivering")
     async with asyncio.timeout(15):  # what it missed, sent again from the archive
@@ -275,3 +310,56 @@ async def test_signing_out_ends_the_session(browser: Browser, router: str) -> No
         assert not [c for c in cookies if c["name"] == "router_session" and c["value"]]
         async with session.get(f"{router}/ui/session") as answer:
             assert answer.status == 401
+
+
+async def pusher_found(base: str, instance: str) -> dict[str, object]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base}/pusher/find/{instance}", headers={"apikey": KEY}) as answer,
+    ):
+        assert answer.status == 200, await answer.text()
+        found: dict[str, object] = await answer.json()
+        return found
+
+
+async def test_pusher_set_from_the_page_keeps_its_secret_and_a_refusal_is_shown(
+    browser: Browser, router: str
+) -> None:
+    typed = "pusher-secret-typed"
+    page = await signed_in(browser, router)
+    await page.get_by_role("button", name="Settings").click()
+    await page.get_by_role("textbox", name="Instance", exact=True).fill("shop-p")
+    await page.get_by_role("button", name="Load").click()
+    status = page.locator("#settings-status")
+    await expect(status).to_contain_text("has no webhook yet")
+    pusher = page.get_by_role("group", name="pusher", exact=True)
+    secret = pusher.get_by_label("Secret", exact=True)
+    await expect(secret).to_have_attribute("type", "password")
+    await expect(secret).to_have_attribute("autocomplete", "off")
+    await pusher.get_by_role("checkbox", name="Enabled", exact=True).check()
+    await pusher.get_by_role("textbox", name="App id", exact=True).fill("app-1")
+    await pusher.get_by_role("textbox", name="Key", exact=True).fill("key-1")
+    await secret.fill(typed)
+    await pusher.get_by_role("textbox", name="Cluster", exact=True).fill("mt1")
+    await pusher.get_by_role("button", name="Save pusher", exact=True).click()
+    await expect(status).to_have_text("Saved the pusher of “shop-p”.")
+    found = await pusher_found(router, "shop-p")
+    assert found["enabled"] is True
+    assert (found["appId"], found["key"], found["cluster"]) == ("app-1", "key-1", "mt1")
+    assert found["secret"] == "********"  # masked, never the secret itself
+    # Loaded again: the field holds the API's mask, never the typed secret.
+    await page.get_by_role("button", name="Load").click()
+    await expect(secret).to_have_value("********")
+    await expect(pusher.get_by_role("textbox", name="App id", exact=True)).to_have_value("app-1")
+    assert typed not in await page.content()
+    # Saved again without touching the secret: it is kept.
+    await status.evaluate("(node) => { node.textContent = ''; }")
+    await pusher.get_by_role("button", name="Save pusher", exact=True).click()
+    await expect(status).to_have_text("Saved the pusher of “shop-p”.")
+    found = await pusher_found(router, "shop-p")
+    assert (found["enabled"], found["secret"], found["appId"]) == (True, "********", "app-1")
+    # Enabled without an app id: the API's refusal, word for word; nothing stored.
+    await pusher.get_by_role("textbox", name="App id", exact=True).fill("")
+    await pusher.get_by_role("button", name="Save pusher", exact=True).click()
+    await expect(status).to_have_text("Refused: pusher.appId is required when pusher is enabled")
+    assert (await pusher_found(router, "shop-p"))["appId"] == "app-1"
