@@ -88,7 +88,8 @@ async def start_router(env: dict[str, str], *roles: str) -> asyncio.subprocess.P
     try:
         await wait_http(f"http://127.0.0.1:{env['SERVER_PORT']}/readyz")
     except BaseException:
-        proc.terminate()
+        if proc.returncode is None:  # one that died at start-up has nothing left to stop
+            proc.terminate()
         raise
     return proc
 

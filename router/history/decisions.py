@@ -6,10 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from router.config.store.attempts import Prune
+from router.config.store.minutes import minute_of
 from schemas.timefmt import format_utc
 
 # Before any record: a retention longer than the calendar keeps everything.
 BEGINNING = "0001-01-01T00:00:00.000Z"
+# Per-minute sums are kept this long: beyond the longest traffic window (an hour).
+TRAFFIC_HOURS = 2.0
 
 
 def overflow(waiting: int, capacity: int) -> int:
@@ -29,9 +32,12 @@ def batch_size(waiting: int, batch: int) -> int:
 
 
 def prune_rule(now: datetime, retention_hours: float, max_rows: int) -> Prune:
-    """Records older than the retention go, then the oldest beyond ``max_rows``."""
+    """Records older than the retention go, then the oldest beyond ``max_rows``; per-minute
+    sums older than ``TRAFFIC_HOURS`` (or the retention, when shorter) go too."""
     try:
         older_than = format_utc(now - timedelta(hours=retention_hours))
     except OverflowError:
         older_than = BEGINNING
-    return Prune(older_than=older_than, keep_at_most=max_rows)
+    kept = timedelta(hours=min(retention_hours, TRAFFIC_HOURS))
+    minutes_before = minute_of(format_utc(now - kept))
+    return Prune(older_than=older_than, keep_at_most=max_rows, minutes_before=minutes_before)

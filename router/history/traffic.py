@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from router.config.store.attempts import TrafficRow
+from router.config.store.minutes import TrafficRow
 from schemas.timefmt import format_utc
 
 

@@ -15,7 +15,7 @@ from router.config.store import ConfigStore, MemoryStore, PostgresStore, SqliteS
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 # Every table the store's migrations create, for dropping a test's prefix whole.
-TABLES = ("instance_config", "schema_version", "attempts")
+TABLES = ("instance_config", "schema_version", "attempts", "attempt_minutes")
 
 
 async def drop_prefix(prefix: str) -> None:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Final, Literal, Protocol
 
+from router.config.store.minutes import TrafficRow, minute_rows
+
 # "deferred": not sent and no attempt spent (the receiver's breaker was open, or its slots
 # full); "retry": sent, or tried, and failed.
 Outcome = Literal["delivered", "retry", "dead", "skipped", "deferred"]
@@ -109,57 +111,12 @@ class AttemptPage:
 @dataclass(frozen=True, slots=True)
 class Prune:
     """What one prune removes: records older than ``older_than`` (an ``at``), then the oldest
-    beyond the newest ``keep_at_most``."""
+    beyond the newest ``keep_at_most``; and the per-minute sums of minutes before
+    ``minutes_before`` (a ``TrafficRow.minute``; empty: none)."""
 
     older_than: str
     keep_at_most: int
-
-
-@dataclass(frozen=True, slots=True)
-class TrafficRow:
-    """What one destination did in one minute. A labelled destination (a webhook) is its
-    subscription: the global one across instances (``instance`` empty), a per-instance one by
-    instance and label, whatever URLs it posted to; any other is its ``destination``.
-    ``example``: one destination string of the group, for showing it. Durations add up the
-    attempts that reached a verdict (delivered, retried or dead), not the skipped nor the
-    deferred, which were never sent."""
-
-    adapter: str
-    instance: str
-    label: str | None
-    destination: str
-    minute: str  # the ``at`` cut to the minute: 2026-01-02T03:04
-    delivered: int
-    retried: int
-    dead: int
-    skipped: int
-    deferred: int
-    total_ms: float
-    max_ms: float
-    example: str
-
-
-SENT: Final = "('delivered', 'retry', 'dead')"  # the outcomes whose request went out
-# How attempts fall into destinations, in SQL both databases read: see ``TrafficRow``.
-TRAFFIC_INSTANCE: Final = "CASE WHEN label IS NULL OR label = 'global' THEN '' ELSE instance END"
-TRAFFIC_DESTINATION: Final = "CASE WHEN label IS NULL THEN destination ELSE '' END"
-TRAFFIC_COUNTS: Final = (
-    "SUM(CASE WHEN outcome = 'delivered' THEN 1 ELSE 0 END),"
-    " SUM(CASE WHEN outcome = 'retry' THEN 1 ELSE 0 END),"
-    " SUM(CASE WHEN outcome = 'dead' THEN 1 ELSE 0 END),"
-    " SUM(CASE WHEN outcome = 'skipped' THEN 1 ELSE 0 END),"
-    " SUM(CASE WHEN outcome = 'deferred' THEN 1 ELSE 0 END),"
-    f" COALESCE(SUM(CASE WHEN outcome IN {SENT} THEN duration_ms END), 0),"
-    f" COALESCE(MAX(CASE WHEN outcome IN {SENT} THEN duration_ms END), 0),"
-    " MAX(destination)"
-)
-
-
-def traffic_key(attempt: Attempt) -> tuple[str, str, str | None, str]:
-    """The destination ``attempt`` counts for, as (adapter, instance, label, destination)."""
-    label = attempt.label
-    instance = "" if label is None or label == "global" else attempt.instance
-    return attempt.adapter, instance, label, attempt.destination if label is None else ""
+    minutes_before: str = ""
 
 
 class AttemptLog(Protocol):
@@ -206,6 +163,7 @@ class MemoryAttemptLog:
     def __init__(self) -> None:
         self._records: list[Stored] = []
         self._next_row = 1
+        self._minutes_from = ""  # the sums of earlier minutes are forgotten
 
     async def add(self, attempts: Sequence[Attempt]) -> None:
         for attempt in attempts:
@@ -217,43 +175,12 @@ class MemoryAttemptLog:
         return AttemptPage(found[: query.limit], more=len(found) > query.limit)
 
     async def traffic(self, since: str) -> list[TrafficRow]:
-        groups: dict[tuple[str, str, str | None, str, str], list[Attempt]] = {}
-        for stored in self._records:
-            if stored.attempt.at >= since:
-                key = (*traffic_key(stored.attempt), stored.attempt.at[:16])
-                groups.setdefault(key, []).append(stored.attempt)
-        return [traffic_row(*key, attempts) for key, attempts in groups.items()]
+        since = max(since, self._minutes_from)
+        return minute_rows(r.attempt for r in self._records if r.attempt.at >= since)
 
     async def prune(self, rule: Prune) -> int:
+        self._minutes_from = max(self._minutes_from, rule.minutes_before)
         kept = survivors(self._records, rule)
         removed = len(self._records) - len(kept)
         self._records = kept
         return removed
-
-
-def traffic_row(
-    adapter: str,
-    instance: str,
-    label: str | None,
-    destination: str,
-    minute: str,
-    attempts: Sequence[Attempt],
-) -> TrafficRow:
-    """The row of one destination's attempts in one minute (the in-memory log's sum)."""
-    outcomes = [a.outcome for a in attempts]
-    timed = [a.duration_ms for a in attempts if a.outcome in ("delivered", "retry", "dead")]
-    return TrafficRow(
-        adapter,
-        instance,
-        label,
-        destination,
-        minute,
-        outcomes.count("delivered"),
-        outcomes.count("retry"),
-        outcomes.count("dead"),
-        outcomes.count("skipped"),
-        outcomes.count("deferred"),
-        sum(timed),
-        max(timed, default=0.0),
-        max(a.destination for a in attempts),
-    )

@@ -12,16 +12,14 @@ from typing import Any, Final
 
 from router.config.store.attempts import (
     COLUMNS,
-    TRAFFIC_COUNTS,
-    TRAFFIC_DESTINATION,
-    TRAFFIC_INSTANCE,
     Attempt,
     AttemptPage,
     AttemptQuery,
     Prune,
     Stored,
-    TrafficRow,
 )
+from router.config.store.minutes import COLUMNS as MINUTE_COLUMNS
+from router.config.store.minutes import TrafficRow, loaded, minute_rows, stored, upsert
 from schemas.timefmt import format_utc
 
 # Rows removed per statement, so a large prune never holds one long transaction.
@@ -33,19 +31,25 @@ def _moment(at: str) -> datetime:
 
 
 class PostgresAttemptLog:
-    def __init__(self, pool: Callable[[], Any], table: str) -> None:
-        """``pool``: the store's pool once it is open; ``table``: the quoted table name."""
+    def __init__(self, pool: Callable[[], Any], table: str, minutes: str) -> None:
+        """``pool``: the store's pool once it is open; ``table``, ``minutes``: the quoted
+        names of the records' table and of their per-minute sums'."""
         self._pool = pool
         self._table = table
+        self._minutes = minutes
         placeholders = ", ".join(f"${n}" for n in range(1, len(COLUMNS) + 1))
         self._insert = f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({placeholders})"
+        values = ", ".join(f"${n}" for n in range(1, len(MINUTE_COLUMNS) + 1))
+        self._add_minutes = upsert(minutes, f"VALUES ({values})", "GREATEST")
 
     async def add(self, attempts: Sequence[Attempt]) -> None:
         rows = [(*(getattr(a, c) for c in COLUMNS[:-1]), _moment(a.at)) for a in attempts]
         if not rows:
             return
+        sums = [stored(row) for row in minute_rows(attempts)]
         async with self._pool().acquire() as connection, connection.transaction():
             await connection.executemany(self._insert, rows)
+            await connection.executemany(self._add_minutes, sums)
 
     async def find(self, query: AttemptQuery) -> AttemptPage:
         clauses, params = where(query)
@@ -62,13 +66,11 @@ class PostgresAttemptLog:
         return AttemptPage(found, more=len(rows) > query.limit)
 
     async def traffic(self, since: str) -> list[TrafficRow]:
-        minute = "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI')"
         rows = await self._pool().fetch(
-            f"SELECT adapter, {TRAFFIC_INSTANCE}, label, {TRAFFIC_DESTINATION}, {minute},"
-            f" {TRAFFIC_COUNTS} FROM {self._table} WHERE at >= $1 GROUP BY 1, 2, 3, 4, 5",
-            _moment(since),
+            f"SELECT {', '.join(MINUTE_COLUMNS)} FROM {self._minutes} WHERE minute >= $1",
+            since[:16],
         )
-        return [TrafficRow(*row) for row in rows]
+        return [loaded(row) for row in rows]
 
     async def prune(self, rule: Prune) -> int:
         table = self._table
@@ -87,6 +89,10 @@ class PostgresAttemptLog:
                 f" (SELECT id FROM {table} WHERE (at, id) <= ($1, $2) LIMIT $3)",
                 edge[0],
                 edge[1],
+            )
+        if rule.minutes_before:
+            await self._pool().execute(
+                f"DELETE FROM {self._minutes} WHERE minute < $1", rule.minutes_before
             )
         return removed
 

@@ -13,19 +13,18 @@ import orjson
 
 from router.config.store.attempts import (
     COLUMNS,
-    TRAFFIC_COUNTS,
-    TRAFFIC_DESTINATION,
-    TRAFFIC_INSTANCE,
     Attempt,
     AttemptPage,
     AttemptQuery,
     Position,
     Prune,
     Stored,
-    TrafficRow,
 )
+from router.config.store.minutes import COLUMNS as MINUTE_COLUMNS
+from router.config.store.minutes import TrafficRow, loaded, minute_rows, stored, upsert
 
 T = TypeVar("T")
+MINUTES: Final = "attempt_minutes"
 
 # Rows removed per statement: a prune of many rows gives the connection back in between, so
 # configuration reads and attempt writes are never held up for long.
@@ -38,6 +37,15 @@ _INSERT: Final = (
     f"INSERT INTO attempts ({', '.join(COLUMNS)}) SELECT "
     + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(COLUMNS)))
     + " FROM json_each(?)"
+)
+# The batch's per-minute sums the same way; ``WHERE true`` tells SQLite's parser that ON
+# CONFLICT belongs to the INSERT.
+_ADD_MINUTES: Final = upsert(
+    MINUTES,
+    "SELECT "
+    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(MINUTE_COLUMNS)))
+    + " FROM json_each(?) WHERE true",
+    "max",
 )
 
 
@@ -57,9 +65,11 @@ class SqliteAttemptLog:
         if not attempts:
             return
         rows = orjson.dumps([[getattr(a, c) for c in COLUMNS] for a in attempts]).decode()
+        sums = orjson.dumps([stored(row) for row in minute_rows(attempts)]).decode()
 
         def insert(connection: sqlite3.Connection) -> None:
             connection.execute(_INSERT, (rows,))
+            connection.execute(_ADD_MINUTES, (sums,))
 
         await self._write(insert)
 
@@ -78,15 +88,12 @@ class SqliteAttemptLog:
         return AttemptPage(found, more=len(rows) > query.limit)
 
     async def traffic(self, since: str) -> list[TrafficRow]:
-        sql = (
-            f"SELECT adapter, {TRAFFIC_INSTANCE}, label, {TRAFFIC_DESTINATION}, substr(at, 1, 16),"
-            f" {TRAFFIC_COUNTS} FROM attempts WHERE at >= ? GROUP BY 1, 2, 3, 4, 5"
-        )
+        sql = f"SELECT {', '.join(MINUTE_COLUMNS)} FROM {MINUTES} WHERE minute >= ?"
 
         def read(connection: sqlite3.Connection) -> list[Any]:
-            return connection.execute(sql, (since,)).fetchall()
+            return connection.execute(sql, (since[:16],)).fetchall()
 
-        return [TrafficRow(*row) for row in await self._read(read)]
+        return [loaded(row) for row in await self._read(read)]
 
     async def prune(self, rule: Prune) -> int:
         removed = await self._in_chunks(
@@ -108,6 +115,14 @@ class SqliteAttemptLog:
                 " (SELECT id FROM attempts WHERE (at, id) <= (?, ?) LIMIT ?)",
                 (edge[0], edge[1]),
             )
+        if rule.minutes_before:
+
+            def forget(connection: sqlite3.Connection) -> None:
+                connection.execute(
+                    f"DELETE FROM {MINUTES} WHERE minute < ?", (rule.minutes_before,)
+                )
+
+            await self._write(forget)
         return removed
 
     async def _in_chunks(self, sql: str, params: tuple[Any, ...]) -> int:

@@ -11,6 +11,7 @@ from typing import Any, Final
 import orjson
 
 from router.config.secrets import Review, Sealer
+from router.config.store import minutes
 from router.config.store.attempts_postgres import PostgresAttemptLog
 from router.config.store.base import Change, report_review
 from schemas.instance_config import InstanceConfig
@@ -18,8 +19,8 @@ from schemas.instance_config import InstanceConfig
 Migration = tuple[int, tuple[str, ...]]
 
 # Each entry takes the schema from the version before it to its own and is applied in one
-# transaction. Only ever append. Steps are format strings: {config}, {version} and
-# {attempts} are the quoted table names, and {prefix} the bare table prefix for naming new objects (indexes
+# transaction. Only ever append. Steps are format strings: {config}, {version}, {attempts}
+# and {minutes} are the quoted table names, and {prefix} the bare table prefix for naming new objects (indexes
 # and the like), safe to use unquoted because it is checked to be lower-case letters, digits
 # and underscores.
 MIGRATIONS: Final[tuple[Migration, ...]] = (
@@ -66,6 +67,21 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "CREATE INDEX {prefix}attempts_ds ON {attempts} (destination, at, id)",
         ),
     ),
+    (
+        3,
+        (
+            # Per-minute sums by destination (router.config.store.minutes), filled from the
+            # last two hours of records: the console's traffic view reads at most one.
+            # The SQL comes from functions: change them only together with a new migration.
+            minutes.table_sql("{minutes}", "TEXT", "DOUBLE PRECISION"),
+            minutes.backfill_sql(
+                "{minutes}",
+                "{attempts}",
+                "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI')",
+                "at >= now() - interval '2 hours'",
+            ),
+        ),
+    ),
 )
 
 _PREFIX: Final = re.compile(r"[a-z_][a-z0-9_]*")
@@ -104,7 +120,9 @@ class PostgresStore:
         self._lock = asyncio.Lock()
         self._config = _quote(self.config_table)
         self._version = _quote(self.version_table)
-        self._attempts = PostgresAttemptLog(self._ready, _quote(self.attempts_table))
+        self._attempts = PostgresAttemptLog(
+            self._ready, _quote(self.attempts_table), _quote(self.minutes_table)
+        )
         # One advisory lock per prefix: replicas sharing tables take turns migrating them,
         # stores with other prefixes are not held up.
         digest = hashlib.blake2b(f"router schema {prefix}".encode(), digest_size=8).digest()
@@ -125,6 +143,10 @@ class PostgresStore:
     @property
     def attempts_table(self) -> str:
         return f"{self._prefix}attempts"
+
+    @property
+    def minutes_table(self) -> str:
+        return f"{self._prefix}attempt_minutes"
 
     @property
     def attempts(self) -> PostgresAttemptLog:
@@ -264,6 +286,7 @@ class PostgresStore:
             "config": self._config,
             "version": self._version,
             "attempts": _quote(self.attempts_table),
+            "minutes": _quote(self.minutes_table),
             "prefix": self._prefix,
         }
         for version, steps in MIGRATIONS:

@@ -17,7 +17,8 @@ from typing import Final, TypeVar
 import orjson
 
 from router.config.secrets import Review, Sealer
-from router.config.store.attempts_sqlite import SqliteAttemptLog
+from router.config.store import minutes
+from router.config.store.attempts_sqlite import MINUTES, SqliteAttemptLog
 from router.config.store.base import Change, report_review
 from schemas.instance_config import InstanceConfig
 from schemas.timefmt import utc_now
@@ -70,6 +71,21 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "CREATE INDEX attempts_event ON attempts (event_id, at, id)",
             "CREATE INDEX attempts_instance ON attempts (instance, at, id)",
             "CREATE INDEX attempts_destination ON attempts (destination, at, id)",
+        ),
+    ),
+    (
+        3,
+        (
+            # Per-minute sums by destination (router.config.store.minutes), filled from the
+            # last two hours of records: the console's traffic view reads at most one.
+            # The SQL comes from functions: change them only together with a new migration.
+            minutes.table_sql(MINUTES, "TEXT", "REAL"),
+            minutes.backfill_sql(
+                MINUTES,
+                "attempts",
+                "substr(at, 1, 16)",
+                "at >= strftime('%Y-%m-%dT%H:%M', 'now', '-2 hours')",
+            ),
         ),
     ),
 )

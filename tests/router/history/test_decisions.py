@@ -55,3 +55,10 @@ def test_a_prune_removes_what_is_older_than_the_retention_and_beyond_the_bound()
 def test_a_retention_beyond_the_calendar_keeps_everything(hours: float) -> None:
     rule = prune_rule(datetime(2026, 1, 1, tzinfo=UTC), hours, 10)
     assert rule.older_than == BEGINNING
+
+
+def test_per_minute_sums_are_kept_two_hours_or_the_retention_when_shorter() -> None:
+    now = datetime(2026, 11, 25, 10, 30, 0, 123_000, tzinfo=UTC)
+    assert prune_rule(now, 168, 10).minutes_before == "2026-11-25T08:30"
+    assert prune_rule(now, 0.5, 10).minutes_before == "2026-11-25T10:00"
+    assert prune_rule(now, 1e12, 10).minutes_before == "2026-11-25T08:30"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from router.config.store.attempts import TrafficRow
+from router.config.store.minutes import TrafficRow
 from router.history.traffic import Window, series, traffic
 
 

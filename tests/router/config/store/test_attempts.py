@@ -5,9 +5,11 @@ other exactly, and a prune removes what its rule says and nothing else."""
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import closing
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,11 @@ import pytest
 
 import router.config.store.attempts_postgres
 import router.config.store.attempts_sqlite
+import router.config.store.postgres
+import router.config.store.sqlite
 from router.config.store import ConfigStore, PostgresStore, SqliteStore
 from router.config.store.attempts import (
+    COLUMNS,
     Attempt,
     AttemptLog,
     AttemptQuery,
@@ -26,7 +31,10 @@ from router.config.store.attempts import (
     Stored,
     survivors,
 )
-from tests.support.databases import POSTGRES_URL, opened_store
+from router.config.store.postgres import MIGRATIONS as postgres_migrations
+from router.config.store.sqlite import MIGRATIONS as sqlite_migrations
+from schemas.timefmt import format_utc
+from tests.support.databases import POSTGRES_URL, drop_prefix, opened_store
 
 
 def attempt(second: int, *, millis: int = 0, **fields: Any) -> Attempt:
@@ -288,3 +296,95 @@ async def test_traffic_sums_each_destination_by_minute(log: AttemptLog) -> None:
 async def test_traffic_of_an_empty_window_is_empty(log: AttemptLog) -> None:
     await log.add([attempt(1)])
     assert await log.traffic("2026-01-02T03:05:00.000Z") == []
+
+
+# --- per-minute sums ---------------------------------------------------------------------------
+
+
+async def test_a_prune_forgets_the_sums_of_minutes_before_its_bound(log: AttemptLog) -> None:
+    await log.add([attempt(1), replace(attempt(2), at="2026-01-02T03:05:02.000Z")])
+    rule = Prune(older_than="0001-01-01T00:00:00.000Z", keep_at_most=100)
+    await log.prune(replace(rule, minutes_before="2026-01-02T03:05"))
+    assert [r.minute for r in await log.traffic("2026-01-02T03:00:00.000Z")] == ["2026-01-02T03:05"]
+    assert len(await everything(log)) == 2  # the records themselves stay
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_the_sums_outlive_records_pruned_by_count(kind: str, tmp_path: Path) -> None:
+    async with opened_store(kind, tmp_path) as store:
+        await store.attempts.add([attempt(n) for n in range(10)])
+        await store.attempts.prune(Prune(older_than=attempt(0).at, keep_at_most=2))
+        assert len(await everything(store.attempts)) == 2
+        (row,) = await store.attempts.traffic("2026-01-02T03:04:00.000Z")
+        assert row.delivered == 10  # the last minutes are counted whatever the row bound
+
+
+def now_attempts() -> list[Attempt]:
+    """Two records of this minute and one of three hours ago, older than a backfill reaches."""
+    now = datetime.now(UTC)
+    return [
+        attempt(0, at=format_utc(now)),
+        attempt(0, outcome="dead", at=format_utc(now)),
+        attempt(0, at=format_utc(now - timedelta(hours=3))),
+    ]
+
+
+async def test_sqlite_migration_sums_the_last_hours_already_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "router.sqlite3"
+    monkeypatch.setattr(router.config.store.sqlite, "MIGRATIONS", sqlite_migrations[:2])
+    earlier = SqliteStore(path)
+    await earlier.open()
+    await earlier.close()
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.executemany(
+            f"INSERT INTO attempts ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            [[getattr(a, c) for c in COLUMNS] for a in now_attempts()],
+        )
+    monkeypatch.setattr(router.config.store.sqlite, "MIGRATIONS", sqlite_migrations)
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await backfilled(store.attempts)
+    finally:
+        await store.close()
+
+
+async def test_postgres_migration_sums_the_last_hours_already_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(router.config.store.postgres, "MIGRATIONS", postgres_migrations[:2])
+    prefix = f"t_{uuid.uuid4().hex[:16]}_"
+    earlier = PostgresStore(POSTGRES_URL, prefix=prefix)
+    try:
+        await earlier.open()
+        await earlier.attempts.add([])  # nothing: the table of sums is not there yet
+        connection = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await connection.executemany(
+                f'INSERT INTO "{prefix}attempts" ({", ".join(COLUMNS)}) VALUES'
+                f" ({', '.join(f'${n}' for n in range(1, len(COLUMNS) + 1))})",
+                [
+                    [*(getattr(a, c) for c in COLUMNS[:-1]), datetime.fromisoformat(a.at)]
+                    for a in now_attempts()
+                ],
+            )
+        finally:
+            await connection.close()
+        await earlier.close()
+        monkeypatch.setattr(router.config.store.postgres, "MIGRATIONS", postgres_migrations)
+        store = PostgresStore(POSTGRES_URL, prefix=prefix)
+        await store.open()
+        try:
+            await backfilled(store.attempts)
+        finally:
+            await store.close()
+    finally:
+        await drop_prefix(prefix)
+
+
+async def backfilled(log: AttemptLog) -> None:
+    since = format_utc(datetime.now(UTC) - timedelta(hours=6))
+    (row,) = await log.traffic(since)  # the one of three hours ago is not summed
+    assert (row.delivered, row.dead, row.label) == (1, 1, "global")
