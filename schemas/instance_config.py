@@ -35,6 +35,10 @@ def check_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"url {value!r} must be an absolute http or https URL")
+    try:
+        parts.port  # noqa: B018 - reading it checks it: a port out of range or not a number
+    except ValueError:
+        raise ValueError("url has no valid port: give a number from 1 to 65535") from None
     return value
 
 

@@ -49,7 +49,10 @@ def receiver_of(url: str) -> str:
     """The receiver a webhook URL posts to: its origin, whatever the path, the port always
     spelled. Asked for every request, of a few URLs: each is parsed once."""
     parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # stored before ports were checked: its requests fail as they are
+        return f"{parts.scheme}://{parts.hostname}"
     return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
@@ -156,6 +159,7 @@ class StatusReporter:
         self.process = process_name()
         self._target: AbstractExchange | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     def state(self) -> ProcessState:
         receivers = troubled_first(s for source in self.sources for s in source.receiver_states())
@@ -170,10 +174,11 @@ class StatusReporter:
     async def setup(self, connection: AbstractConnection) -> None:
         found = await status_exchange(connection, self.broker, self.exchange)
         self._target = None if found is None else found[1]
-        if self._task is None:
+        if self._task is None and not self._closed:
             self._task = asyncio.create_task(self._saying(), name="status-reporter")
 
     async def close(self) -> None:
+        self._closed = True  # a reconnection while stopping starts nothing
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -184,16 +189,16 @@ class StatusReporter:
         while True:
             target = self._target
             if target is not None and self.broker.ready:
-                message = aio_pika.Message(
-                    self.state().model_dump_json().encode(),
-                    content_type="application/json",
-                    delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
-                    expiration=SILENT_INTERVALS * self.interval,
-                )
                 try:
+                    message = aio_pika.Message(
+                        self.state().model_dump_json().encode(),
+                        content_type="application/json",
+                        delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+                        expiration=SILENT_INTERVALS * self.interval,
+                    )
                     await target.publish(message, "", timeout=self.interval)
                 except Exception as exc:  # the next word replaces this one
-                    log.debug("status.not_said", error=f"{type(exc).__name__}: {exc}")
+                    log.warning("status.not_said", error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(self.interval)
 
 
@@ -211,17 +216,21 @@ class StatusBoard:
         if found is None:
             return
         channel, exchange = found
-        queue = await channel.declare_queue(
-            "",
-            exclusive=True,
-            auto_delete=True,
-            arguments={
-                "x-message-ttl": int(SILENT_INTERVALS * self.interval * 1000),
-                "x-max-length": MAX_PROCESSES,
-            },
-        )
-        await queue.bind(exchange)
-        await queue.consume(self._heard, no_ack=True)
+        try:
+            queue = await channel.declare_queue(
+                "",
+                exclusive=True,
+                auto_delete=True,
+                arguments={
+                    "x-message-ttl": int(SILENT_INTERVALS * self.interval * 1000),
+                    "x-max-length": MAX_PROCESSES,
+                },
+            )
+            await queue.bind(exchange)
+            await queue.consume(self._heard, no_ack=True)
+        except aio_pika.exceptions.ChannelClosed as exc:
+            # The console goes without; the connection, and every delivery on it, goes on.
+            log.warning("status.unavailable", error=str(exc))
 
     async def _heard(self, message: AbstractIncomingMessage) -> None:
         try:

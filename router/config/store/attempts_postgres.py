@@ -19,7 +19,14 @@ from router.config.store.attempts import (
     Stored,
 )
 from router.config.store.minutes import COLUMNS as MINUTE_COLUMNS
-from router.config.store.minutes import TrafficRow, loaded, minute_rows, stored, upsert
+from router.config.store.minutes import (
+    TrafficRow,
+    in_key_order,
+    loaded,
+    minute_rows,
+    stored,
+    upsert,
+)
 from schemas.timefmt import format_utc
 
 # Rows removed per statement, so a large prune never holds one long transaction.
@@ -46,7 +53,7 @@ class PostgresAttemptLog:
         rows = [(*(getattr(a, c) for c in COLUMNS[:-1]), _moment(a.at)) for a in attempts]
         if not rows:
             return
-        sums = [stored(row) for row in minute_rows(attempts)]
+        sums = [stored(row) for row in in_key_order(minute_rows(attempts))]
         async with self._pool().acquire() as connection, connection.transaction():
             await connection.executemany(self._insert, rows)
             await connection.executemany(self._add_minutes, sums)

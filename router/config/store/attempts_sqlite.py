@@ -21,7 +21,14 @@ from router.config.store.attempts import (
     Stored,
 )
 from router.config.store.minutes import COLUMNS as MINUTE_COLUMNS
-from router.config.store.minutes import TrafficRow, loaded, minute_rows, stored, upsert
+from router.config.store.minutes import (
+    TrafficRow,
+    in_key_order,
+    loaded,
+    minute_rows,
+    stored,
+    upsert,
+)
 
 T = TypeVar("T")
 MINUTES: Final = "attempt_minutes"
@@ -65,7 +72,7 @@ class SqliteAttemptLog:
         if not attempts:
             return
         rows = orjson.dumps([[getattr(a, c) for c in COLUMNS] for a in attempts]).decode()
-        sums = orjson.dumps([stored(row) for row in minute_rows(attempts)]).decode()
+        sums = orjson.dumps([stored(row) for row in in_key_order(minute_rows(attempts))]).decode()
 
         def insert(connection: sqlite3.Connection) -> None:
             connection.execute(_INSERT, (rows,))

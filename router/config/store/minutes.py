@@ -81,6 +81,14 @@ def minute_rows(attempts: Iterable[Attempt]) -> list[TrafficRow]:
     return rows
 
 
+def in_key_order(rows: Iterable[TrafficRow]) -> list[TrafficRow]:
+    """Rows in the order of their table's key: writers that upsert in one order never wait on
+    each other in a circle (PostgreSQL would abort one of them as a deadlock)."""
+    return sorted(
+        rows, key=lambda r: (r.minute, r.adapter, r.instance, r.label or "", r.destination)
+    )
+
+
 def stored(row: TrafficRow) -> list[object]:
     """The row as its table holds it, in ``COLUMNS`` order: no label is an empty one, so the
     key has no null in it."""

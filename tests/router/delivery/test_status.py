@@ -8,6 +8,8 @@ import asyncio
 import time
 
 import aio_pika
+import pydantic
+import pytest
 
 from router.amqp.broker import Broker
 from router.amqp.topology import status_exchange_name
@@ -19,6 +21,7 @@ from router.delivery.status import (
     merged,
     receiver_of,
 )
+from schemas.instance_config import WebhookConfig
 from tests.conftest import Cleanup
 
 
@@ -140,3 +143,13 @@ async def test_a_bad_word_is_ignored_and_the_next_good_one_heard(
         assert board.live()["in_flight"] == {"webhook": 7}
     finally:
         await listening.close()
+
+
+def test_a_url_stored_with_a_bad_port_still_has_a_receiver() -> None:
+    assert receiver_of("http://crm.example:99999/h") == "http://crm.example"
+
+
+@pytest.mark.parametrize("url", ["http://crm.example:99999/h", "http://crm.example:abc/h"])
+def test_a_webhook_with_a_bad_port_is_refused(url: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match="no valid port"):
+        WebhookConfig(label="crm", url=url)

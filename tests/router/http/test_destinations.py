@@ -176,11 +176,16 @@ async def test_a_failing_receivers_open_breaker_is_seen_live(
         for delay in delays_ms(RetryPolicy.from_settings(settings.webhook)):
             cleanup.queue(queues.delay(delay))
         async with running_app(settings) as client:
-            for n in range(3):
+            for n in range(2):  # one at a time: two failures in a row open the breaker
                 answer = await client.post(
                     "/events/shop", json={"event": "call", "data": {"n": n}}, headers=AUTH
                 )
                 assert answer.status == 202
+                await receiver.next()
+            answer = await client.post(
+                "/events/shop", json={"event": "call", "data": {"n": 2}}, headers=AUTH
+            )
+            assert answer.status == 202
             async with asyncio.timeout(15):
                 while True:
                     body = await (await client.get("/destinations", headers=AUTH)).json()
@@ -195,4 +200,13 @@ async def test_a_failing_receivers_open_breaker_is_seen_live(
             assert body["global_webhook"]["receiver"] == seen["receiver"]
             assert 0 < seen["reopens_in"] <= 30
             assert seen["latency_ms"] is not None
-            assert len(receiver.requests) == 2  # the breaker holds the third back
+            async with asyncio.timeout(10):  # the third is held back, not sent nor failed
+                while True:
+                    body = await (await client.get("/destinations", headers=AUTH)).json()
+                    found = body["traffic"]["destinations"]
+                    if found and found[0]["deferred"]:
+                        break
+                    await asyncio.sleep(0.1)
+            (hook,) = found
+            assert (hook["retried"], hook["deferred"], hook["success_rate"]) == (2, 1, 0.0)
+            assert len(receiver.requests) == 2

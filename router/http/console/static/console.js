@@ -256,6 +256,15 @@ function button(text, onClick) {
 // A success rate below this is listed as needing attention.
 const SUCCESS_ALERT = 0.95;
 
+// A refresh that changes nothing leaves the rows, and the keyboard's focus on their buttons,
+// alone; and a live region says only what changed.
+function refill(container, nodes) {
+  const text = nodes.map((node) => node.textContent).join("\n");
+  if (container.dataset.shown === text) return;
+  container.dataset.shown = text;
+  container.replaceChildren(...nodes);
+}
+
 function ms(value) {
   return value >= 1000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`;
 }
@@ -326,7 +335,7 @@ const destinations = {
     }
     const count = (n) => (n === null ? "not declared yet" : String(n));
     const inFlight = answer.live.in_flight;
-    $("dest-roles").replaceChildren(...answer.roles.map((role) => {
+    refill($("dest-roles"), answer.roles.map((role) => {
       const tr = document.createElement("tr");
       const deadCell = cell(count(role.dead), role.dead ? "attention" : "");
       tr.append(cell(role.role), cell(count(role.waiting)), cell(String(inFlight[role.role] ?? "–")),
@@ -341,7 +350,7 @@ const destinations = {
     $("dest-global").textContent = global.enabled
       ? `Global webhook: ${global.url} (breaker ${breakerText(receivers.get(global.receiver))})`
       : "No global webhook.";
-    $("dest-webhooks").replaceChildren(...answer.webhooks.map((hook) => {
+    refill($("dest-webhooks"), answer.webhooks.map((hook) => {
       const tr = document.createElement("tr");
       let text = hook.state;
       if (hook.state === "failing") text = `failing since ${hook.failing_since}`;
@@ -441,7 +450,7 @@ const destinations = {
       }
     }
     if (!items.length) item("Nothing: no dead letters, no open breaker, no failing webhook.");
-    $("dest-attention").replaceChildren(...items);
+    refill($("dest-attention"), items);
   },
 
   async enable(hook) {

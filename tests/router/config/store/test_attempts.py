@@ -359,7 +359,6 @@ async def test_postgres_migration_sums_the_last_hours_already_recorded(
     earlier = PostgresStore(POSTGRES_URL, prefix=prefix)
     try:
         await earlier.open()
-        await earlier.attempts.add([])  # nothing: the table of sums is not there yet
         connection = await asyncpg.connect(POSTGRES_URL)
         try:
             await connection.executemany(
