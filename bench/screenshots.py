@@ -95,6 +95,11 @@ async def run() -> None:
         WEBHOOK_EVENTS_CALL="true",
         ROUTER_HISTORY_FLUSH_SECONDS="0.2",
         ROUTER_STATUS_SECONDS="0.5",
+        # A global AMQP queue nobody reads yet, to show one waiting.
+        RABBITMQ_ENABLED="true",
+        RABBITMQ_GLOBAL_ENABLED="true",
+        RABBITMQ_PREFIX_KEY=exchange,
+        RABBITMQ_EVENTS_CALL="true",
         WEBHOOK_ENDPOINT_FAILURE_THRESHOLD="1",
     )
     base = f"http://127.0.0.1:{port}"
@@ -123,6 +128,7 @@ async def run() -> None:
             await expect(page.locator("#dest-roles")).to_contain_text("webhook")
             await expect(page.locator("#dest-receivers")).to_contain_text("open", timeout=15000)
             await expect(page.locator("#dest-traffic tr")).to_have_count(2)
+            await expect(page.locator("#dest-amqp")).to_contain_text(f"{exchange}.call")
             await shoot(page, "destinations")
             await page.get_by_role("button", name="Dead letters", exact=True).click()
             await page.wait_for_timeout(600)
@@ -163,7 +169,9 @@ async def run() -> None:
         await down.cleanup()
         connection = await aio_pika.connect(AMQP_URL)
         async with connection:
-            await drop_declared(await connection.channel(), exchange, ("webhook", "websocket"))
+            channel = await connection.channel()
+            await drop_declared(channel, exchange, ("webhook", "websocket"))
+            await channel.queue_delete(f"{exchange}.call")
 
 
 if __name__ == "__main__":

@@ -292,7 +292,13 @@ def create_app(
             settings.rabbitmq.uri.get_secret_value(),
             dead_letter_queues(topology.exchange, adapters),
         )
-        destinations.add_routes(app, settings.rabbitmq.uri.get_secret_value(), topology.adapters)
+        destinations.add_routes(
+            app,
+            settings.rabbitmq.uri.get_secret_value(),
+            topology.adapters,
+            topology.downstream_queues,
+            per_instance=settings.rabbitmq.enabled,
+        )
         if not settings.authentication.api_key.get_secret_value():
             log.warning(
                 "auth.disabled", detail="AUTHENTICATION_API_KEY is empty: ingest accepts any caller"

@@ -70,24 +70,40 @@ async def count(channel: AbstractChannel, dlq: str) -> int:
     return queue.declaration_result.message_count or 0
 
 
-async def counts(url: str, queues: Collection[str]) -> dict[str, int | None]:
-    """How many letters each queue holds; None for one not declared (its role never ran)."""
+@dataclass(frozen=True, slots=True)
+class Depth:
+    messages: int
+    consumers: int
+
+
+async def depths(url: str, queues: Collection[str]) -> dict[str, Depth | None]:
+    """What each queue holds and how many consumers read it; None for one not declared."""
     connection = await connect_any(url, "router-dlq")
     try:
-        found: dict[str, int | None] = {}
-        for queue in queues:
+        found: dict[str, Depth | None] = {}
+        for name in queues:
             # A channel each: the broker closes the one that looked for a missing queue.
             channel = await connection.channel()
             try:
-                found[queue] = await count(channel, queue)
+                queue = await channel.declare_queue(name, passive=True)
+                declared = queue.declaration_result
+                found[name] = Depth(declared.message_count or 0, declared.consumer_count or 0)
             except aiormq.exceptions.ChannelNotFoundEntity:
-                found[queue] = None
+                found[name] = None
             finally:
                 if not channel.is_closed:
                     await channel.close()
         return found
     finally:
         await connection.close()
+
+
+async def counts(url: str, queues: Collection[str]) -> dict[str, int | None]:
+    """How many letters each queue holds; None for one not declared (its role never ran)."""
+    return {
+        name: None if depth is None else depth.messages
+        for name, depth in (await depths(url, queues)).items()
+    }
 
 
 async def list_messages(url: str, dlq: str, limit: int = 100) -> list[DeadLetter]:

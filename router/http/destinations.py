@@ -1,5 +1,5 @@
-"""``GET /destinations``: where events wait, which webhooks are not being served, and how each
-destination has done over the last minutes.
+"""``GET /destinations``: where events wait, which webhooks are not being served, what the AMQP
+consumers' queues hold, and how each destination has done over the last minutes.
 
 For each delivering role, what its queues hold on the broker now: the work queue (waiting for a
 first try), the delay queues of its retries (waiting to be tried again) and its dead-letter
@@ -22,6 +22,7 @@ from router.amqp.topology import AdapterBinding
 from router.delivery import dlq
 from router.delivery.status import receiver_of
 from router.history.traffic import Window, traffic
+from router.http.amqpqueues import AMQP, MAX_QUEUES, amqp_queues, amqp_rows
 from router.http.appkeys import ATTEMPTS, CONFIG, SETTINGS, STATUS
 from router.http.deadletters import broker_errors
 from router.http.dialects.common import guarded
@@ -70,6 +71,8 @@ class RoleQueues:
 class Places:
     url: str
     roles: tuple[RoleQueues, ...]
+    downstream: tuple[tuple[str, str], ...]  # the global AMQP queues: (name, binding)
+    per_instance: bool  # RABBITMQ_ENABLED: instances' rabbitmq blocks declare queues
 
 
 PLACES = web.AppKey("destination_places", Places)
@@ -133,13 +136,16 @@ async def overview(request: web.Request) -> web.Response:
         query_value(request, "minutes"), DEFAULT_MINUTES, MAX_MINUTES, name="minutes"
     )
     places = request.app[PLACES]
-    names = [name for role in places.roles for name in role.names()]
-    async with broker_errors():
-        depths = await dlq.counts(places.url, names)
     try:
         configs = await request.app[CONFIG].store.all()
     except Exception as exc:
         raise Refused(503, "store_unavailable", f"the configuration store failed: {exc}") from None
+    consumed = amqp_queues(places.downstream, configs, places.per_instance)
+    names = [name for role in places.roles for name in role.names()]
+    names += [q.name for q in consumed[:MAX_QUEUES]]
+    async with broker_errors():
+        found = await dlq.depths(places.url, names)
+    depths = {name: None if d is None else d.messages for name, d in found.items()}
     webhook = request.app[SETTINGS].webhook
     rows = webhook_rows(configs)
     return json_response(
@@ -160,6 +166,10 @@ async def overview(request: web.Request) -> web.Response:
             },
             "webhooks": rows[:MAX_WEBHOOKS],
             "webhooks_left_out": max(0, len(rows) - MAX_WEBHOOKS),
+            "amqp": {
+                "queues": amqp_rows(consumed[:MAX_QUEUES], found),
+                "left_out": max(0, len(consumed) - MAX_QUEUES),
+            },
             "traffic": await recent(request, minutes),
             "live": request.app[STATUS].live(),
         },
@@ -287,10 +297,19 @@ OVERVIEW = Operation(
                         )
                     ),
                     "webhooks_left_out": integer(minimum=0),
+                    "amqp": AMQP,
                     "traffic": nullable(TRAFFIC),
                     "live": LIVE,
                 },
-                ["roles", "global_webhook", "webhooks", "webhooks_left_out", "traffic", "live"],
+                [
+                    "roles",
+                    "global_webhook",
+                    "webhooks",
+                    "webhooks_left_out",
+                    "amqp",
+                    "traffic",
+                    "live",
+                ],
             ),
         )
     }
@@ -306,6 +325,13 @@ OVERVIEW = Operation(
 )
 
 
-def add_routes(app: web.Application, url: str, bindings: Sequence[AdapterBinding]) -> None:
-    app[PLACES] = Places(url, tuple(RoleQueues.of(b) for b in bindings))
+def add_routes(
+    app: web.Application,
+    url: str,
+    bindings: Sequence[AdapterBinding],
+    downstream: Sequence[tuple[str, str]],
+    per_instance: bool,
+) -> None:
+    roles = tuple(RoleQueues.of(b) for b in bindings)
+    app[PLACES] = Places(url, roles, tuple(downstream), per_instance)
     documented(app, "GET", "/destinations", guarded(overview), OVERVIEW)

@@ -4,16 +4,18 @@ letters), and every webhook's state, the troubled first."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from router.amqp.topology import AdapterQueues
+from router.config.store import MemoryStore
 from router.config.store.attempts import Attempt
 from router.delivery.adapter import Dead, Delivered, Delivery, Outcome, Retry, RetryPolicy
 from router.delivery.retryqueues import delays_ms
 from router.http.appkeys import ATTEMPTS
 from router.http.destinations import state_of, webhook_rows
-from schemas.instance_config import InstanceConfig, WebhookConfig
+from schemas.instance_config import ChannelConfig, InstanceConfig, WebhookConfig
 from schemas.timefmt import format_utc
 from tests.conftest import Cleanup
 from tests.support.adapter import ScriptedAdapter
@@ -210,3 +212,52 @@ async def test_a_failing_receivers_open_breaker_is_seen_live(
             (hook,) = found
             assert (hook["retried"], hook["deferred"], hook["success_rate"]) == (2, 1, 0.0)
             assert len(receiver.requests) == 2
+
+
+async def test_what_the_amqp_consumers_queues_hold_the_unread_first(
+    amqp_url: str, exchange_name: str, cleanup: Cleanup
+) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    instance = f"shop-{uuid.uuid4().hex[:6]}"
+    for name in (f"{prefix}.call", f"{prefix}.qrcode.updated", f"{instance}.call"):
+        cleanup.queue(name)
+    settings = router_settings(
+        amqp_url,
+        exchange_name,
+        rabbitmq={
+            "enabled": True,
+            "global_enabled": True,
+            "prefix_key": prefix,
+            "event_call": True,
+            "event_qrcode_updated": True,
+        },
+    )
+    store = MemoryStore()
+    await store.put(
+        InstanceConfig(instance=instance, rabbitmq=ChannelConfig(enabled=True, events=("call",)))
+    )
+    async with running_app(settings, ["ingest"], store=store) as client:
+        for event in ("call", "call", "qrcode.updated"):
+            answer = await client.post(f"/events/{instance}", json={"event": event}, headers=AUTH)
+            assert answer.status == 202
+        async with asyncio.timeout(10):
+            while True:
+                body = await (await client.get("/destinations", headers=AUTH)).json()
+                queues = {q["queue"]: q for q in body["amqp"]["queues"]}
+                if queues.get(f"{instance}.call", {}).get("messages") == 2:
+                    break
+                await asyncio.sleep(0.1)
+        assert body["amqp"]["left_out"] == 0
+        assert [q["queue"] for q in body["amqp"]["queues"]] == [
+            f"{instance}.call",
+            f"{prefix}.call",
+            f"{prefix}.qrcode.updated",
+        ]
+        assert queues[f"{prefix}.call"] == {
+            "queue": f"{prefix}.call",
+            "instance": None,
+            "event": "call",
+            "messages": 2,
+            "consumers": 0,
+        }
+        assert queues[f"{instance}.call"]["instance"] == instance

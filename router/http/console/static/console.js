@@ -294,8 +294,10 @@ function sparkline(series, label) {
   svg.setAttribute("aria-label", label);
   const top = Math.max(1, ...series.flatMap(([values]) => values.filter((v) => v !== null)));
   for (const [values, className] of series) {
-    const step = values.length > 1 ? width / (values.length - 1) : 0;
-    const points = values.map((v, i) => (v === null ? null : `${(i * step).toFixed(1)},${(height - 1 - (v / top) * (height - 2)).toFixed(1)}`));
+    const pad = 2; // room for the latest point's dot at either edge
+    const step = values.length > 1 ? (width - 2 * pad) / (values.length - 1) : 0;
+    const points = values.map((v, i) => (v === null ? null
+      : `${(pad + i * step).toFixed(1)},${(height - pad - (v / top) * (height - 2 * pad)).toFixed(1)}`));
     const drawn = points.filter(Boolean);
     const line = document.createElementNS(NS, "polyline");
     line.setAttribute("points", drawn.join(" "));
@@ -366,6 +368,7 @@ const destinations = {
       tr.append(td);
       return tr;
     }));
+    this.amqp(answer.amqp);
     this.traffic(answer.traffic);
     this.receivers(answer.live);
     this.attention(answer);
@@ -379,6 +382,19 @@ const destinations = {
       showView("dead");
       dead.open(role);
     });
+  },
+
+  amqp(amqp) {
+    $("dest-amqp-status").textContent = amqp.queues.length
+      ? (amqp.left_out ? `${amqp.left_out} more queues not looked at.` : "")
+      : "No queue for AMQP consumers (RABBITMQ_GLOBAL_ENABLED, or an instance's rabbitmq block).";
+    $("dest-amqp").replaceChildren(...amqp.queues.map((q) => {
+      const tr = document.createElement("tr");
+      const stuck = q.messages > 0 && q.consumers === 0;
+      tr.append(cell(q.queue, "id"), cell(q.instance || "every instance"),
+        cell(String(q.messages), stuck ? "attention" : ""), cell(String(q.consumers), stuck ? "attention" : ""));
+      return tr;
+    }));
   },
 
   traffic(traffic) {
@@ -432,6 +448,9 @@ const destinations = {
     };
     for (const role of answer.roles) {
       if (role.dead) item(`${role.dead} dead letter${role.dead === 1 ? "" : "s"} for ${role.role}.`, this.deadLetters(role.role));
+    }
+    for (const q of answer.amqp.queues) {
+      if (q.messages > 0 && q.consumers === 0) item(`Queue ${q.queue} holds ${q.messages} message${q.messages === 1 ? "" : "s"} and no consumer reads it.`);
     }
     for (const r of answer.live.receivers) {
       if (r.breaker !== "closed") item(`${r.receiver} is failing: breaker ${breakerText(r)}.`);
