@@ -11,13 +11,11 @@ import asyncio
 import base64
 import os
 import secrets
-import signal
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiohttp
 import orjson
@@ -31,7 +29,7 @@ from router.delivery.adapter import RetryPolicy
 from router.delivery.retryqueues import delays_ms
 from schemas.instance_config import InstanceConfig, WebhookConfig
 from tests.conftest import Cleanup
-from tests.support.process import ROUTER_PYTHON, clean_env, free_port
+from tests.support.process import ROUTER_PYTHON, RouterProcess, clean_env
 from tests.support.pusher_standin import PusherStandIn, running_pusher
 from tests.support.receiver import Answer, Receiver, running_receiver
 
@@ -100,59 +98,6 @@ class Seen:
             for name, needle in needles.items()
             if needle.encode() in data
         ]
-
-
-class Router:
-    """``router run`` with its stdout and its stderr each kept in a file."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.port = free_port()
-        self.env = {**env, "SERVER_PORT": str(self.port), "SERVER_HOST": "127.0.0.1"}
-        self.proc: asyncio.subprocess.Process | None = None
-        self.out: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - read after the run
-        self.err: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self, session: aiohttp.ClientSession) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            ROUTER_PYTHON,
-            *("-m", "router", "--env-file", "/dev/null", "run"),
-            env=self.env,
-            stdout=self.out,
-            stderr=self.err,
-        )
-        async with asyncio.timeout(20):
-            while True:
-                try:
-                    async with session.get(f"{self.base}/readyz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
-                    pass
-                if self.proc.returncode is not None:
-                    raise AssertionError(f"router exited: {self.output()[1][-2000:]!r}")
-                await asyncio.sleep(0.1)
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 20)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-
-    def output(self) -> tuple[bytes, bytes]:
-        self.out.seek(0)
-        self.err.seek(0)
-        return self.out.read(), self.err.read()
-
-    def close(self) -> None:
-        self.out.close()
-        self.err.close()
 
 
 async def cli(env: Mapping[str, str], *args: str) -> bytes:
@@ -248,7 +193,7 @@ async def test_no_secret_leaves_the_router(
             cleanup.queue(AdapterQueues.for_role(exchange_name, role).delay(ms))
 
     seen = Seen()
-    router = Router(env)
+    router = RouterProcess(env, keep_stdout=True)
     async with aiohttp.ClientSession() as session:
 
         async def call(
@@ -264,7 +209,7 @@ async def test_no_secret_leaves_the_router(
             return orjson.loads(data) if data[:1] in (b"{", b"[") else data
 
         try:
-            await router.start(session)
+            await router.start()
             # Configured as the platforms configure it, through three dialects.
             await call(
                 "instance",
@@ -375,10 +320,10 @@ async def test_no_secret_leaves_the_router(
             await call("health", "GET", "/readyz", key=None)
         finally:
             await session.close()  # the router's shutdown waits for open connections
-            await router.stop()
-            out, err = router.output()
-            router.close()
+            err = (await router.stop()).encode()
+            out = router.stdout
 
+    assert err.count(b"\n") > 10, "the run's log was not kept"
     seen.add("router run stdout", out)
     seen.add("router run stderr", err)
     for report in errors.requests:

@@ -49,12 +49,21 @@ def free_port() -> int:
 
 
 class RouterProcess:
-    def __init__(self, env: Mapping[str, str], *args: str, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *args: str,
+        port: int | None = None,
+        keep_stdout: bool = False,
+    ) -> None:
+        """``keep_stdout``: what the router prints is kept, in ``stdout`` once stopped."""
         self.port = port or free_port()
         self.env = {**env, "SERVER_PORT": str(self.port), "SERVER_HOST": "127.0.0.1"}
         self.args = args
         self.proc: asyncio.subprocess.Process | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
+        self._out = tempfile.TemporaryFile() if keep_stdout else None  # noqa: SIM115
+        self.stdout = b""
 
     @property
     def base(self) -> str:
@@ -70,7 +79,7 @@ class RouterProcess:
             "run",
             *self.args,
             env=self.env,
-            stdout=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL if self._out is None else self._out,
             # A file, not a pipe: a pipe nobody reads fills up and stops the router mid-test.
             stderr=self._log,
             # Elsewhere than this checkout, so that another interpreter imports its own router.
@@ -102,6 +111,8 @@ class RouterProcess:
             self.proc.send_signal(signal.SIGKILL)
             await self.proc.wait()
         self._log.close()
+        if self._out is not None:
+            self._out.close()
 
     async def stop(self) -> str:
         """SIGTERM and wait; returns what it wrote to stderr."""
@@ -112,6 +123,10 @@ class RouterProcess:
         await asyncio.wait_for(self.proc.wait(), 30)
         text = self.log()
         self._log.close()
+        if self._out is not None:
+            self._out.seek(0)
+            self.stdout = self._out.read()
+            self._out.close()
         return text
 
     def log(self) -> str:
