@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -48,6 +49,14 @@ async def wait_http(url: str, seconds: float = 20) -> None:
             except aiohttp.ClientConnectionError:
                 pass
             await asyncio.sleep(0.05)
+
+
+def chromium(script: str) -> str:
+    """Debian's chromium, which the console's scripts drive; ``script`` stops without it."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        sys.exit(f"{script} needs chromium (apt-get install chromium)")
+    return found
 
 
 def router_env(exchange: str, port: int, **settings: str) -> dict[str, str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import sys
 import time
 import uuid
@@ -27,7 +26,7 @@ import aio_pika  # noqa: E402
 import aiohttp  # noqa: E402
 from playwright.async_api import Page, async_playwright  # noqa: E402
 
-from bench.common import AMQP_URL, drop_declared, free_port, router_env, start_router  # noqa: E402
+from bench.common import AMQP_URL, chromium, drop_declared, free_port, router_env, start_router  # noqa: E402
 
 KEY = "bench-key"
 BATCH = 50
@@ -81,9 +80,7 @@ async def stream(session: aiohttp.ClientSession, base: str, rate: int, seconds: 
 
 
 async def run(rate: int, seconds: float) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        sys.exit("bench/console.py needs chromium (apt-get install chromium)")
+    executable = chromium("bench/console.py")
     exchange, port = f"bench-console-{uuid.uuid4().hex[:8]}", free_port()
     env = router_env(
         exchange,
@@ -96,7 +93,7 @@ async def run(rate: int, seconds: float) -> None:
     router = await start_router(env, "ingest", "websocket")
     try:
         async with async_playwright() as playwright, aiohttp.ClientSession() as session:
-            browser = await playwright.chromium.launch(executable_path=chromium)
+            browser = await playwright.chromium.launch(executable_path=executable)
             page = await browser.new_page()
             bare = await load_ms(page, f"{base}/healthz")
             console = await load_ms(page, f"{base}/ui")

@@ -12,7 +12,6 @@ own, removed afterwards; its webhook posts to a receiver this script serves on l
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
 import uuid
 from pathlib import Path
@@ -25,7 +24,7 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 from playwright.async_api import Page, async_playwright, expect  # noqa: E402
 
-from bench.common import AMQP_URL, drop_declared, free_port, router_env, start_router  # noqa: E402
+from bench.common import AMQP_URL, chromium, drop_declared, free_port, router_env, start_router  # noqa: E402
 
 KEY = "screenshot-key"
 OUT = ROOT / "docs" / "console"
@@ -76,9 +75,7 @@ async def shoot(page: Page, name: str) -> None:
 
 
 async def run() -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        sys.exit("bench/screenshots.py needs chromium (apt-get install chromium)")
+    executable = chromium("bench/screenshots.py")
     OUT.mkdir(exist_ok=True)
     exchange, port, hook_port = f"docs-console-{uuid.uuid4().hex[:8]}", free_port(), free_port()
     down_port = free_port()
@@ -112,7 +109,7 @@ async def run() -> None:
                 f"{base}/webhook/set/shop-b", json={"webhook": hook}, headers={"apikey": KEY}
             ) as answer:
                 assert answer.status == 201, await answer.text()
-            browser = await playwright.chromium.launch(executable_path=chromium)
+            browser = await playwright.chromium.launch(executable_path=executable)
             page = await browser.new_page(viewport={"width": 1280, "height": 720})
             await page.goto(f"{base}/ui")
             await shoot(page, "sign-in")

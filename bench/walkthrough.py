@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from playwright.async_api import Browser, Locator, Page, async_playwright, expec
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.common import AMQP_URL, drop_declared, free_port, router_env, start_router  # noqa: E402
+from bench.common import AMQP_URL, chromium, drop_declared, free_port, router_env, start_router  # noqa: E402
 
 KEY = "walkthrough-key"
 INSTANCES = ("shop-a", "shop-b", "shop-c", "shop-d", "shop-e")
@@ -245,9 +244,7 @@ async def run() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--events", type=int, default=50)
     args = parser.parse_args()
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        sys.exit("bench/walkthrough.py needs chromium (apt-get install chromium)")
+    executable = chromium("bench/walkthrough.py")
     console = Console()
     table = Table(title=f"A stuck destination found and replayed, {args.events} dead letters")
     columns = ("run", "actions", "s to see it", "s to replayed", "of which replaying")
@@ -255,7 +252,7 @@ async def run() -> int:
         table.add_column(column, justify="right")
     outcomes: list[Outcome] = []
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium)
+        browser = await playwright.chromium.launch(executable_path=executable)
         try:
             for number in range(1, args.runs + 1):
                 outcome = await one_run(browser, args.events)
