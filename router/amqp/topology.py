@@ -31,6 +31,7 @@ from router.constants import (
     WORK_QUEUE_DELIVERY_LIMIT,
 )
 from router.logging import get_logger
+from schemas import WIRE_NAMES, instance_word
 
 log = get_logger("router.topology")
 QUORUM: dict[str, Any] = {"x-queue-type": "quorum"}
@@ -229,6 +230,14 @@ def ingest_dlq_name(exchange: str) -> str:
 
 def downstream_queue_name(prefix: str, wire: str) -> str:
     return f"{prefix}.{wire}" if prefix else wire
+
+
+def instance_queue_names(instance: str, events: frozenset[str] | None) -> dict[str, str]:
+    """An instance's own queues (its ``rabbitmq`` block, Evolution's per-instance mode) by
+    event, each named as the routing key it is bound to: ``<instance>.<event>``; ``events``
+    None: every event."""
+    word = instance_word(instance)
+    return {wire: f"{word}.{wire}" for wire in (WIRE_NAMES if events is None else sorted(events))}
 
 
 def downstream_queues(prefix: str, wires: Iterable[str]) -> tuple[tuple[str, str], ...]:

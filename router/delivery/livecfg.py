@@ -31,13 +31,14 @@ from router.amqp.topology import (
     binding_changes,
     config_exchange_name,
     declare_exchange,
+    instance_queue_names,
     rebind,
 )
 from router.config.store.base import ConfigStore
 from router.delivery.adapter import Routed
 from router.delivery.consumer import Consumer
 from router.logging import get_logger
-from schemas import WIRE_NAMES, InvalidInstanceError, instance_word, validate_instance
+from schemas import InvalidInstanceError, validate_instance
 
 log = get_logger("router.config")
 # How long stopping waits for a change being applied: it needs the connection that stopping
@@ -232,8 +233,7 @@ class LiveConfig:
         for name in sorted(names):
             config = wanted.get(name)
             events = config.rabbitmq.wanted() if config else frozenset()
-            chosen = frozenset(WIRE_NAMES) if events is None else events
-            keys = frozenset(f"{instance_word(name)}.{wire}" for wire in chosen)
+            keys = frozenset(instance_queue_names(name, events).values())
             to_bind, to_unbind = binding_changes(self._instance_keys.get(name, ()), keys)
             refused: set[str] = set()
             for key in to_bind:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from router.config.store.minutes import TrafficRow
+from router.config.store.minutes import TrafficRow, minute_of
 from schemas.timefmt import format_utc
 
 
@@ -23,7 +23,7 @@ class Window:
     def ending(cls, now: datetime, minutes: int) -> Window:
         current = now.replace(second=0, microsecond=0)
         starts = [current - timedelta(minutes=n) for n in range(minutes - 1, -1, -1)]
-        return cls(format_utc(starts[0]), tuple(format_utc(s)[:16] for s in starts))
+        return cls(format_utc(starts[0]), tuple(minute_of(format_utc(s)) for s in starts))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from router.amqp.topology import instance_queue_names
 from router.delivery.dlq import Depth
 from router.http.openapi import array, integer, nullable, obj, string
-from schemas import WIRE_NAMES, instance_word
 from schemas.instance_config import InstanceConfig
 
 MAX_QUEUES: Final = 200  # looked at on each request, the global ones first
@@ -33,10 +33,8 @@ def amqp_queues(
     found = [AmqpQueue(name, None, key.removeprefix("*.")) for name, key in downstream]
     if per_instance:
         for config in configs:
-            events = config.rabbitmq.wanted()
-            chosen = WIRE_NAMES if events is None else sorted(events)
-            word = instance_word(config.instance)
-            found += [AmqpQueue(f"{word}.{wire}", config.instance, wire) for wire in chosen]
+            queues = instance_queue_names(config.instance, config.rabbitmq.wanted())
+            found += [AmqpQueue(name, config.instance, wire) for wire, name in queues.items()]
     return found
 
 

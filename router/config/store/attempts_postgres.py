@@ -23,6 +23,7 @@ from router.config.store.minutes import (
     TrafficRow,
     in_key_order,
     loaded,
+    minute_of,
     minute_rows,
     stored,
     upsert,
@@ -75,7 +76,7 @@ class PostgresAttemptLog:
     async def traffic(self, since: str) -> list[TrafficRow]:
         rows = await self._pool().fetch(
             f"SELECT {', '.join(MINUTE_COLUMNS)} FROM {self._minutes} WHERE minute >= $1",
-            since[:16],
+            minute_of(since),
         )
         return [loaded(row) for row in rows]
 

@@ -25,6 +25,7 @@ from router.config.store.minutes import (
     TrafficRow,
     in_key_order,
     loaded,
+    minute_of,
     minute_rows,
     stored,
     upsert,
@@ -98,7 +99,7 @@ class SqliteAttemptLog:
         sql = f"SELECT {', '.join(MINUTE_COLUMNS)} FROM {MINUTES} WHERE minute >= ?"
 
         def read(connection: sqlite3.Connection) -> list[Any]:
-            return connection.execute(sql, (since[:16],)).fetchall()
+            return connection.execute(sql, (minute_of(since),)).fetchall()
 
         return [loaded(row) for row in await self._read(read)]
 
