@@ -84,10 +84,15 @@ def troubled_first(states: Iterable[ReceiverState]) -> list[ReceiverState]:
     return sorted(states, key=lambda s: (-SEVERITY[s.breaker], -s.in_flight - s.waiting))
 
 
+def silent(state: ProcessState, now: float) -> bool:
+    """Not heard from for more than three of its intervals: gone, or cut off."""
+    return now - state.at > SILENT_INTERVALS * state.interval
+
+
 def merged(states: Iterable[ProcessState], now: float) -> dict[str, object]:
     """The word of every process still heard from, summed: in flight by role, and each
     receiver as the worst-off process sees it (breakers are per process)."""
-    alive = [s for s in states if now - s.at <= SILENT_INTERVALS * s.interval]
+    alive = [s for s in states if not silent(s, now)]
     roles: dict[str, int] = {}
     receivers: dict[str, list[ReceiverState]] = {}
     for state in alive:
@@ -246,6 +251,6 @@ class StatusBoard:
     def live(self, now: float | None = None) -> dict[str, object]:
         now = time.time() if now is None else now
         for name, state in list(self._states.items()):
-            if now - state.at > SILENT_INTERVALS * state.interval:
+            if silent(state, now):
                 del self._states[name]
         return merged(self._states.values(), now)
