@@ -20,23 +20,10 @@ from router.config.store import ConfigStore, MemoryAttemptLog
 from router.config.store.attempts import Attempt, AttemptQuery
 from router.history import Recorder
 from schemas.timefmt import format_utc, utc_now
+from tests.support.attempts import attempt
 from tests.support.databases import opened_store
 
-RECORD = Attempt(
-    event_id="0193b0c2-7c1e-7a4e-9f4e-2b1d8c1e5a10",
-    instance="shop",
-    event="call",
-    adapter="webhook",
-    destination="http://127.0.0.1/hook",
-    label="global",
-    attempt=1,
-    outcome="delivered",
-    status=200,
-    duration_ms=1.0,
-    error=None,
-    response="ok",
-    at="",
-)
+RECORD = attempt(event="call", destination="http://127.0.0.1/hook", duration_ms=1.0, at="")
 
 
 def numbered(n: int, at: str | None = None) -> Attempt:

@@ -17,30 +17,17 @@ from prometheus_client import REGISTRY
 from router.config.configsvc import ConfigService
 from router.config.settings import Settings
 from router.config.store import AttemptLog, ConfigStore, MemoryAttemptLog, MemoryStore
-from router.config.store.attempts import Attempt, AttemptPage, AttemptQuery
+from router.config.store.attempts import AttemptPage, AttemptQuery
 from router.http import attempts
 from router.http.appkeys import CONFIG, SETTINGS
 from router.http.errors import json_errors
 from schemas.instance_config import InstanceConfig
+from tests.support.attempts import attempt
 from tests.support.databases import opened_store
 
 KEY = "k-123"
 AUTH = {"apikey": KEY}
-RECORD = Attempt(
-    event_id="0193b0c2-7c1e-7a4e-9f4e-2b1d8c1e5a10",
-    instance="shop",
-    event="messages.upsert",
-    adapter="webhook",
-    destination="https://crm.example/hook",
-    label="global",
-    attempt=1,
-    outcome="delivered",
-    status=200,
-    duration_ms=3.2,
-    error=None,
-    response="ok",
-    at="2026-01-02T03:04:05.678Z",
-)
+RECORD = attempt(5, millis=678, duration_ms=3.2)
 
 
 def at(minute: int, second: int = 0) -> str:

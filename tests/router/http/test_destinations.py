@@ -10,7 +10,6 @@ from typing import Any
 
 from router.amqp.topology import AdapterQueues
 from router.config.store import MemoryStore
-from router.config.store.attempts import Attempt
 from router.delivery.adapter import Dead, Delivered, Delivery, Outcome, Retry, RetryPolicy
 from router.delivery.retryqueues import delays_ms
 from router.http.appkeys import ATTEMPTS
@@ -20,6 +19,7 @@ from schemas.timefmt import format_utc
 from tests.conftest import Cleanup
 from tests.support.adapter import ScriptedAdapter
 from tests.support.app import API_KEY, router_settings, running_app
+from tests.support.attempts import attempt
 from tests.support.receiver import Answer, running_receiver
 
 AUTH = {"apikey": API_KEY}
@@ -97,7 +97,20 @@ async def test_each_destinations_traffic_over_the_last_minutes(
     async with running_app(settings, adapters={"scripted": adapter}) as client:
         # Twenty minutes ago another destination failed, outside the default window of 15.
         old = datetime.now(UTC) - timedelta(minutes=20)
-        await client.app[ATTEMPTS].add([long_ago(old)])
+        await client.app[ATTEMPTS].add(
+            [
+                attempt(
+                    event="call",
+                    destination="https://old.example/hook",
+                    outcome="dead",
+                    status=410,
+                    duration_ms=3.0,
+                    error="gone",
+                    response=None,
+                    at=format_utc(old),
+                )
+            ]
+        )
         for n in range(4):
             answer = await client.post(
                 "/events/shop", json={"event": "call", "data": {"n": n}}, headers=AUTH
@@ -127,24 +140,6 @@ async def test_each_destinations_traffic_over_the_last_minutes(
             refused = await client.get(f"/destinations?minutes={bad}", headers=AUTH)
             assert refused.status == 400
             assert "minutes must be" in (await refused.json())["message"]
-
-
-def long_ago(at: datetime) -> Attempt:
-    return Attempt(
-        event_id="0193b0c2-7c1e-7a4e-9f4e-2b1d8c1e5a10",
-        instance="shop",
-        event="call",
-        adapter="webhook",
-        destination="https://old.example/hook",
-        label="global",
-        attempt=1,
-        outcome="dead",
-        status=410,
-        duration_ms=3.0,
-        error="gone",
-        response=None,
-        at=format_utc(at),
-    )
 
 
 async def test_traffic_is_null_with_the_history_off(

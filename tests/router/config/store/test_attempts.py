@@ -34,26 +34,8 @@ from router.config.store.attempts import (
 from router.config.store.postgres import MIGRATIONS as postgres_migrations
 from router.config.store.sqlite import MIGRATIONS as sqlite_migrations
 from schemas.timefmt import format_utc
+from tests.support.attempts import attempt
 from tests.support.databases import POSTGRES_URL, drop_prefix, opened_store
-
-
-def attempt(second: int, *, millis: int = 0, **fields: Any) -> Attempt:
-    base = Attempt(
-        event_id="0193b0c2-7c1e-7a4e-9f4e-2b1d8c1e5a10",
-        instance="shop",
-        event="messages.upsert",
-        adapter="webhook",
-        destination="https://crm.example/hook",
-        label="global",
-        attempt=1,
-        outcome="delivered",
-        status=200,
-        duration_ms=12.5,
-        error=None,
-        response="ok",
-        at=f"2026-01-02T03:04:{second:02d}.{millis:03d}Z",
-    )
-    return replace(base, **fields)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
